@@ -1,0 +1,39 @@
+"""requests-adtech-auth: ``requests`` auth classes for ad-tech vendor APIs.
+
+Pass one as ``auth=`` to a request or a session; it fetches the vendor's access
+token when first needed, caches it, renews it before it expires, replays a
+request once after a 401, and attaches the token the way the vendor wants.
+"""
+
+from __future__ import annotations
+
+from .algonomy import AlgonomyAuth
+from .core import TokenAuth
+from .digital_turbine import DigitalTurbineAuth
+from .exceptions import (
+    AuthError,
+    ConfigurationError,
+    InsecureTransportError,
+    InvalidTokenResponseError,
+    TokenRequestError,
+)
+from .rokt import RoktAuth, RoktEventAuth, RoktReportingAuth
+from .rokt_partnerships import RoktPartnershipsAuth
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlgonomyAuth",
+    "AuthError",
+    "ConfigurationError",
+    "DigitalTurbineAuth",
+    "InsecureTransportError",
+    "InvalidTokenResponseError",
+    "RoktAuth",
+    "RoktEventAuth",
+    "RoktPartnershipsAuth",
+    "RoktReportingAuth",
+    "TokenAuth",
+    "TokenRequestError",
+    "__version__",
+]

@@ -1,0 +1,99 @@
+"""Digital Turbine Growth Reporting API: JSON token request, camelCase answer.
+
+Wire format (DT's ``auth/v1/token`` page): ``POST
+https://reporting.digitalturbine.com/auth/v1/token`` (the page's host spelling
+``digitialturbine`` is a typo) with ``Content-Type: application/json`` and the body
+``{"grant_type": "client_credentials", "client_id": ..., "client_secret": ...}``;
+the answer is ``{"accessToken", "tokenType": "bearer", "expiresIn": 3600}``.
+Errors are ``{"error": ...}`` per the page's table. Report calls carry
+``Authorization: Bearer <token>``; a report's ``signed_url`` lives on another
+host and gets no credential (a pre-signed URL refuses a second one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from .core import IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
+from .exceptions import InvalidTokenResponseError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .options import CommonOptions
+
+__all__ = ["DIGITAL_TURBINE_TOKEN_URL", "DigitalTurbineAuth"]
+
+DIGITAL_TURBINE_TOKEN_URL = "https://reporting.digitalturbine.com/auth/v1/token"
+
+_CHECK = (
+    "the client id or secret is wrong, was revoked, or the account is disabled; "
+    "check the Reporting API ID and password DT sent by encrypted email"
+)
+
+
+class DigitalTurbineAuth(TokenAuth):
+    """Auth for the Digital Turbine Growth Reporting API.
+
+    Args:
+        client_id: the Reporting API ID.
+        client_secret: the Reporting API password.
+        token_url: the token endpoint (default: DT's).
+        **common: the options every auth class takes.
+    """
+
+    vendor = "Digital Turbine"
+    default_api_hosts = ("reporting.digitalturbine.com",)
+    default_lifetime = 3600.0
+    credentials_hint = _CHECK
+    error_hints = {
+        "invalid_client": _CHECK,
+        "invalid_request": "DT could not read client_id, client_secret or grant_type; check both credentials are set",
+        "unsupported_grant_type": "DT accepts only grant_type client_credentials; report this as a bug",
+        "Bad_Request": "DT got an empty body or a wrong Content-Type; a proxy may be rewriting the request",
+        "Method_Not_Allowed": "the token endpoint takes POST only; check token_url (a redirect may turn POST into GET)",
+    }
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        token_url: str = DIGITAL_TURBINE_TOKEN_URL,
+        **common: Unpack[CommonOptions],
+    ) -> None:
+        self.client_id = require_text("client_id", client_id)
+        self._client_secret = require_text("client_secret", client_secret)
+        super().__init__(token_url, **common)
+        self._request = TokenRequest(
+            self.token_url,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            json={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+        )
+
+    def _token_request(self) -> TokenRequest:
+        return self._request
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._client_secret,)
+
+    def _public_id(self) -> str:
+        return self.client_id
+
+    def _parse_token(self, answer: dict[str, Any]) -> IssuedToken:
+        # camelCase as documented; snake_case and other casings are accepted too,
+        # in case the service moves to RFC 6749 names.
+        fields = {key.replace("_", "").lower(): value for key, value in answer.items()}
+        token = fields.get("accesstoken")
+        if not isinstance(token, str) or not token:
+            raise InvalidTokenResponseError(
+                "the Digital Turbine token answer has no accessToken string; check token_url", status_code=200
+            )
+        return IssuedToken(token, parse_lifetime(fields.get("expiresin"), "expiresIn"))
+
+    def _parse_error(self, status: int, answer: Optional[dict[str, Any]]) -> tuple[Optional[str], Optional[str]]:
+        error, description = super()._parse_error(status, answer)
+        if error is None:
+            # The page's table names these two statuses without an error body.
+            error = {405: "Method_Not_Allowed", 400: "Bad_Request"}.get(status)
+        return error, description

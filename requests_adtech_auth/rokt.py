@@ -1,0 +1,69 @@
+"""Rokt Event API and Reporting API: one app id and secret, one token flow.
+
+Wire format (Rokt's Event and Reporting authentication pages): ``POST
+https://api.rokt.com/auth/oauth2/token`` with ``Authorization: Basic
+base64(app_id:app_secret)`` and the form body ``grant_type=client_credentials``;
+the answer holds ``access_token`` (spelled ``Access_token`` on the Event page:
+accepted in any case), ``expires_in`` (3600) and ``token_type``. API calls to
+``api.rokt.com`` carry ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .oauth2 import OAuth2ClientCredentialsAuth
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .options import CommonOptions
+
+__all__ = ["ROKT_TOKEN_URL", "RoktAuth", "RoktEventAuth", "RoktReportingAuth"]
+
+ROKT_TOKEN_URL = "https://api.rokt.com/auth/oauth2/token"
+
+_CHECK_APP_CREDENTIALS = (
+    "check the app id and app secret (One Platform > Profile Settings > Generate Personal API Credentials)"
+)
+
+
+class RoktAuth(OAuth2ClientCredentialsAuth):
+    """Auth for Rokt's Event API and Reporting API (one credential serves both).
+
+    Args:
+        app_id: the Rokt App ID.
+        app_secret: the Rokt App Secret.
+        token_url: the token endpoint (default: Rokt's).
+        **common: the options every auth class takes (``session``, ``timeout``,
+            ``leeway``, ``hosts``, ``max_retries``, ...).
+    """
+
+    vendor = "Rokt"
+    default_api_hosts = ("api.rokt.com",)
+    default_lifetime = 3600.0
+    credential_names = ("app_id", "app_secret")
+    credentials_hint = _CHECK_APP_CREDENTIALS
+    error_hints = {
+        "invalid_client": _CHECK_APP_CREDENTIALS,
+        "unauthorized_client": "these credentials may not use the client_credentials grant; ask Rokt",
+        "invalid_grant": _CHECK_APP_CREDENTIALS,
+    }
+
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        *,
+        token_url: str = ROKT_TOKEN_URL,
+        **common: Unpack[CommonOptions],
+    ) -> None:
+        super().__init__(app_id, app_secret, token_url=token_url, **common)
+
+
+class RoktEventAuth(RoktAuth):
+    """:class:`RoktAuth` under the Event API's name (``POST /v1/events``)."""
+
+
+class RoktReportingAuth(RoktAuth):
+    """:class:`RoktAuth` under the Reporting API's name (``/reporting/...``)."""

@@ -1,0 +1,278 @@
+"""A loopback emulation of the vendors' token endpoints and APIs, for tests and demos.
+
+The sandbox validates credentials and tokens the way each vendor's documentation
+says, expires tokens, answers the documented error bodies, and has knobs: token
+lifetimes, queued faults, revoking every token, and counters of what it saw::
+
+    with Sandbox() as sandbox:
+        auth = sandbox.rokt_auth()
+        requests.get(sandbox.rokt.api_url + "/reporting/accounts/123/summary", auth=auth)
+        assert sandbox.count("rokt", "token") == 1
+
+It listens on 127.0.0.1 on a free port (and on a second loopback address that
+plays a foreign host: Digital Turbine's report storage). Credentials are random
+for each sandbox; nothing here talks to a real vendor.
+"""
+
+from __future__ import annotations
+
+import collections
+import secrets
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+
+from ._http import Call, Fault, Reply, serve
+
+if TYPE_CHECKING:
+    from ..algonomy import AlgonomyAuth
+    from ..digital_turbine import DigitalTurbineAuth
+    from ..rokt import RoktAuth
+    from ..rokt_partnerships import RoktPartnershipsAuth
+
+__all__ = ["Call", "Fault", "IssuedRecord", "Reply", "Sandbox"]
+
+#: Token lifetimes in seconds, as the vendors document them.
+DOCUMENTED_LIFETIMES = {"rokt": 3600.0, "rokt_partnerships": 300.0, "digital_turbine": 3600.0}
+
+
+@dataclass
+class IssuedRecord:
+    """A token the sandbox handed out."""
+
+    vendor: str
+    client: str
+    expires_at: float  # time.monotonic()
+    resources: set[str] = field(default_factory=set)
+
+
+class Sandbox:
+    """The vendors' token endpoints and APIs on loopback; a context manager.
+
+    Args:
+        lifetimes: token lifetime in seconds per vendor (``"rokt"``,
+            ``"rokt_partnerships"``, ``"digital_turbine"``), overriding the
+            documented ones. Algonomy tokens live as long as the validity asked for.
+        ssl_context: serve the main host over HTTPS with this server context.
+        record: keep every request received in :attr:`calls` (tests inspect them).
+    """
+
+    def __init__(
+        self,
+        *,
+        lifetimes: Optional[dict[str, float]] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
+        record: bool = True,
+    ) -> None:
+        from .algonomy import AlgonomyEmulation
+        from .digital_turbine import DigitalTurbineEmulation
+        from .rokt import RoktEmulation, RoktPartnershipsEmulation
+
+        self.lifetimes = {**DOCUMENTED_LIFETIMES, **(lifetimes or {})}
+        #: Seconds every token and update endpoint waits before answering (for overlap in load tests).
+        self.token_delay = 0.0
+        self.record = record
+        self.calls: list[Call] = []
+        self._ssl_context = ssl_context
+        self._lock = threading.Lock()
+        self._tokens: dict[str, IssuedRecord] = {}
+        # Revoked tokens are remembered, so a 401 for one counts as "stale".
+        self._revoked: set[str] = set()
+        self._faults: dict[tuple[str, str], collections.deque[Fault]] = collections.defaultdict(collections.deque)
+        self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._stopping = threading.Event()
+        self._servers: list[Any] = []
+        self.url = ""
+        self.storage_url = ""
+        self.rokt = RoktEmulation(self)
+        self.rokt_partnerships = RoktPartnershipsEmulation(self)
+        self.digital_turbine = DigitalTurbineEmulation(self)
+        self.algonomy = AlgonomyEmulation(self)
+        self._routes = {
+            emulation.prefix: emulation
+            for emulation in (self.rokt, self.rokt_partnerships, self.digital_turbine, self.algonomy)
+        }
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """Start serving (the context manager does this)."""
+        if self._servers:
+            return self
+        self._stopping.clear()
+        main, _ = serve("127.0.0.1", "main", self._handle_main, self._stopping, self._ssl_context)
+        self._servers.append(main)
+        scheme = "https" if self._ssl_context else "http"
+        self.url = f"{scheme}://127.0.0.1:{main.server_address[1]}"
+        try:
+            storage, _ = serve("127.0.0.2", "storage", self._handle_storage, self._stopping)
+            storage_host = "127.0.0.2"
+        except OSError:  # no 127.0.0.2 (macOS): a second name for loopback
+            storage, _ = serve("127.0.0.1", "storage", self._handle_storage, self._stopping)
+            storage_host = "localhost"
+        self._servers.append(storage)
+        self.storage_url = f"http://{storage_host}:{storage.server_address[1]}"
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the ports."""
+        self._stopping.set()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._servers.clear()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- knobs and counters ------------------------------------------------------------
+
+    def add_fault(self, vendor: str, endpoint: str, fault: Fault, times: int = 1) -> None:
+        """Make the next ``times`` requests to ``vendor``'s ``endpoint`` misbehave.
+
+        Args:
+            vendor: ``"rokt"``, ``"rokt_partnerships"``, ``"digital_turbine"``,
+                ``"algonomy"``.
+            endpoint: ``"token"``, ``"update"`` (Algonomy) or ``"api"``.
+            fault: what to do instead of answering normally.
+            times: how many requests in a row.
+        """
+        with self._lock:
+            self._faults[(vendor, endpoint)].extend([fault] * times)
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def revoke_tokens(self, vendor: Optional[str] = None) -> None:
+        """Make every token issued so far (for ``vendor``, or all) invalid."""
+        with self._lock:
+            for value in [v for v, r in self._tokens.items() if vendor in (None, r.vendor)]:
+                del self._tokens[value]
+                self._revoked.add(value)
+
+    def count(self, vendor: str, event: str) -> int:
+        """How often ``event`` happened for ``vendor``.
+
+        Events: ``token`` (token requests received), ``token_issued``, ``update``,
+        ``api`` (API requests received), ``api_ok``, ``api_401`` (answered 401),
+        ``api_401_stale`` (401 for a token that had expired or was revoked).
+        """
+        with self._lock:
+            return self._counts[(vendor, event)]
+
+    def reset_counts(self) -> None:
+        """Set every counter to zero and forget recorded calls."""
+        with self._lock:
+            self._counts.clear()
+            self.calls.clear()
+
+    def calls_to(self, server: str = "main", path_prefix: str = "") -> list[Call]:
+        """Recorded calls to ``server`` (``"main"`` or ``"storage"``) under a path."""
+        with self._lock:
+            return [c for c in self.calls if c.server == server and c.path.startswith(path_prefix)]
+
+    def secrets(self) -> list[str]:
+        """Every credential and token value of this sandbox (for leak checks)."""
+        with self._lock:
+            tokens = [*self._tokens, *self._revoked]
+        return [
+            self.rokt.app_secret,
+            self.rokt_partnerships.client_secret,
+            self.digital_turbine.client_secret,
+            self.algonomy.tenant_hash,
+            self.algonomy.oauth_key_secret,
+            *tokens,
+        ]
+
+    def issued_tokens(self) -> list[str]:
+        """Every token value handed out and still known (for leak checks)."""
+        with self._lock:
+            return [*self._tokens, *self._revoked]
+
+    # -- ready auth objects ------------------------------------------------------------
+
+    def rokt_auth(self, **options: Any) -> RoktAuth:
+        """A :class:`~requests_adtech_auth.RoktAuth` pointed at this sandbox."""
+        from ..rokt import RoktAuth
+
+        return RoktAuth(self.rokt.app_id, self.rokt.app_secret, token_url=self.rokt.token_url, **options)
+
+    def rokt_partnerships_auth(self, **options: Any) -> RoktPartnershipsAuth:
+        """A :class:`~requests_adtech_auth.RoktPartnershipsAuth` pointed at this sandbox."""
+        from ..rokt_partnerships import RoktPartnershipsAuth
+
+        e = self.rokt_partnerships
+        return RoktPartnershipsAuth(e.client_id, e.client_secret, e.parent_account_id, token_url=e.token_url, **options)
+
+    def digital_turbine_auth(self, **options: Any) -> DigitalTurbineAuth:
+        """A :class:`~requests_adtech_auth.DigitalTurbineAuth` pointed at this sandbox."""
+        from ..digital_turbine import DigitalTurbineAuth
+
+        e = self.digital_turbine
+        return DigitalTurbineAuth(e.client_id, e.client_secret, token_url=e.token_url, **options)
+
+    def algonomy_auth(self, resources: Any = ("basic",), **options: Any) -> AlgonomyAuth:
+        """An :class:`~requests_adtech_auth.AlgonomyAuth` pointed at this sandbox."""
+        from ..algonomy import AlgonomyAuth
+
+        e = self.algonomy
+        options.setdefault("oauth_key_secret", e.oauth_key_secret)
+        return AlgonomyAuth(e.token_url, e.tenant_hash, resources, **options)
+
+    # -- what the emulations use -------------------------------------------------------
+
+    def count_event(self, vendor: str, event: str) -> None:
+        """Add one to a counter."""
+        with self._lock:
+            self._counts[(vendor, event)] += 1
+
+    def issue(self, vendor: str, client: str, lifetime: float, resources: Any = ()) -> str:
+        """Hand out a new random token valid for ``lifetime`` seconds."""
+        value = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[value] = IssuedRecord(vendor, client, time.monotonic() + lifetime, set(resources))
+            self._counts[(vendor, "token_issued")] += 1
+        return value
+
+    def check(self, vendor: str, value: Optional[str]) -> tuple[Optional[IssuedRecord], str]:
+        """Look a presented token up: ``(record, "")`` or ``(None, why not)``."""
+        if not value:
+            return None, "missing"
+        with self._lock:
+            record = self._tokens.get(value)
+            if record is None or record.vendor != vendor:
+                return None, "stale" if value in self._revoked else "unknown"
+            if time.monotonic() >= record.expires_at:
+                return None, "stale"
+            return record, ""
+
+    def take_fault(self, vendor: str, endpoint: str) -> Optional[Fault]:
+        """Pop the next queued fault for an endpoint, if any."""
+        with self._lock:
+            queue = self._faults.get((vendor, endpoint))
+            return queue.popleft() if queue else None
+
+    def _handle_main(self, call: Call) -> Reply | Fault:
+        if self.record:
+            with self._lock:
+                self.calls.append(call)
+        prefix, _, rest = call.path.lstrip("/").partition("/")
+        emulation = self._routes.get(prefix)
+        if emulation is not None:
+            return emulation.handle(call, "/" + rest)
+        if call.path == "/redirect":
+            return Fault.redirect(call.query.get("to", "/"), int(call.query.get("status", "302")))
+        return Reply.json(404, {"error": "not_found", "message": f"no such sandbox path {call.path}"})
+
+    def _handle_storage(self, call: Call) -> Reply | Fault:
+        if self.record:
+            with self._lock:
+                self.calls.append(call)
+        return self.digital_turbine.storage(call)

@@ -1,0 +1,127 @@
+"""Algonomy Real-time CDP in the sandbox: tenant headers, resource-scoped tokens, create and update."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any, Optional
+
+from ._emulation import Emulation
+from ._http import Call, Reply
+
+if TYPE_CHECKING:
+    from . import Sandbox
+
+RESOURCES = {
+    "profile": frozenset(
+        {"basic", "segments", "searchSegments", "isCustomerInSegment", "campaigns", "userActivity", "userAttributes"}
+    ),
+    "gdpr": frozenset({"registerGdprRequest", "revokeGdprActions", "gdprRequestStatus"}),
+}
+
+
+def _message(status: int, message: str) -> Reply:
+    return Reply.json(status, {"status": status, "message": message})
+
+
+class AlgonomyEmulation(Emulation):
+    """Algonomy's create/update token endpoints (profile and GDPR) and the APIs behind them.
+
+    Tokens live ``validity`` minutes (fractions allowed, so tests can use seconds).
+    ``oauth_enabled`` makes ``oauth_key_secret`` required, as for an OAuth tenant.
+    """
+
+    name = "algonomy"
+    prefix = "algonomy"
+    token_paths = ("/secureApi/token/profile/create", "/secureApi/token/gdpr/create")
+    update_paths = ("/secureApi/token/profile/update", "/secureApi/token/gdpr/update")
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(sandbox)
+        self.tenant_hash = secrets.token_hex(16)
+        self.oauth_key_secret = secrets.token_hex(8)
+        self.oauth_enabled = True
+
+    @property
+    def gdpr_token_url(self) -> str:
+        """The GDPR API's token endpoint."""
+        return self.base_url + self.token_paths[1]
+
+    def _tenant_problem(self, call: Call) -> Optional[Reply]:
+        if call.method != "POST":
+            return _message(405, "use POST")
+        if not secrets.compare_digest(call.header("tenant_hash") or "", self.tenant_hash):
+            return _message(401, "invalid tenant_hash")
+        if self.oauth_enabled and not secrets.compare_digest(
+            call.header("oauth_key_secret") or "", self.oauth_key_secret
+        ):
+            return _message(401, "invalid or missing oauth_key_secret")
+        return None
+
+    @staticmethod
+    def _kind(path: str) -> str:
+        return "gdpr" if "/gdpr/" in path else "profile"
+
+    def _resources(self, document: Any, kind: str) -> tuple[Optional[list[str]], Optional[Reply]]:
+        resources = document.get("resource") if isinstance(document, dict) else None
+        if not isinstance(resources, list) or not resources or not all(isinstance(r, str) for r in resources):
+            return None, _message(400, "resource must be a non-empty array of resource names")
+        unknown = sorted(set(resources) - RESOURCES[kind])
+        if unknown:
+            return None, _message(400, f"unknown {kind} resources: {', '.join(unknown)}")
+        return resources, None
+
+    def token(self, call: Call, path: str) -> Reply:
+        """``POST .../create`` with ``{"resource": [...], "validity": minutes}``."""
+        problem = self._tenant_problem(call)
+        if problem is not None:
+            return problem
+        try:
+            document = call.json()
+        except ValueError:
+            return _message(400, "body must be JSON")
+        kind = self._kind(path)
+        resources, problem = self._resources(document, kind)
+        if problem is not None:
+            return problem
+        validity = document.get("validity", 15)
+        if isinstance(validity, bool) or not isinstance(validity, (int, float)) or validity <= 0:
+            return _message(400, "validity must be a positive number of minutes")
+        value = self.sandbox.issue(self.name, f"{self.tenant_hash}:{kind}", validity * 60.0, resources or ())
+        return Reply.json(200, {"token": value})
+
+    def update(self, call: Call, path: str) -> Reply:
+        """``POST .../update`` with ``{"resource": [...], "token": current}``: same token, new resources."""
+        problem = self._tenant_problem(call)
+        if problem is not None:
+            return problem
+        try:
+            document = call.json()
+        except ValueError:
+            return _message(400, "body must be JSON")
+        kind = self._kind(path)
+        resources, problem = self._resources(document, kind)
+        if problem is not None:
+            return problem
+        record, why = self.sandbox.check(self.name, document.get("token"))
+        if record is None or record.client != f"{self.tenant_hash}:{kind}":
+            return _message(401, f"token {why or 'belongs to another tenant'}")
+        record.resources = set(resources or ())
+        return Reply.json(200, {"message": "Token updated successfully", "token": document["token"]})
+
+    def api(self, call: Call, path: str) -> Reply:
+        """``POST /api/v1/profile/b2b/{resource}`` and ``/api/v1/gdpr/b2b/{resource}``."""
+        if not secrets.compare_digest(call.header("tenant_hash") or "", self.tenant_hash):
+            return _message(401, "invalid tenant_hash")
+        record, why = self.sandbox.check(self.name, call.header("access_token"))
+        if record is None:
+            if why == "stale":
+                self.sandbox.count_event(self.name, "api_401_stale")
+            return _message(401, f"access_token {why}")
+        for kind in ("profile", "gdpr"):
+            base = f"/api/v1/{kind}/b2b/"
+            if path.startswith(base):
+                resource = path[len(base) :]
+                if record.client != f"{self.tenant_hash}:{kind}" or resource not in record.resources:
+                    return _message(403, f"token does not grant resource {resource}")
+                return Reply.json(200, {"resource": resource, "data": {"customers": []}})
+        return _message(404, f"no such endpoint {path}")

@@ -1,0 +1,149 @@
+"""Rokt in the sandbox: the Event/Reporting token flow and the Partnerships API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from typing import TYPE_CHECKING, Optional
+
+from ._emulation import Emulation, random_credential, seconds_field
+from ._http import Call, Reply
+
+if TYPE_CHECKING:
+    from . import Sandbox
+
+_FORM = "application/x-www-form-urlencoded"
+_SUMMARY = re.compile(r"/reporting/accounts/([^/]+)/summary")
+
+
+def _oauth_error(status: int, error: str, description: str) -> Reply:
+    return Reply.json(status, {"error": error, "error_description": description})
+
+
+class RoktEmulation(Emulation):
+    """Rokt Event API and Reporting API: Basic client credentials, Bearer calls.
+
+    ``token_field`` is the answer's key for the token: ``"access_token"`` as on the
+    Reporting page; set ``"Access_token"`` for the Event page's spelling.
+    """
+
+    name = "rokt"
+    prefix = "rokt"
+    token_paths = ("/auth/oauth2/token",)
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(sandbox)
+        self.app_id = random_credential("sbx", 15)
+        self.app_secret = random_credential("", 30)
+        self.token_field = "access_token"
+
+    def token(self, call: Call, path: str) -> Reply:
+        """``POST /auth/oauth2/token`` with Basic app credentials and a form body."""
+        if call.method != "POST":
+            return _oauth_error(405, "invalid_request", "use POST")
+        scheme, _, encoded = (call.header("Authorization") or "").partition(" ")
+        try:
+            app_id, _, app_secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            app_id = app_secret = ""
+        if scheme.lower() != "basic" or not (
+            secrets.compare_digest(app_id, self.app_id) and secrets.compare_digest(app_secret, self.app_secret)
+        ):
+            return _oauth_error(400, "invalid_client", "Client authentication failed")
+        if call.content_type() != _FORM:
+            return _oauth_error(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
+        if call.form().get("grant_type") != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        lifetime = self.lifetime()
+        value = self.sandbox.issue(self.name, app_id, lifetime)
+        return Reply.json(200, {self.token_field: value, "expires_in": seconds_field(lifetime), "token_type": "Bearer"})
+
+    def api(self, call: Call, path: str) -> Reply:
+        """``GET /reporting/accounts/{id}/summary``, ``POST /v1/events``, ``GET /v1/query/accounts``."""
+        client, refused = self.check_bearer(call)
+        if refused is not None:
+            return refused
+        match = _SUMMARY.fullmatch(path)
+        if match and call.method == "GET":
+            return Reply.json(200, {"accountId": match.group(1), "impressions": 1200, "referrals": 37})
+        if path == "/v1/events" and call.method == "POST":
+            try:
+                events = call.json().get("events", [])
+            except (ValueError, AttributeError):
+                return Reply.json(400, {"message": "body must be a JSON object with events"})
+            return Reply.json(200, {"accepted": len(events)})
+        if path == "/v1/query/accounts" and call.method == "GET":
+            return Reply.json(200, {"accounts": [{"id": "123", "owner": client}]})
+        return Reply.json(404, {"message": f"no such Rokt endpoint {call.method} {path}"})
+
+
+def _envelope(status: int, error: str, message: str, request_id: str) -> Reply:
+    return Reply.json(
+        status,
+        {"status": status, "error": error, "message": message, "request_id": request_id, "data": None},
+        {"X-Request-Id": request_id},
+    )
+
+
+class RoktPartnershipsEmulation(Emulation):
+    """Rokt Partnerships API: credentials in the form body, ~300 s tokens, parent header on writes."""
+
+    name = "rokt_partnerships"
+    prefix = "rokt-partnerships"
+    token_paths = ("/api/v1/oauth/token",)
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(sandbox)
+        self.client_id = random_credential("rspub_sbx", 12)
+        self.client_secret = random_credential("rsec_sbx", 24)
+        self.parent_account_id = "sbx-parent-" + secrets.token_hex(4)
+
+    def token(self, call: Call, path: str) -> Reply:
+        """``POST /api/v1/oauth/token`` with ``client_id`` and ``client_secret`` in the form."""
+        request_id = secrets.token_hex(8)
+        if call.method != "POST":
+            return _envelope(405, "BadRequest", "use POST", request_id)
+        if call.content_type() != _FORM:
+            return _envelope(400, "BadRequest", "content-type must be application/x-www-form-urlencoded", request_id)
+        form = call.form()
+        if form.get("grant_type") != "client_credentials":
+            return _envelope(400, "BadRequest", "grant_type must be client_credentials", request_id)
+        if not (
+            secrets.compare_digest(form.get("client_id", ""), self.client_id)
+            and secrets.compare_digest(form.get("client_secret", ""), self.client_secret)
+        ):
+            return _envelope(401, "Unauthorized", "invalid client credentials", request_id)
+        lifetime = self.lifetime()
+        value = self.sandbox.issue(self.name, self.client_id, lifetime)
+        return Reply.json(200, {"access_token": value, "token_type": "Bearer", "expires_in": seconds_field(lifetime)})
+
+    def api(self, call: Call, path: str) -> Reply:
+        """``POST /v1/accounts/register/partnership`` and ``GET /v1/accounts``."""
+        request_id = secrets.token_hex(8)
+        _, refused = self.check_bearer(call)
+        if refused is not None:
+            return refused
+        parent = call.header("X-Platform-Parent-Account-Id")
+        if call.method in ("POST", "PUT", "PATCH"):
+            problem = self._parent_problem(parent)
+            if problem:
+                return _envelope(422, "ValidationFailed", problem, request_id)
+            if path == "/v1/accounts/register/partnership":
+                return Reply.json(
+                    201,
+                    {
+                        "status": 201,
+                        "request_id": request_id,
+                        "data": {"partnership_id": "p-" + secrets.token_hex(4), "parent_account_id": parent},
+                    },
+                )
+        elif call.method == "GET" and path == "/v1/accounts":
+            return Reply.json(200, {"status": 200, "request_id": request_id, "data": [], "parent": parent})
+        return _envelope(404, "NotFound", f"no such endpoint {call.method} {path}", request_id)
+
+    def _parent_problem(self, parent: Optional[str]) -> str:
+        # Any non-empty value passes: a caller may act for another account it
+        # manages, and the answer echoes the value so tests can see which was sent.
+        return "" if parent else "X-Platform-Parent-Account-Id header is required on writes"
