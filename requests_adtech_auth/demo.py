@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Callable, TextIO
 
 import requests
+from requests.auth import AuthBase
 
+from .rokt import RoktEventAuth, RoktReportingAuth
 from .sandbox import Sandbox
 
 __all__ = ["FlowResult", "run_demo"]
@@ -34,24 +36,91 @@ def _calls(session: requests.Session, plan: list[tuple[str, str, dict[str, objec
     return ok
 
 
-def _rokt(sandbox: Sandbox, out: TextIO) -> FlowResult:
-    api = sandbox.rokt.api_url
-    plan: list[tuple[str, str, dict[str, object]]] = [
-        ("GET", api + "/reporting/accounts/123/summary", {}),
-        ("POST", api + "/v1/events", {"json": {"events": [{"eventType": "conversion"}]}}),
-        ("GET", api + "/v1/query/accounts", {}),
-    ]
+Plan = list[tuple[str, str, dict[str, object]]]
+
+
+def _run_flow(
+    sandbox: Sandbox,
+    out: TextIO,
+    vendor: str,
+    title: str,
+    auth: AuthBase,
+    plan: Plan,
+    after_expiry: Plan,
+    extra: Callable[[requests.Session], bool] = lambda session: True,
+) -> FlowResult:
+    """Run ``plan``, force an expiry (the sandbox revokes every token), run ``after_expiry``."""
+    tokens_before, api_before = sandbox.count(vendor, "token"), sandbox.count(vendor, "api")
     with requests.Session() as session:
-        session.auth = sandbox.rokt_auth()
+        session.auth = auth
         ok = _calls(session, plan, out)
-        out.write("    sandbox revokes every Rokt token (a forced expiry)\n")
-        sandbox.revoke_tokens("rokt")
-        ok = _calls(session, plan[:1], out) and ok
-    return FlowResult("Rokt Event/Reporting", sandbox.count("rokt", "token"), sandbox.count("rokt", "api"), 1, ok)
+        ok = extra(session) and ok
+        out.write("    sandbox revokes every token (a forced expiry)\n")
+        sandbox.revoke_tokens(vendor)
+        ok = _calls(session, after_expiry, out) and ok
+    token_calls = sandbox.count(vendor, "token") - tokens_before
+    return FlowResult(title, token_calls, sandbox.count(vendor, "api") - api_before, token_calls - 1, ok)
 
 
-FLOWS: list[tuple[str, Callable[[Sandbox, TextIO], FlowResult]]] = [
-    ("Rokt Event/Reporting API", _rokt),
+def _rokt_event(sandbox: Sandbox, out: TextIO) -> FlowResult:
+    e = sandbox.rokt
+    auth = RoktEventAuth(e.app_id, e.app_secret, token_url=e.token_url)
+    events: Plan = [("POST", e.api_url + "/v1/events", {"json": {"events": [{"eventType": "conversion"}]}})]
+    return _run_flow(sandbox, out, "rokt", "Rokt Event API", auth, events * 3, events)
+
+
+def _rokt_reporting(sandbox: Sandbox, out: TextIO) -> FlowResult:
+    e = sandbox.rokt
+    auth = RoktReportingAuth(e.app_id, e.app_secret, token_url=e.token_url)
+    plan: Plan = [
+        ("GET", e.api_url + "/reporting/accounts/123/summary", {}),
+        ("GET", e.api_url + "/v1/query/accounts", {}),
+    ]
+    return _run_flow(sandbox, out, "rokt", "Rokt Reporting API", auth, plan, plan[:1])
+
+
+def _rokt_partnerships(sandbox: Sandbox, out: TextIO) -> FlowResult:
+    api = sandbox.rokt_partnerships.api_url
+    plan: Plan = [
+        ("POST", api + "/v1/accounts/register/partnership", {"json": {"merchant": "demo-shop"}}),
+        ("GET", api + "/v1/accounts", {}),
+    ]
+    auth = sandbox.rokt_partnerships_auth()
+    return _run_flow(sandbox, out, "rokt_partnerships", "Rokt Partnerships API", auth, plan, plan[:1])
+
+
+def _digital_turbine(sandbox: Sandbox, out: TextIO) -> FlowResult:
+    report: Plan = [("POST", sandbox.digital_turbine.api_url + "/api/v1/report", {"json": {"metrics": ["installs"]}})]
+
+    def download(session: requests.Session) -> bool:
+        signed_url = session.post(report[0][1], json={}, timeout=10).json()["signed_url"]
+        csv = session.get(signed_url, timeout=10)
+        out.write(f"    GET   signed_url on {signed_url.split('/')[2]:<46} {csv.status_code} (no Authorization sent)\n")
+        return csv.ok
+
+    auth = sandbox.digital_turbine_auth()
+    return _run_flow(sandbox, out, "digital_turbine", "Digital Turbine Reporting", auth, report, report, download)
+
+
+def _algonomy(sandbox: Sandbox, out: TextIO) -> FlowResult:
+    api = sandbox.algonomy.api_url + "/api/v1/profile/b2b/"
+    auth = sandbox.algonomy_auth(["basic"])
+
+    def widen(session: requests.Session) -> bool:
+        auth.add_resources("segments")
+        out.write("    add_resources('segments'): the live token was updated, not replaced\n")
+        return _calls(session, [("POST", api + "segments", {"json": {"customerId": "c1"}})], out)
+
+    plan: Plan = [("POST", api + "basic", {"json": {"customerId": "c1"}})]
+    return _run_flow(sandbox, out, "algonomy", "Algonomy Real-time CDP", auth, plan, plan, widen)
+
+
+FLOWS: list[Callable[[Sandbox, TextIO], FlowResult]] = [
+    _rokt_event,
+    _rokt_reporting,
+    _rokt_partnerships,
+    _digital_turbine,
+    _algonomy,
 ]
 
 
@@ -60,8 +129,8 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     results = []
     with Sandbox() as sandbox:
         out.write(f"sandbox listening on {sandbox.url} (and {sandbox.storage_url} as a foreign host)\n\n")
-        for title, flow in FLOWS:
-            out.write(f"{title}\n")
+        for flow in FLOWS:
+            out.write(f"{flow.__name__.strip('_').replace('_', ' ').title()}\n")
             results.append(flow(sandbox, out))
             out.write("\n")
     header = f"{'vendor':<26} {'token calls':>11} {'API calls':>9} {'renewals':>8}  status"
