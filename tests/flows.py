@@ -20,6 +20,7 @@ class Flow:
     make: Callable[..., TokenAuth]
     call: Callable[[requests.Session, Sandbox], requests.Response]
     token_field: str  # where the sandbox's answer carries the token (for fault answers)
+    expiry_field: str | None  # where it carries the lifetime; None: the answer has none
 
     def auth(self, box: Sandbox, *, lifetime: float | None = None, **options: Any) -> TokenAuth:
         """A ready auth object; ``lifetime`` sets the token lifetime in seconds."""
@@ -60,21 +61,28 @@ def _algonomy_call(session: requests.Session, box: Sandbox) -> requests.Response
 def _rokt_event(box: Sandbox, **options: Any) -> TokenAuth:
     from requests_adtech_auth import RoktEventAuth
 
-    return RoktEventAuth(box.rokt.app_id, box.rokt.app_secret, token_url=box.rokt.token_url, **options)
+    options.setdefault("token_url", box.rokt.token_url)
+    return RoktEventAuth(box.rokt.app_id, box.rokt.app_secret, **options)
 
 
 FLOWS = [
-    Flow("rokt_event", "rokt", _rokt_event, _rokt_call, "access_token"),
-    Flow("rokt_reporting", "rokt", lambda box, **kw: box.rokt_auth(**kw), _rokt_call, "access_token"),
+    Flow("rokt_event", "rokt", _rokt_event, _rokt_call, "access_token", "expires_in"),
+    Flow("rokt_reporting", "rokt", lambda box, **kw: box.rokt_auth(**kw), _rokt_call, "access_token", "expires_in"),
     Flow(
         "rokt_partnerships",
         "rokt_partnerships",
         lambda box, **kw: box.rokt_partnerships_auth(**kw),
         _partnerships_call,
         "access_token",
+        "expires_in",
     ),
     Flow(
-        "digital_turbine", "digital_turbine", lambda box, **kw: box.digital_turbine_auth(**kw), _dt_call, "accessToken"
+        "digital_turbine",
+        "digital_turbine",
+        lambda box, **kw: box.digital_turbine_auth(**kw),
+        _dt_call,
+        "accessToken",
+        "expiresIn",
     ),
-    Flow("algonomy", "algonomy", lambda box, **kw: box.algonomy_auth(**kw), _algonomy_call, "token"),
+    Flow("algonomy", "algonomy", lambda box, **kw: box.algonomy_auth(**kw), _algonomy_call, "token", None),
 ]

@@ -199,24 +199,31 @@ class Sandbox:
     # -- ready auth objects ------------------------------------------------------------
 
     def rokt_auth(self, **options: Any) -> RoktAuth:
-        """A :class:`~requests_adtech_auth.RoktAuth` pointed at this sandbox."""
+        """A :class:`~requests_adtech_auth.RoktAuth` pointed at this sandbox.
+
+        Like the other ``*_auth`` factories, ``options`` go to the constructor
+        (``token_url`` too, to point it elsewhere).
+        """
         from ..rokt import RoktAuth
 
-        return RoktAuth(self.rokt.app_id, self.rokt.app_secret, token_url=self.rokt.token_url, **options)
+        options.setdefault("token_url", self.rokt.token_url)
+        return RoktAuth(self.rokt.app_id, self.rokt.app_secret, **options)
 
     def rokt_partnerships_auth(self, **options: Any) -> RoktPartnershipsAuth:
         """A :class:`~requests_adtech_auth.RoktPartnershipsAuth` pointed at this sandbox."""
         from ..rokt_partnerships import RoktPartnershipsAuth
 
         e = self.rokt_partnerships
-        return RoktPartnershipsAuth(e.client_id, e.client_secret, e.parent_account_id, token_url=e.token_url, **options)
+        options.setdefault("token_url", e.token_url)
+        return RoktPartnershipsAuth(e.client_id, e.client_secret, e.parent_account_id, **options)
 
     def digital_turbine_auth(self, **options: Any) -> DigitalTurbineAuth:
         """A :class:`~requests_adtech_auth.DigitalTurbineAuth` pointed at this sandbox."""
         from ..digital_turbine import DigitalTurbineAuth
 
         e = self.digital_turbine
-        return DigitalTurbineAuth(e.client_id, e.client_secret, token_url=e.token_url, **options)
+        options.setdefault("token_url", e.token_url)
+        return DigitalTurbineAuth(e.client_id, e.client_secret, **options)
 
     def algonomy_auth(self, resources: Any = ("basic",), **options: Any) -> AlgonomyAuth:
         """An :class:`~requests_adtech_auth.AlgonomyAuth` pointed at this sandbox."""
@@ -224,7 +231,7 @@ class Sandbox:
 
         e = self.algonomy
         options.setdefault("oauth_key_secret", e.oauth_key_secret)
-        return AlgonomyAuth(e.token_url, e.tenant_hash, resources, **options)
+        return AlgonomyAuth(options.pop("token_url", e.token_url), e.tenant_hash, resources, **options)
 
     # -- what the emulations use -------------------------------------------------------
 

@@ -186,7 +186,7 @@ def serve(
     if ssl_context is not None:
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name=f"adtech-sandbox-{name}"
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True, name=f"adtech-sandbox-{name}"
     )
     thread.start()
     return server, thread
