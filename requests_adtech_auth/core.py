@@ -485,37 +485,50 @@ class TokenAuth(AuthBase):
         return session
 
     def _renew(self, seen_generation: int) -> str:
-        with self._lock:
-            cached = self._token
-            now = time.monotonic()
-            if cached is not None and now < cached.refresh_at:
+        cached = self._token
+        if cached is not None and time.monotonic() < cached.expires_at:
+            # Due for renewal but still valid: if another thread is already
+            # renewing, keep serving this token rather than queueing behind it.
+            if not self._lock.acquire(blocking=False):
                 return cached.value
-            if self._generation != seen_generation and self._last_failure is not None:
-                # The fetch this thread waited on has just failed: one failure for
-                # all waiters, not one full retry cycle per waiting thread.
-                raise self._last_failure
-            try:
-                fresh = self._fetch_with_retries()
-            except AuthError as exc:
-                self._generation += 1
-                if cached is not None and now < cached.expires_at:
-                    self._token = cached._replace(
-                        refresh_at=now + min(RENEWAL_RETRY_INTERVAL, (cached.expires_at - now) / 2)
-                    )
-                    self._last_failure = None
-                    logger.warning(
-                        "%s: renewing the token failed (%s); the current one is valid for %.0f s more",
-                        self._describe(),
-                        exc,
-                        cached.expires_at - now,
-                    )
-                    return cached.value
-                self._last_failure = exc
-                raise
+        else:
+            self._lock.acquire()
+        try:
+            return self._renew_locked(seen_generation)
+        finally:
+            self._lock.release()
+
+    def _renew_locked(self, seen_generation: int) -> str:
+        cached = self._token
+        now = time.monotonic()
+        if cached is not None and now < cached.refresh_at:
+            return cached.value
+        if self._generation != seen_generation and self._last_failure is not None:
+            # The fetch this thread waited on has just failed: one failure for
+            # all waiters, not one full retry cycle per waiting thread.
+            raise self._last_failure
+        try:
+            fresh = self._fetch_with_retries()
+        except AuthError as exc:
             self._generation += 1
-            self._last_failure = None
-            self._token = fresh
-            return fresh.value
+            if cached is not None and now < cached.expires_at:
+                self._token = cached._replace(
+                    refresh_at=now + min(RENEWAL_RETRY_INTERVAL, (cached.expires_at - now) / 2)
+                )
+                self._last_failure = None
+                logger.warning(
+                    "%s: renewing the token failed (%s); the current one is valid for %.0f s more",
+                    self._describe(),
+                    exc,
+                    cached.expires_at - now,
+                )
+                return cached.value
+            self._last_failure = exc
+            raise
+        self._generation += 1
+        self._last_failure = None
+        self._token = fresh
+        return fresh.value
 
     def _fetch_with_retries(self) -> _CachedToken:
         def attempt() -> tuple[float, IssuedToken]:
@@ -562,8 +575,9 @@ class TokenAuth(AuthBase):
     def _post_token_endpoint(self, spec: TokenRequest) -> dict[str, Any]:
         """POST ``spec`` once; return the 2xx JSON-object answer or raise a library error."""
         logger.debug("%s: requesting a token from %s", self._describe(), spec.url)
+        session = self._token_session()
         try:
-            response = self._token_session().post(
+            response = session.post(
                 spec.url,
                 headers=dict(spec.headers),
                 data=spec.data,
@@ -572,6 +586,9 @@ class TokenAuth(AuthBase):
                 timeout=self.timeout,
                 allow_redirects=False,
                 stream=True,
+                # Passed explicitly: otherwise REQUESTS_CA_BUNDLE in the environment
+                # silently overrides the CA bundle set on session.verify.
+                verify=session.verify,
             )
         except requests.exceptions.SSLError as exc:
             raise TokenRequestError(
