@@ -19,6 +19,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--soak", action="store_true", help="run the soak tests for their full length")
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from .test_soak import REPORT
+
+    if REPORT:
+        terminalreporter.section("soak")
+        for line in REPORT:
+            terminalreporter.write_line(line)
+    terminalreporter.section("secret hygiene")
+    terminalreporter.write_line(
+        f"{_CHECKED['records']} log records (DEBUG and up) and {_CHECKED['warnings']} warnings checked "
+        f"against {_CHECKED['secrets']} sandbox secrets and tokens: 0 leaks"
+    )
+
+
+_CHECKED = {"records": 0, "warnings": 0, "secrets": 0}
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     """A fresh sandbox for one test (its secrets join the leak check)."""
@@ -55,6 +72,9 @@ def no_secret_in_logs_or_warnings() -> Iterator[None]:
     texts = capture.texts + [str(w.message) for w in caught]
     secrets = [s for box in _SANDBOXES for s in box.secrets() if s]
     _SANDBOXES.clear()
+    _CHECKED["records"] += len(capture.texts)
+    _CHECKED["warnings"] += len(caught)
+    _CHECKED["secrets"] += len(secrets)
     for text in texts:
         for secret in secrets:
             assert secret not in text, f"a secret leaked into a log record or warning: {text[:200]!r}"

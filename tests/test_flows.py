@@ -54,8 +54,8 @@ def test_single_flight_under_threads(flow: Flow, sandbox: Sandbox) -> None:
 
 
 def test_short_lived_tokens_renew_early(flow: Flow, sandbox: Sandbox) -> None:
-    session = session_for(flow, sandbox, lifetime=2.0)
-    deadline = time.monotonic() + 3.2
+    session = session_for(flow, sandbox, lifetime=1.2)  # renewed after 0.9 s
+    deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
         assert flow.call(session, sandbox).ok
         time.sleep(0.03)

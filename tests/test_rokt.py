@@ -326,7 +326,7 @@ def test_hanging_token_endpoint_times_out(sandbox: Sandbox) -> None:
 
 def test_connection_reset_and_refused_are_transient_errors(sandbox: Sandbox) -> None:
     sandbox.add_fault("rokt", "token", Fault.reset(), times=3)
-    auth = sandbox.rokt_auth(max_retries=2)
+    auth = sandbox.rokt_auth(max_retries=2, backoff=0.01)
     with pytest.raises(TokenRequestError) as caught:
         auth.get_token()
     assert caught.value.transient

@@ -145,6 +145,11 @@ class Sandbox:
         with self._lock:
             self._faults[(vendor, endpoint)].extend([fault] * times)
 
+    def pending_faults(self, vendor: str, endpoint: str) -> int:
+        """How many queued faults ``vendor``'s ``endpoint`` has yet to serve."""
+        with self._lock:
+            return len(self._faults.get((vendor, endpoint), ()))
+
     def clear_faults(self) -> None:
         """Drop every queued fault."""
         with self._lock:

@@ -1,0 +1,114 @@
+"""Every vendor's answer parser under arbitrary input: a valid token or a library error, nothing else."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from requests.structures import CaseInsensitiveDict
+
+from requests_adtech_auth import AlgonomyAuth, AuthError, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
+from requests_adtech_auth.core import MAX_LIFETIME, TokenAuth
+
+EXAMPLES = 250
+
+AUTHS: dict[str, TokenAuth] = {
+    "rokt": RoktAuth("app-id", "app-secret-value", token_url="http://127.0.0.1:9/t"),
+    "rokt_partnerships": RoktPartnershipsAuth(
+        "rspub_x", "rsec_secret-value", "parent", token_url="http://127.0.0.1:9/t"
+    ),
+    "digital_turbine": DigitalTurbineAuth("client", "client-secret-value", token_url="http://127.0.0.1:9/t"),
+    "algonomy": AlgonomyAuth("http://127.0.0.1:9/secureApi/token/profile/create", "tenant-hash-value", ["basic"]),
+}
+KEYS = {
+    "rokt": ["access_token", "Access_token", "expires_in", "token_type", "error", "error_description", "scope"],
+    "rokt_partnerships": ["access_token", "expires_in", "error", "message", "request_id", "status"],
+    "digital_turbine": ["accessToken", "expiresIn", "tokenType", "access_token", "error"],
+    "algonomy": ["token", "message", "resource"],
+}
+VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def parse(auth: TokenAuth, status: int, body: bytes, retry_after: str | None = None) -> Any:
+    response = requests.Response()
+    response.status_code = status
+    response.headers = CaseInsensitiveDict({"Retry-After": retry_after} if retry_after is not None else {})
+    return auth._issued_from(auth._read_answer(response, body))
+
+
+def check(auth: TokenAuth, status: int, body: bytes, retry_after: str | None = None) -> None:
+    try:
+        issued = parse(auth, status, body, retry_after)
+    except AuthError as error:
+        # A library error, with a message that holds no secret.
+        for secret in auth._secrets():
+            assert not secret or secret not in str(error)
+        return
+    assert 200 <= status < 300
+    assert isinstance(issued.value, str)
+    assert VISIBLE_ASCII.fullmatch(issued.value)
+    assert issued.lifetime is None or 0 < issued.lifetime <= MAX_LIFETIME
+
+
+FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("vendor", list(AUTHS))
+@FAST
+@given(
+    status=st.sampled_from([200, 201, 204, 301, 400, 401, 403, 404, 405, 429, 500, 503]), body=st.binary(max_size=300)
+)
+def test_arbitrary_bytes(vendor: str, status: int, body: bytes) -> None:
+    check(AUTHS[vendor], status, body)
+
+
+@pytest.mark.parametrize("vendor", list(AUTHS))
+@FAST
+@given(
+    status=st.sampled_from([200, 400, 401, 429, 500]),
+    document=json_values,
+    retry_after=st.none() | st.text(max_size=30),
+)
+def test_arbitrary_json(vendor: str, status: int, document: Any, retry_after: str | None) -> None:
+    check(AUTHS[vendor], status, json.dumps(document).encode(), retry_after)
+
+
+@pytest.mark.parametrize("vendor", list(AUTHS))
+@FAST
+@given(data=st.data())
+def test_answers_with_the_vendors_keys(vendor: str, data: st.DataObject) -> None:
+    document = data.draw(
+        st.dictionaries(
+            st.sampled_from(KEYS[vendor]),
+            json_values | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1),
+            max_size=len(KEYS[vendor]),
+        )
+    )
+    check(AUTHS[vendor], data.draw(st.sampled_from([200, 400, 401])), json.dumps(document).encode())
+
+
+@pytest.mark.parametrize("vendor", list(AUTHS))
+@FAST
+@given(token=st.from_regex(r"[A-Za-z0-9._~+/=-]{1,200}", fullmatch=True), lifetime=st.integers(1, 10**9))
+def test_well_formed_answers_always_parse(vendor: str, token: str, lifetime: int) -> None:
+    field = {"rokt": "access_token", "rokt_partnerships": "access_token", "digital_turbine": "accessToken"}
+    if vendor == "algonomy":
+        document: dict[str, Any] = {"token": token}
+    else:
+        expiry = "expiresIn" if vendor == "digital_turbine" else "expires_in"
+        document = {field[vendor]: token, expiry: lifetime, "token_type": "bearer"}
+    issued = parse(AUTHS[vendor], 200, json.dumps(document).encode())
+    assert issued.value == token
+    if vendor != "algonomy":
+        assert issued.lifetime == min(lifetime, MAX_LIFETIME)
