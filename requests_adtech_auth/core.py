@@ -11,7 +11,6 @@ vendor does not use ``Authorization: Bearer``, :meth:`TokenAuth._apply_token`.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -21,8 +20,6 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Callable, ClassVar, NamedTuple, Optional, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -70,15 +67,14 @@ _REDACTED = "[redacted]"
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class TokenRequest:
+class TokenRequest(NamedTuple):
     """What a vendor flow sends to its token endpoint (always a POST).
 
     Exactly one of ``data`` (form-encoded text) or ``json`` is normally set.
     """
 
     url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = {}
     data: Optional[str] = None
     json: Any = None
     auth: Optional[AuthBase] = None
@@ -142,6 +138,8 @@ def is_loopback_host(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    import ipaddress  # only constructors and plain-http URLs get here
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -203,6 +201,8 @@ def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
         return max(0.0, float(value))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # rare: keep it off the import path
+
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -223,14 +223,13 @@ def _read_limited(response: requests.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-class _RetryOn401:
+class _ResponseHook:
     """Response hook: one replay after a 401, credential stripping on redirects."""
 
-    __slots__ = ("auth", "retry", "token")
+    __slots__ = ("auth", "retry")
 
-    def __init__(self, auth: TokenAuth, token: str, retry: bool) -> None:
+    def __init__(self, auth: TokenAuth, retry: bool) -> None:
         self.auth = auth
-        self.token = token
         self.retry = retry
 
     def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -238,7 +237,7 @@ class _RetryOn401:
             self.auth._strip_for_redirect(response)
             return response
         if response.status_code == 401 and self.retry:
-            return self.auth._replay_after_401(response, self.token, kwargs)
+            return self.auth._replay_after_401(response, kwargs)
         return response
 
 
@@ -317,7 +316,9 @@ class TokenAuth(AuthBase):
         self.hosts = self._check_hosts(hosts)
         self._session = session
         self._owns_session = session is None
-        self._origin_ok: dict[str, bool] = {}
+        # Prefixes ending right after the authority: everything before the first
+        # "/" after "//" is what urlsplit reads the scheme and host from.
+        self._allowed_prefixes: tuple[str, ...] = ()
         self._init_state()
 
     # -- what a vendor module overrides -------------------------------------------------
@@ -378,11 +379,15 @@ class TokenAuth(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the token to ``request`` if its host is one of ``hosts``."""
-        if not self._allowed(request.url or ""):
+        # The hot path of every API call: kept to a dict lookup, a clock read
+        # and two writes (see bench/).
+        url = request.url or ""
+        if not url.startswith(self._allowed_prefixes) and not self._allowed(url):
             return request
-        token = self.get_token()
+        cached = self._token
+        token = cached.value if cached is not None and time.monotonic() < cached.refresh_at else self.get_token()
         self._apply_token(request, token)
-        request.register_hook("response", _RetryOn401(self, token, True))
+        request.hooks["response"].append(self._response_hook)
         return request
 
     def __repr__(self) -> str:
@@ -398,7 +403,8 @@ class TokenAuth(AuthBase):
         self._lock = threading.RLock()
         self._token = None
         self._generation = 0
-        self._last_failure: Optional[AuthError] = None
+        self._last_failure = None
+        self._response_hook = _ResponseHook(self, retry=True)
         _LIVE.add(self)
 
     def _after_fork(self) -> None:
@@ -410,7 +416,7 @@ class TokenAuth(AuthBase):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_token", "_last_failure", "_generation"):
+        for name in ("_lock", "_token", "_last_failure", "_generation", "_response_hook"):
             state.pop(name, None)
         if self._owns_session:
             state["_session"] = None
@@ -462,20 +468,15 @@ class TokenAuth(AuthBase):
         return frozenset(checked)
 
     def _allowed(self, url: str) -> bool:
-        # Memoised per origin: this runs on every request, and parsing dominates it.
-        # The key ends before the path, so it fixes the scheme and host urlsplit sees.
-        end = url.find("/", url.find("//") + 2)
-        origin = url if end < 0 else url[:end]
-        allowed = self._origin_ok.get(origin)
-        if allowed is None:
-            scheme, host = _host_of(url)
-            allowed = host in self.hosts and scheme in ("https", "http")
-            if allowed and scheme == "http" and not is_loopback_host(host):
-                raise InsecureTransportError(
-                    f"refusing to send a {self.vendor} token over plain http to {host}: use https"
-                )
-            if len(self._origin_ok) < 256:
-                self._origin_ok[origin] = allowed
+        # The slow path: parse the URL. An allowed origin is remembered as a
+        # "scheme://host[:port]/" prefix, so the next request to it skips parsing.
+        scheme, host = _host_of(url)
+        allowed = host in self.hosts and scheme in ("https", "http")
+        if allowed and scheme == "http" and not is_loopback_host(host):
+            raise InsecureTransportError(f"refusing to send a {self.vendor} token over plain http to {host}: use https")
+        end = url.find("/", 8)
+        if allowed and end > 0 and len(self._allowed_prefixes) < 64:
+            self._allowed_prefixes = (*self._allowed_prefixes, url[: end + 1])
         return allowed
 
     def _token_session(self) -> requests.Session:
@@ -700,9 +701,7 @@ class TokenAuth(AuthBase):
             for name in self.credential_headers:
                 request.headers.pop(name, None)
 
-    def _replay_after_401(
-        self, response: requests.Response, token_sent: str, send_kwargs: dict[str, Any]
-    ) -> requests.Response:
+    def _replay_after_401(self, response: requests.Response, send_kwargs: dict[str, Any]) -> requests.Response:
         request = response.request
         if not self._allowed(request.url or ""):
             # A redirect took this request off our hosts: never answer a foreign 401 with a token.
@@ -712,15 +711,20 @@ class TokenAuth(AuthBase):
             return response
         with self._lock:
             cached = self._token
-            if cached is not None and cached.value == token_sent:
+            # Drop the token only if it is the one refused: another thread may
+            # already have replaced it, and that one must not be thrown away.
+            if cached is not None and any(
+                cached.value in request.headers.get(name, "") for name in self.credential_headers
+            ):
                 self._token = None
         logger.info("%s: got 401 from %s; replaying once with a fresh token", self._describe(), request.url)
         token = self.get_token()
         response.content  # noqa: B018 - drain so the connection returns to the pool
         response.close()
         retry = request.copy()
+        no_replay = _ResponseHook(self, retry=False)
         retry.hooks = {
-            event: [_RetryOn401(self, token, False) if isinstance(h, _RetryOn401) else h for h in hooks]
+            event: [no_replay if isinstance(h, _ResponseHook) else h for h in hooks]
             for event, hooks in retry.hooks.items()
         }
         if retry._cookies is not None:

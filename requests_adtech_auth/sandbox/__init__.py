@@ -9,6 +9,10 @@ lifetimes, queued faults, revoking every token, and counters of what it saw::
         requests.get(sandbox.rokt.api_url + "/reporting/accounts/123/summary", auth=auth)
         assert sandbox.count("rokt", "token") == 1
 
+Another process can steer it over HTTP: ``GET /_sandbox/info`` (URLs and demo
+credentials), ``GET /_sandbox/counts``, ``POST /_sandbox/reset``,
+``POST /_sandbox/revoke`` and ``POST /_sandbox/lifetimes`` (JSON seconds per vendor).
+
 It listens on 127.0.0.1 on a free port (and on a second loopback address that
 plays a foreign host: Digital Turbine's report storage). Credentials are random
 for each sandbox; nothing here talks to a real vendor.
@@ -279,9 +283,72 @@ class Sandbox:
         emulation = self._routes.get(prefix)
         if emulation is not None:
             return emulation.handle(call, "/" + rest)
+        if prefix == "_sandbox":
+            return self._control(call, "/" + rest)
         if call.path == "/redirect":
             return Fault.redirect(call.query.get("to", "/"), int(call.query.get("status", "302")))
         return Reply.json(404, {"error": "not_found", "message": f"no such sandbox path {call.path}"})
+
+    def info(self) -> dict[str, Any]:
+        """Every vendor's URLs and demo credentials (what ``GET /_sandbox/info`` answers)."""
+        return {
+            "url": self.url,
+            "storage_url": self.storage_url,
+            "rokt": {
+                "token_url": self.rokt.token_url,
+                "api_url": self.rokt.api_url,
+                "app_id": self.rokt.app_id,
+                "app_secret": self.rokt.app_secret,
+            },
+            "rokt_partnerships": {
+                "token_url": self.rokt_partnerships.token_url,
+                "api_url": self.rokt_partnerships.api_url,
+                "client_id": self.rokt_partnerships.client_id,
+                "client_secret": self.rokt_partnerships.client_secret,
+                "parent_account_id": self.rokt_partnerships.parent_account_id,
+            },
+            "digital_turbine": {
+                "token_url": self.digital_turbine.token_url,
+                "api_url": self.digital_turbine.api_url,
+                "client_id": self.digital_turbine.client_id,
+                "client_secret": self.digital_turbine.client_secret,
+            },
+            "algonomy": {
+                "token_url": self.algonomy.token_url,
+                "gdpr_token_url": self.algonomy.gdpr_token_url,
+                "api_url": self.algonomy.api_url,
+                "tenant_hash": self.algonomy.tenant_hash,
+                "oauth_key_secret": self.algonomy.oauth_key_secret,
+            },
+        }
+
+    def _control(self, call: Call, path: str) -> Reply:
+        # Knobs over HTTP, for a sandbox running in another process (benchmarks, the CLI).
+        if path == "/info":
+            return Reply.json(200, self.info())
+        if path == "/counts":
+            with self._lock:
+                counts: dict[str, dict[str, int]] = {}
+                for (vendor, event), n in self._counts.items():
+                    counts.setdefault(vendor, {})[event] = n
+            return Reply.json(200, counts)
+        if call.method != "POST":
+            return Reply.json(405, {"error": "use POST"})
+        if path == "/reset":
+            self.reset_counts()
+            self.clear_faults()
+            return Reply.json(200, {"ok": True})
+        if path == "/revoke":
+            self.revoke_tokens(call.query.get("vendor"))
+            return Reply.json(200, {"ok": True})
+        if path == "/lifetimes":
+            try:
+                changes = {str(k): float(v) for k, v in call.json().items()}
+            except (ValueError, TypeError, AttributeError):
+                return Reply.json(400, {"error": "body must be a JSON object of seconds per vendor"})
+            self.lifetimes.update(changes)
+            return Reply.json(200, self.lifetimes)
+        return Reply.json(404, {"error": f"no such control path {path}"})
 
     def _handle_storage(self, call: Call) -> Reply | Fault:
         if self.record:
