@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import requests
 
-from .core import IssuedToken, TokenAuth, TokenRequest, logger, require_text
+from .core import EnvVar, IssuedToken, TokenAuth, TokenRequest, logger, require_text
 from .exceptions import ConfigurationError, InvalidTokenResponseError, TokenRequestError
 
 if TYPE_CHECKING:
@@ -55,6 +55,14 @@ class AlgonomyAuth(TokenAuth):
     vendor = "Algonomy"
     credential_headers = ("access_token", "tenant_hash")
     credentials_hint = _CHECK
+    env_variables = (
+        EnvVar("token_url", "ALGONOMY_TOKEN_URL"),
+        EnvVar("tenant_hash", "ALGONOMY_TENANT_HASH"),
+        EnvVar("resources", "ALGONOMY_RESOURCES", kind="list"),
+        EnvVar("oauth_key_secret", "ALGONOMY_OAUTH_KEY_SECRET", required=False),
+        EnvVar("validity", "ALGONOMY_VALIDITY", required=False, kind="number"),
+        EnvVar("update_url", "ALGONOMY_UPDATE_URL", required=False),
+    )
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any, Callable, ClassVar, NamedTuple, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -35,7 +35,12 @@ from .exceptions import (
     TokenRequestError,
 )
 
-__all__ = ["IssuedToken", "TokenAuth", "TokenRequest"]
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from .options import CommonOptions
+
+__all__ = ["EnvVar", "IssuedToken", "TokenAuth", "TokenRequest"]
 
 logger = logging.getLogger("requests_adtech_auth")
 
@@ -64,6 +69,7 @@ RENEWAL_RETRY_INTERVAL = 5.0
 # is what makes a value safe to put in a header (no CR/LF, no spaces).
 _TOKEN_SYNTAX = re.compile(r"[\x21-\x7e]{1,16384}")
 _REDACTED = "[redacted]"
+_monotonic = time.monotonic  # bound once: read on every request
 _T = TypeVar("_T")
 
 
@@ -89,6 +95,25 @@ class IssuedToken(NamedTuple):
 
     value: str
     lifetime: Optional[float] = None
+
+
+class EnvVar(NamedTuple):
+    """One environment variable that :meth:`TokenAuth.from_env` reads.
+
+    ``kind`` is ``"text"``, ``"list"`` (comma-separated) or ``"number"``.
+    """
+
+    argument: str
+    name: str
+    required: bool = True
+    kind: str = "text"
+
+
+_ENV_KINDS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "text": (str, "text"),
+    "list": (lambda raw: [item.strip() for item in raw.split(",") if item.strip()], "a comma-separated list"),
+    "number": (float, "a number"),
+}
 
 
 class _CachedToken(NamedTuple):
@@ -280,7 +305,10 @@ class TokenAuth(AuthBase):
     error_hints: ClassVar[Mapping[str, str]] = {}
     #: What to tell the user for a credential error without a known code.
     credentials_hint: ClassVar[str] = "check the client id and secret"
+    #: The environment variables :meth:`from_env` reads (names without prefix).
+    env_variables: ClassVar[tuple[EnvVar, ...]] = ()
 
+    _plain_bearer: ClassVar[bool] = True
     _lock: threading.RLock
     _token: Optional[_CachedToken]
     _generation: int
@@ -360,6 +388,48 @@ class TokenAuth(AuthBase):
 
     # -- public API --------------------------------------------------------------------
 
+    @classmethod
+    def from_env(
+        cls, prefix: str = "", *, environ: Optional[Mapping[str, str]] = None, **options: Unpack[CommonOptions]
+    ) -> Self:
+        """Build an auth object from environment variables.
+
+        The variables are the class's :attr:`env_variables` (e.g. ``ROKT_APP_ID``,
+        ``ROKT_APP_SECRET``), each read as ``prefix + name`` so that two accounts
+        can live side by side (``prefix="ACME_"`` reads ``ACME_ROKT_APP_ID``).
+
+        Args:
+            prefix: put before every variable name.
+            environ: the mapping to read (default: ``os.environ``).
+            **options: the options every auth class takes.
+
+        Raises:
+            ConfigurationError: one message naming every variable that is
+                missing or malformed (never a value).
+        """
+        environ = os.environ if environ is None else environ
+        arguments: dict[str, Any] = {}
+        problems = []
+        for var in cls.env_variables:
+            name = prefix + var.name
+            raw = (environ.get(name) or "").strip()
+            if not raw:
+                if var.required:
+                    problems.append(f"{name} is not set")
+                continue
+            parse, description = _ENV_KINDS[var.kind]
+            try:
+                arguments[var.argument] = parse(raw)
+            except ValueError:
+                problems.append(f"{name} is not {description}")
+        if problems:
+            raise ConfigurationError(f"cannot configure {cls.vendor} from the environment: {'; '.join(problems)}")
+        try:
+            return cls(**arguments, **options)
+        except ConfigurationError as exc:
+            names = ", ".join(prefix + var.name for var in cls.env_variables if var.argument in arguments)
+            raise ConfigurationError(f"{exc} (read from {names})") from None
+
     def get_token(self) -> str:
         """Return a valid access token, fetching or renewing it if needed.
 
@@ -371,6 +441,20 @@ class TokenAuth(AuthBase):
         if cached is not None and time.monotonic() < cached.refresh_at:
             return cached.value
         return self._renew(self._generation)
+
+    def get_headers(self) -> dict[str, str]:
+        """Return the headers an API call carries, fetching a token if needed.
+
+        For other HTTP clients (httpx, aiohttp, curl): the auth object still
+        caches and renews the token.
+        """
+        request = requests.PreparedRequest()
+        request.prepare_headers({})
+        self._apply_token(request, self.get_token())
+        return {
+            name: value if isinstance(value, str) else value.decode("latin-1")
+            for name, value in request.headers.items()
+        }
 
     def invalidate(self) -> None:
         """Forget the cached token; the next request fetches a new one."""
@@ -385,16 +469,38 @@ class TokenAuth(AuthBase):
         if not url.startswith(self._allowed_prefixes) and not self._allowed(url):
             return request
         cached = self._token
-        token = cached.value if cached is not None and time.monotonic() < cached.refresh_at else self.get_token()
-        self._apply_token(request, token)
+        token = cached.value if cached is not None and _monotonic() < cached.refresh_at else self.get_token()
+        if self._plain_bearer:
+            request.headers["Authorization"] = "Bearer " + token
+        else:
+            self._apply_token(request, token)
         request.hooks["response"].append(self._response_hook)
         return request
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A flow that keeps the default Bearer header skips a method call per request.
+        cls._plain_bearer = cls._apply_token is TokenAuth._apply_token
 
     def __repr__(self) -> str:
         shown = self._public_id()
         if len(shown) > 4:
             shown = shown[:4] + "…"
         return f"<{type(self).__name__} id={shown!r} token_url={self.token_url!r} token={self._token_state()}>"
+
+    def _repr_html_(self) -> str:
+        """A small table for notebooks: vendor, id prefix, token URL, token state (never a secret)."""
+        from html import escape
+
+        shown = self._public_id()
+        rows = [
+            ("vendor", self.vendor),
+            ("id", shown[:4] + "…" if len(shown) > 4 else shown or "(hidden)"),
+            ("token URL", self.token_url),
+            ("token", self._token_state()),
+        ]
+        cells = "".join(f'<tr><th style="text-align:left">{escape(k)}</th><td>{escape(v)}</td></tr>' for k, v in rows)
+        return f"<table><caption>{escape(type(self).__name__)}</caption>{cells}</table>"
 
     # -- the machinery -----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from .core import IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
+from .core import EnvVar, IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
 from .exceptions import InvalidTokenResponseError
 
 if TYPE_CHECKING:
@@ -46,6 +46,11 @@ class DigitalTurbineAuth(TokenAuth):
     default_api_hosts = ("reporting.digitalturbine.com",)
     default_lifetime = 3600.0
     credentials_hint = _CHECK
+    env_variables = (
+        EnvVar("client_id", "DT_CLIENT_ID"),
+        EnvVar("client_secret", "DT_CLIENT_SECRET"),
+        EnvVar("token_url", "DT_TOKEN_URL", required=False),
+    )
     error_hints = {
         "invalid_client": _CHECK,
         "invalid_request": "DT could not read client_id, client_secret or grant_type; check both credentials are set",

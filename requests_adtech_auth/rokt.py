@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .core import EnvVar
 from .oauth2 import OAuth2ClientCredentialsAuth
 
 if TYPE_CHECKING:
@@ -43,6 +44,11 @@ class RoktAuth(OAuth2ClientCredentialsAuth):
     default_api_hosts = ("api.rokt.com",)
     default_lifetime = 3600.0
     credential_names = ("app_id", "app_secret")
+    env_variables = (
+        EnvVar("app_id", "ROKT_APP_ID"),
+        EnvVar("app_secret", "ROKT_APP_SECRET"),
+        EnvVar("token_url", "ROKT_TOKEN_URL", required=False),
+    )
     credentials_hint = _CHECK_APP_CREDENTIALS
     error_hints = {
         "invalid_client": _CHECK_APP_CREDENTIALS,

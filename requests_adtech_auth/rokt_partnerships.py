@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import requests
 
-from .core import require_text
+from .core import EnvVar, require_text
 from .oauth2 import OAuth2ClientCredentialsAuth
 
 if TYPE_CHECKING:
@@ -50,6 +50,12 @@ class RoktPartnershipsAuth(OAuth2ClientCredentialsAuth):
     credentials_in_body = True
     credential_headers = ("Authorization", PARENT_ACCOUNT_HEADER)
     credentials_hint = _CHECK
+    env_variables = (
+        EnvVar("client_id", "ROKT_PARTNERSHIPS_CLIENT_ID"),
+        EnvVar("client_secret", "ROKT_PARTNERSHIPS_CLIENT_SECRET"),
+        EnvVar("parent_account_id", "ROKT_PARTNERSHIPS_PARENT_ACCOUNT_ID"),
+        EnvVar("token_url", "ROKT_PARTNERSHIPS_TOKEN_URL", required=False),
+    )
     error_hints = {
         "Unauthorized": _CHECK,
         "BadRequest": "the token request was malformed; report this as a bug in requests-adtech-auth",

@@ -144,3 +144,19 @@ def test_repr_shows_state_never_secrets(flow: Flow, sandbox: Sandbox) -> None:
     for secret in sandbox.secrets():
         assert secret not in text
     assert token not in text
+
+
+def test_repr_states_and_html(flow: Flow, sandbox: Sandbox) -> None:
+    auth = flow.auth(sandbox, lifetime=1.0)
+    assert "token=none yet" in repr(auth)
+    token = auth.get_token()
+    assert "token=valid for" in repr(auth)
+    html = auth._repr_html_()
+    assert auth.vendor.split()[0] in html
+    assert "valid for" in html
+    time.sleep(1.05)
+    assert "token=expired" in repr(auth)
+    for text in (repr(auth), html):
+        assert token not in text
+        for secret in sandbox.secrets():
+            assert secret not in text
