@@ -12,6 +12,8 @@ from requests_adtech_auth.sandbox import Sandbox
 
 from .flows import FLOWS, Flow
 
+pytest_plugins = ["pytester"]
+
 _SANDBOXES: list[Sandbox] = []
 
 
@@ -57,7 +59,7 @@ class _Capture(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
-def no_secret_in_logs_or_warnings() -> Iterator[None]:
+def no_secret_in_logs_or_warnings(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test: all log records at DEBUG and all warnings must be free of sandbox secrets."""
     capture = _Capture()
     root = logging.getLogger()
@@ -69,6 +71,9 @@ def no_secret_in_logs_or_warnings() -> Iterator[None]:
         yield
     root.removeHandler(capture)
     root.setLevel(old_level)
+    plugin_box = getattr(request.node, "funcargs", {}).get("adtech_sandbox")
+    if plugin_box is not None:
+        _SANDBOXES.append(plugin_box)
     texts = capture.texts + [str(w.message) for w in caught]
     secrets = [s for box in _SANDBOXES for s in box.secrets() if s]
     _SANDBOXES.clear()

@@ -21,12 +21,15 @@ for each sandbox; nothing here talks to a real vendor.
 from __future__ import annotations
 
 import collections
+import contextlib
 import secrets
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import urlsplit
 
 from ._http import Call, Fault, Reply, serve
 
@@ -61,6 +64,7 @@ class Sandbox:
             documented ones. Algonomy tokens live as long as the validity asked for.
         ssl_context: serve the main host over HTTPS with this server context.
         record: keep every request received in :attr:`calls` (tests inspect them).
+        port: the main host's port (default: a free one).
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class Sandbox:
         lifetimes: Optional[dict[str, float]] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
         record: bool = True,
+        port: int = 0,
     ) -> None:
         from .algonomy import AlgonomyEmulation
         from .digital_turbine import DigitalTurbineEmulation
@@ -80,6 +85,7 @@ class Sandbox:
         self.record = record
         self.calls: list[Call] = []
         self._ssl_context = ssl_context
+        self._port = port
         self._lock = threading.Lock()
         self._tokens: dict[str, IssuedRecord] = {}
         # Revoked tokens are remembered, so a 401 for one counts as "stale".
@@ -106,7 +112,7 @@ class Sandbox:
         if self._servers:
             return self
         self._stopping.clear()
-        main, _ = serve("127.0.0.1", "main", self._handle_main, self._stopping, self._ssl_context)
+        main, _ = serve("127.0.0.1", "main", self._handle_main, self._stopping, self._ssl_context, self._port)
         self._servers.append(main)
         scheme = "https" if self._ssl_context else "http"
         self.url = f"{scheme}://127.0.0.1:{main.server_address[1]}"
@@ -321,6 +327,65 @@ class Sandbox:
                 "oauth_key_secret": self.algonomy.oauth_key_secret,
             },
         }
+
+    @contextlib.contextmanager
+    def intercept_vendor_hosts(self) -> Iterator[Sandbox]:
+        """Route requests to the vendors' real hosts to this sandbox, for the ``with`` block.
+
+        Code under test keeps its real URLs (``https://api.rokt.com/...``,
+        ``https://reporting.digitalturbine.com/...``, any ``*.algonomy.com``):
+        every ``requests`` transport sends them here instead. Responses keep the
+        URL and request that the code asked for.
+        """
+        import requests.adapters
+
+        adapter_class = requests.adapters.HTTPAdapter
+        original_send = adapter_class.send
+        routes = {
+            "api.rokt.com": self.rokt.base_url,
+            "auth.rokt.com": self.rokt_partnerships.base_url,
+            "accounts.rokt.com": self.rokt_partnerships.base_url,
+            "reporting.digitalturbine.com": self.digital_turbine.base_url,
+        }
+
+        def send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            parts = urlsplit(request.url)
+            host = parts.hostname or ""
+            base = routes.get(host) or (self.algonomy.base_url if host.endswith(".algonomy.com") else None)
+            if base is None:
+                return original_send(adapter, request, *args, **kwargs)
+            routed = request.copy()
+            routed.url = base + parts.path + (f"?{parts.query}" if parts.query else "")
+            response = original_send(adapter, routed, *args, **kwargs)
+            response.request, response.url = request, request.url
+            return response
+
+        adapter_class.send = send  # type: ignore[method-assign,assignment]
+        try:
+            yield self
+        finally:
+            adapter_class.send = original_send  # type: ignore[method-assign]
+
+    def environ(self, prefix: str = "") -> dict[str, str]:
+        """Environment variables that point every vendor's ``from_env()`` at this sandbox."""
+        e = self.info()
+        variables = {
+            "ROKT_APP_ID": e["rokt"]["app_id"],
+            "ROKT_APP_SECRET": e["rokt"]["app_secret"],
+            "ROKT_TOKEN_URL": e["rokt"]["token_url"],
+            "ROKT_PARTNERSHIPS_CLIENT_ID": e["rokt_partnerships"]["client_id"],
+            "ROKT_PARTNERSHIPS_CLIENT_SECRET": e["rokt_partnerships"]["client_secret"],
+            "ROKT_PARTNERSHIPS_PARENT_ACCOUNT_ID": e["rokt_partnerships"]["parent_account_id"],
+            "ROKT_PARTNERSHIPS_TOKEN_URL": e["rokt_partnerships"]["token_url"],
+            "DT_CLIENT_ID": e["digital_turbine"]["client_id"],
+            "DT_CLIENT_SECRET": e["digital_turbine"]["client_secret"],
+            "DT_TOKEN_URL": e["digital_turbine"]["token_url"],
+            "ALGONOMY_TOKEN_URL": e["algonomy"]["token_url"],
+            "ALGONOMY_TENANT_HASH": e["algonomy"]["tenant_hash"],
+            "ALGONOMY_OAUTH_KEY_SECRET": e["algonomy"]["oauth_key_secret"],
+            "ALGONOMY_RESOURCES": "basic,segments",
+        }
+        return {prefix + name: value for name, value in variables.items()}
 
     def _control(self, call: Call, path: str) -> Reply:
         # Knobs over HTTP, for a sandbox running in another process (benchmarks, the CLI).

@@ -183,9 +183,10 @@ def serve(
     handle: Handler,
     stopping: threading.Event,
     ssl_context: Optional[ssl.SSLContext] = None,
+    port: int = 0,
 ) -> tuple[_Server, threading.Thread]:
-    """Start a threaded server on ``host`` and a free port; return it and its thread."""
-    server = _Server((host, 0), name, handle, stopping)
+    """Start a threaded server on ``host`` and ``port`` (0: a free one); return it and its thread."""
+    server = _Server((host, port), name, handle, stopping)
     if ssl_context is not None:
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(
