@@ -288,10 +288,15 @@ def import_time(runs: int) -> dict[str, list[float]]:
         "import {m}; t2 = time.perf_counter(); print((t2 - t1) * 1000)"
     )
     results: dict[str, list[float]] = {name: [] for name in modules}
+    # Bytecode as users have it: cached. (Some shells set PYTHONDONTWRITEBYTECODE,
+    # which would charge a compile to whichever package has no __pycache__ yet.)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for module in modules.values():
+        subprocess.run([sys.executable, "-c", f"import {module}"], env=env, check=True)
     for _ in range(runs):
         for name, module in random.sample(list(modules.items()), len(modules)):
             out = subprocess.run(
-                [sys.executable, "-c", code.format(m=module)], capture_output=True, text=True, check=True
+                [sys.executable, "-c", code.format(m=module)], capture_output=True, text=True, check=True, env=env
             )
             results[name].append(float(out.stdout))
     return results
@@ -315,12 +320,12 @@ def main() -> int:
 
     with RemoteSandbox() as box:
         contenders = {name: Contender(name, box) for name in CONTENDERS}
-        hook = hook_overhead(contenders, rounds, 5000)
+        hook = hook_overhead(contenders, rounds * 2, 20000)
         ratios = {n: [v / b for v, b in zip(hook[n], hook["baseline"])] for n in hook}
         rows.append(("hook overhead, µs per call", {n: spread(hook[n], ".2f") for n in hook}))
         rows.append(("hook overhead, x baseline", {n: spread(ratios[n], ".2f") for n in hook}))
 
-        e2e = end_to_end(contenders, rounds, 200 if args.quick else 400)
+        e2e = end_to_end(contenders, rounds * 2, 200)
         e2e_ratio = {n: [v / b for v, b in zip(e2e[n], e2e["baseline"])] for n in e2e}
         rows.append(("end to end, requests/s", {n: spread(e2e[n], ".0f") for n in e2e}))
         rows.append(("end to end, x baseline", {n: spread(e2e_ratio[n], ".3f") for n in e2e}))
