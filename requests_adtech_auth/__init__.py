@@ -8,6 +8,7 @@ request once after a 401, and attaches the token the way the vendor wants.
 from __future__ import annotations
 
 from .algonomy import AlgonomyAuth
+from .cache import CacheUnavailableError, TokenCache
 from .core import TokenAuth
 from .digital_turbine import DigitalTurbineAuth
 from .exceptions import (
@@ -17,6 +18,8 @@ from .exceptions import (
     InvalidTokenResponseError,
     TokenRequestError,
 )
+from .file_cache import FileTokenCache
+from .redis_cache import RedisTokenCache
 from .rokt import RoktAuth, RoktEventAuth, RoktReportingAuth
 from .rokt_partnerships import RoktPartnershipsAuth
 
@@ -25,15 +28,19 @@ __version__ = "0.1.0"
 __all__ = [
     "AlgonomyAuth",
     "AuthError",
+    "CacheUnavailableError",
     "ConfigurationError",
     "DigitalTurbineAuth",
+    "FileTokenCache",
     "InsecureTransportError",
     "InvalidTokenResponseError",
+    "RedisTokenCache",
     "RoktAuth",
     "RoktEventAuth",
     "RoktPartnershipsAuth",
     "RoktReportingAuth",
     "TokenAuth",
+    "TokenCache",
     "TokenRequestError",
     "__version__",
 ]

@@ -162,6 +162,9 @@ class AlgonomyAuth(TokenAuth):
         request.headers["access_token"] = token
         request.headers["tenant_hash"] = self._tenant_hash
 
+    def _cache_scope(self) -> tuple[str, ...]:
+        return tuple(sorted(self._resources))
+
     def _secrets(self) -> tuple[str, ...]:
         # Without OAuth the tenant hash alone obtains tokens: it is a secret too.
         return (self._tenant_hash, self._oauth_key_secret or "")

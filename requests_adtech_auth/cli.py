@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("vendor", choices=sorted(_vendors()), metavar="VENDOR", help=", ".join(sorted(_vendors())))
     token.add_argument("--header", action="store_true", help="print the complete header line(s) an API call needs")
     token.add_argument("--prefix", default="", help="prefix of the variable names (e.g. ACME_ for ACME_ROKT_APP_ID)")
+    token.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not share the token through the user's file cache (by default repeated calls reuse one token)",
+    )
     token.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     demo = commands.add_parser("demo", help="run every flow against the embedded loopback sandbox")
     demo.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -100,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "token":
-        return _token(args.vendor, args.prefix, args.header)
+        return _token(args.vendor, args.prefix, args.header, not args.no_cache)
     if args.command == "demo":
         from .demo import run_demo
 
@@ -116,8 +121,9 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _token(vendor: str, prefix: str, header: bool) -> int:
+def _token(vendor: str, prefix: str, header: bool, use_cache: bool) -> int:
     from .exceptions import ConfigurationError, TokenRequestError
+    from .file_cache import FileTokenCache
 
     cls = _vendors()[vendor]
     environ = dict(os.environ)
@@ -128,8 +134,14 @@ def _token(vendor: str, prefix: str, header: bool) -> int:
         for name in missing:
             secret = any(word in name for word in ("SECRET", "HASH"))
             environ[name] = getpass.getpass(f"{name}: ") if secret else input(f"{name}: ")
+    cache = None
+    if use_cache:
+        try:
+            cache = FileTokenCache()
+        except ConfigurationError as exc:  # the 'file' extra is not installed
+            logging.getLogger("requests_adtech_auth").debug("no token cache: %s", exc)
     try:
-        auth = cls.from_env(prefix, environ=environ)
+        auth = cls.from_env(prefix, environ=environ, cache=cache)
         headers = auth.get_headers()
     except ConfigurationError as exc:
         return _fail(str(exc), EXIT_CONFIGURATION)

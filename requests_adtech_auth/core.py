@@ -11,6 +11,7 @@ vendor does not use ``Authorization: Bearer``, :meth:`TokenAuth._apply_token`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
+from .cache import CacheUnavailableError, StoredToken, TokenCache, cache_key
 from .exceptions import (
     AuthError,
     ConfigurationError,
@@ -62,6 +64,8 @@ MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
 #: A lifetime claimed beyond this is capped: a token renewed daily costs nothing,
 #: and a bogus ``expires_in`` must not pin a revoked token for years.
 MAX_LIFETIME = 24 * 3600.0
+#: After a shared cache fails, fetch directly for this long before trying it again.
+CACHE_RETRY_INTERVAL = 30.0
 #: After a failed renewal while the old token is still valid, try again this soon.
 RENEWAL_RETRY_INTERVAL = 5.0
 
@@ -287,6 +291,9 @@ class TokenAuth(AuthBase):
         backoff: first retry delay in seconds, doubled on each retry.
         max_backoff: cap in seconds on any single retry delay, including one
             asked for by ``Retry-After``.
+        cache: a shared :class:`~requests_adtech_auth.cache.TokenCache`
+            (file, Redis) so that processes using the same credential share
+            one token. Default: this object's memory only.
 
     Raises:
         ConfigurationError: an argument is unusable (the message names it).
@@ -325,6 +332,7 @@ class TokenAuth(AuthBase):
         max_retries: int = DEFAULT_MAX_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
+        cache: Optional[TokenCache] = None,
     ) -> None:
         self.token_url = self._check_token_url(token_url)
         for name, number in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff)):
@@ -336,6 +344,9 @@ class TokenAuth(AuthBase):
             raise ConfigurationError(f"max_retries must be an integer >= 0, not {max_retries!r}")
         if session is not None and not isinstance(session, requests.Session):
             raise ConfigurationError("session must be a requests.Session")
+        if cache is not None and not isinstance(cache, TokenCache):
+            raise ConfigurationError("cache must be a TokenCache, e.g. FileTokenCache() or RedisTokenCache(client)")
+        self.cache = cache
         self.timeout = float(timeout)
         self.leeway = float(leeway)
         self.max_retries = max_retries
@@ -369,6 +380,10 @@ class TokenAuth(AuthBase):
 
     def _secrets(self) -> tuple[str, ...]:
         """Values that must never appear in messages (the vendor's secrets)."""
+        return ()
+
+    def _cache_scope(self) -> tuple[str, ...]:
+        """What, beyond URL, id and secrets, tells two tokens apart (Algonomy: resources)."""
         return ()
 
     def _public_id(self) -> str:
@@ -457,9 +472,11 @@ class TokenAuth(AuthBase):
         }
 
     def invalidate(self) -> None:
-        """Forget the cached token; the next request fetches a new one."""
+        """Forget the cached token (in a shared cache too); the next request fetches a new one."""
         with self._lock:
-            self._token = None
+            cached, self._token = self._token, None
+            if cached is not None:
+                self._discard_shared(cached.value)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the token to ``request`` if its host is one of ``hosts``."""
@@ -510,6 +527,8 @@ class TokenAuth(AuthBase):
         self._token = None
         self._generation = 0
         self._last_failure = None
+        self._cache_warned = False
+        self._cache_retry_at = 0.0
         self._response_hook = _ResponseHook(self, retry=True)
         _LIVE.add(self)
 
@@ -615,7 +634,7 @@ class TokenAuth(AuthBase):
             # all waiters, not one full retry cycle per waiting thread.
             raise self._last_failure
         try:
-            fresh = self._fetch_with_retries()
+            fresh = self._obtain()
         except AuthError as exc:
             self._generation += 1
             if cached is not None and now < cached.expires_at:
@@ -636,6 +655,62 @@ class TokenAuth(AuthBase):
         self._last_failure = None
         self._token = fresh
         return fresh.value
+
+    def _obtain(self) -> _CachedToken:
+        """A fresh token: from the shared cache if it has one, else fetched (and shared)."""
+        cache = self.cache
+        if cache is None or _monotonic() < self._cache_retry_at:
+            return self._fetch_with_retries()
+        key = self._cache_key()
+        with contextlib.ExitStack() as held:
+            try:
+                found = self._adopt(cache.load(key))
+                if found is None:
+                    # Another process may be fetching: wait for it, then look again.
+                    held.enter_context(cache.lock(key))
+                    found = self._adopt(cache.load(key))
+            except CacheUnavailableError as exc:
+                self._cache_down(exc)
+                found, cache = None, None
+            if found is not None:
+                logger.debug("%s: using the token in %r", self._describe(), self.cache)
+                return found
+            fresh = self._fetch_with_retries()
+            if cache is not None:
+                now_wall, now = time.time(), _monotonic()
+                stored = StoredToken(fresh.value, now_wall + fresh.refresh_at - now, now_wall + fresh.expires_at - now)
+                try:
+                    cache.store(key, stored)
+                except CacheUnavailableError as exc:
+                    self._cache_down(exc)
+            return fresh
+
+    def _cache_key(self) -> str:
+        return cache_key(type(self).__name__, self.token_url, self._public_id(), *self._secrets(), *self._cache_scope())
+
+    def _adopt(self, stored: Optional[StoredToken]) -> Optional[_CachedToken]:
+        # Wall-clock times from the cache become this process's monotonic times.
+        if stored is None or not _TOKEN_SYNTAX.fullmatch(stored.value):
+            return None
+        now_wall, now = time.time(), _monotonic()
+        if now_wall >= stored.refresh_at:
+            return None
+        return _CachedToken(stored.value, now + stored.refresh_at - now_wall, now + stored.expires_at - now_wall)
+
+    def _cache_down(self, exc: CacheUnavailableError) -> None:
+        # Leave a failing cache alone for a while: each attempt may cost the
+        # backend's own timeouts and retries, on the caller's request.
+        self._cache_retry_at = _monotonic() + CACHE_RETRY_INTERVAL
+        if not self._cache_warned:
+            self._cache_warned = True
+            logger.warning("%s: %s; fetching tokens directly until it is back", self._describe(), exc)
+
+    def _discard_shared(self, value: str) -> None:
+        if self.cache is not None:
+            try:
+                self.cache.discard(self._cache_key(), value)
+            except CacheUnavailableError as exc:
+                self._cache_down(exc)
 
     def _fetch_with_retries(self) -> _CachedToken:
         def attempt() -> tuple[float, IssuedToken]:
@@ -823,6 +898,7 @@ class TokenAuth(AuthBase):
                 cached.value in request.headers.get(name, "") for name in self.credential_headers
             ):
                 self._token = None
+                self._discard_shared(cached.value)
         logger.info("%s: got 401 from %s; replaying once with a fresh token", self._describe(), request.url)
         token = self.get_token()
         response.content  # noqa: B018 - drain so the connection returns to the pool

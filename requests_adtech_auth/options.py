@@ -9,6 +9,8 @@ if TYPE_CHECKING:
     import requests
     from typing_extensions import TypedDict
 
+    from .cache import TokenCache
+
     class CommonOptions(TypedDict, total=False):
         """Keyword options shared by every auth class; see :class:`~requests_adtech_auth.core.TokenAuth`."""
 
@@ -19,3 +21,4 @@ if TYPE_CHECKING:
         max_retries: int
         backoff: float
         max_backoff: float
+        cache: Optional[TokenCache]

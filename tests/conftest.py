@@ -22,12 +22,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from .test_cache import REPORT as CACHE_REPORT
     from .test_soak import REPORT
 
-    if REPORT:
-        terminalreporter.section("soak")
-        for line in REPORT:
-            terminalreporter.write_line(line)
+    for title, lines in (("soak", REPORT), ("shared caches", CACHE_REPORT)):
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(line)
     terminalreporter.section("secret hygiene")
     terminalreporter.write_line(
         f"{_CHECKED['records']} log records (DEBUG and up) and {_CHECKED['warnings']} warnings checked "

@@ -13,6 +13,12 @@ import requests
 from requests_adtech_auth.sandbox import Sandbox
 
 
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`adtech-auth token` caches tokens in the user's cache directory: never the real one here."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ROKT_", "DT_", "ALGONOMY_"))}
     return subprocess.run(

@@ -40,7 +40,10 @@ def test_readme_names_the_two_commands() -> None:
 
 
 @pytest.mark.parametrize("block", python_blocks(), ids=lambda b: b.splitlines()[-1][:40])
-def test_readme_example_runs(block: str, adtech_sandbox: Sandbox) -> None:
+def test_readme_example_runs(
+    block: str, adtech_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # FileTokenCache() examples: not the real cache
     namespace: dict[str, object] = {"__name__": "readme_example"}
     exec(compile(block, "README.rst", "exec"), namespace)
     for name, value in namespace.items():

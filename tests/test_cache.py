@@ -1,0 +1,334 @@
+"""Shared token caches: files and Redis, across real processes."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from requests_adtech_auth import FileTokenCache, RedisTokenCache, RoktAuth, TokenAuth
+from requests_adtech_auth.cache import StoredToken
+from requests_adtech_auth.sandbox import Sandbox
+
+#: What each multi-process run measured, for the terminal summary (and the closing note).
+REPORT: list[str] = []
+
+
+# -- a real redis-server for the session ------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    def __init__(self, directory: Path) -> None:
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if self.client().ping():
+                    return
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def client(self) -> Any:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # No client-side retries: an outage shows at once (the library's own fallback is under test).
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed: .ci/run must install it (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+# -- the file cache ---------------------------------------------------------------------------
+
+
+def test_file_cache_shares_a_token_between_auth_objects(sandbox: Sandbox, tmp_path: Path) -> None:
+    cache = FileTokenCache(tmp_path / "tokens")
+    first = sandbox.rokt_auth(cache=cache)
+    second = sandbox.rokt_auth(cache=cache)
+    assert first.get_token() == second.get_token()
+    assert sandbox.count("rokt", "token") == 1
+
+
+def test_file_cache_permissions_and_no_secret_in_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    directory = tmp_path / "tokens"
+    for auth in (
+        sandbox.rokt_auth(cache=FileTokenCache(directory)),
+        sandbox.algonomy_auth(cache=FileTokenCache(directory)),
+    ):
+        auth.get_token()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    files = list(directory.iterdir())
+    assert files
+    for path in files:
+        if path.suffix == ".json":
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        text = path.name + (path.read_text() if path.suffix == ".json" else "")
+        for secret in (sandbox.rokt.app_secret, sandbox.algonomy.tenant_hash, sandbox.algonomy.oauth_key_secret):
+            assert secret not in text
+        assert sandbox.rokt.app_id not in path.name
+
+
+def test_different_credentials_never_share(sandbox: Sandbox, tmp_path: Path) -> None:
+    cache = FileTokenCache(tmp_path)
+    good = sandbox.rokt_auth(cache=cache)
+    good.get_token()
+    wrong = RoktAuth(
+        sandbox.rokt.app_id, "not-the-secret", token_url=sandbox.rokt.token_url, cache=cache, max_retries=0
+    )
+    with pytest.raises(requests.RequestException):
+        wrong.get_token()
+    narrow = sandbox.algonomy_auth(["basic"], cache=cache)
+    wide = sandbox.algonomy_auth(["basic", "segments"], cache=cache)
+    assert narrow.get_token() != wide.get_token()
+
+
+def test_corrupt_or_truncated_file_is_treated_as_empty(sandbox: Sandbox, tmp_path: Path) -> None:
+    cache = FileTokenCache(tmp_path)
+    auth = sandbox.rokt_auth(cache=cache)
+    token = auth.get_token()
+    (path,) = tmp_path.glob("*.json")
+    for damage in (
+        b"",
+        b'{"v": 1, "token": "ab',
+        b"\xff\xfe\x00",
+        b"[]",
+        b'{"v": 1, "token": "a b", "refresh_at": 9e99, "expires_at": 9e99}',
+    ):
+        path.write_bytes(damage)
+        twin = sandbox.rokt_auth(cache=cache)
+        assert twin.get_token() not in (token, "a b")
+        assert StoredToken.loads(path.read_text()) is not None, "rewritten"
+    assert sandbox.count("rokt", "token") == 6
+
+
+def test_401_discards_the_shared_token(sandbox: Sandbox, tmp_path: Path) -> None:
+    cache = FileTokenCache(tmp_path)
+    session = requests.Session()
+    session.auth = sandbox.rokt_auth(cache=cache)
+    session.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary", timeout=10)
+    sandbox.revoke_tokens()
+    assert session.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary", timeout=10).ok
+    # A new process (a new auth object) reads the replacement, not the revoked token.
+    newcomer = requests.get(
+        sandbox.rokt.api_url + "/reporting/accounts/1/summary", auth=sandbox.rokt_auth(cache=cache), timeout=10
+    )
+    assert newcomer.ok
+    assert sandbox.count("rokt", "token") == 2
+
+
+def _write_forever(directory: str, value: str) -> None:
+    cache = FileTokenCache(directory)
+    n = 0
+    while True:
+        cache.store("k", StoredToken(value + str(n) * 5000, time.time() + 60, time.time() + 120))
+        n += 1
+
+
+def _context() -> Any:
+    # forkserver with the library preloaded: real separate processes, without
+    # paying a fresh interpreter's imports for each of them.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["requests", "requests_adtech_auth", "tests.test_cache"])
+    return ctx
+
+
+def test_a_writer_killed_mid_write_never_leaves_half_a_file(tmp_path: Path) -> None:
+    ctx = _context()
+    target = tmp_path / "k.json"
+    seen = 0
+    for _ in range(5):
+        writer = ctx.Process(target=_write_forever, args=(str(tmp_path), "tok"))
+        writer.start()
+        deadline = time.monotonic() + 30
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        os.kill(writer.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        writer.join(10)
+        for _ in range(20):
+            assert StoredToken.loads(target.read_text()) is not None
+            seen += 1
+    assert seen == 100
+
+
+# -- many processes on one cache -------------------------------------------------------------
+
+
+def _process_worker(job: tuple[str, str, str, str, float, Any, Any]) -> int:
+    kind, token_url, app_id, app_secret, seconds, barrier, where = job
+    cache: Any = None
+    if kind == "file":
+        cache = FileTokenCache(where)
+    elif kind == "redis":
+        import redis
+
+        cache = RedisTokenCache(redis.Redis(host="127.0.0.1", port=where, socket_timeout=2))
+    auth = RoktAuth(app_id, app_secret, token_url=token_url, cache=cache)
+    api = token_url.replace("/auth/oauth2/token", "/reporting/accounts/1/summary")
+    session = requests.Session()
+    session.auth = auth
+    barrier.wait()
+    deadline = time.monotonic() + seconds
+    failures = 0
+    while time.monotonic() < deadline:
+        failures += session.get(api, timeout=10).status_code != 200
+        time.sleep(0.02)
+    return failures
+
+
+@pytest.mark.parametrize("kind", ["none", "file", "redis"])
+def test_eight_processes_share_one_token_per_renewal(
+    kind: str, sandbox: Sandbox, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    where: Any = str(tmp_path)
+    if kind == "redis":
+        where = request.getfixturevalue("redis_server").port
+    processes, seconds, lifetime = 8, 3.5, 2.0
+    sandbox.lifetimes["rokt"] = lifetime
+    sandbox.record = False
+    ctx = _context()
+    barrier = ctx.Manager().Barrier(processes)
+    job = (kind, sandbox.rokt.token_url, sandbox.rokt.app_id, sandbox.rokt.app_secret, seconds, barrier, where)
+    with ctx.Pool(processes) as pool:
+        failures = pool.map(_process_worker, [job] * processes, chunksize=1)
+    issued = sandbox.count("rokt", "token_issued")
+    ideal = 1 + int(seconds / (lifetime * 0.75))
+    REPORT.append(
+        f"{processes} processes, cache={kind}: {issued} token calls in {seconds} s of 2 s tokens (ideal {ideal})"
+    )
+    assert failures == [0] * processes
+    assert sandbox.count("rokt", "api_401") == 0
+    if kind == "none":
+        assert issued >= processes * (ideal - 1)
+    else:
+        assert ideal - 1 <= issued <= ideal + 1
+
+
+# -- Redis -----------------------------------------------------------------------------------
+
+
+def test_redis_keys_hold_no_secret_and_expire_with_the_token(sandbox: Sandbox, redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    sandbox.lifetimes["rokt"] = 30.0
+    auth = sandbox.rokt_auth(cache=RedisTokenCache(client, prefix="t1:"))
+    auth.get_token()
+    keys = [k.decode() for k in client.keys("t1:*")]
+    assert len(keys) == 1
+    assert sandbox.rokt.app_secret not in keys[0] and sandbox.rokt.app_id not in keys[0]
+    assert sandbox.rokt.app_secret.encode() not in client.get(keys[0])
+    assert 28_000 < client.pttl(keys[0]) <= 30_000
+
+
+def test_redis_outage_falls_back_to_direct_fetches(
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = RedisServer(tmp_path)
+    auth = sandbox.rokt_auth(cache=RedisTokenCache(server.client()))
+    session = requests.Session()
+    session.auth = auth
+    url = sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    assert session.get(url, timeout=10).ok
+    server.stop()  # Redis goes away mid-run
+    caplog.set_level(logging.WARNING, "requests_adtech_auth")
+    for _ in range(3):
+        auth.invalidate()
+        assert session.get(url, timeout=10).ok
+    warnings = [r for r in caplog.records if "Redis token cache failed" in r.getMessage()]
+    assert len(warnings) == 1, "logged once"
+    assert sandbox.count("rokt", "token") == 4
+    assert auth._cache_retry_at > time.monotonic(), "the cache is left alone for a while"
+
+
+def test_redis_lock_of_a_crashed_holder_expires(sandbox: Sandbox, redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    cache = RedisTokenCache(client, prefix="t2:", lock_timeout=0.5, wait_timeout=5)
+    auth = sandbox.rokt_auth(cache=cache)
+    # A holder that died holding the lock: taken, never released.
+    client.lock("t2:" + auth._cache_key() + ":lock", timeout=0.5).acquire()
+    started = time.monotonic()
+    assert auth.get_token()
+    assert time.monotonic() - started < 4
+
+
+# -- the CLI ---------------------------------------------------------------------------------
+
+
+def test_cli_reuses_one_token_through_the_file_cache(sandbox: Sandbox, tmp_path: Path) -> None:
+    env = {**os.environ, **sandbox.environ(), "XDG_CACHE_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "requests_adtech_auth", "token", "dt"]
+    tokens = {subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout for _ in range(3)}
+    assert len(tokens) == 1
+    assert sandbox.count("digital_turbine", "token") == 1
+    for _ in range(2):
+        subprocess.run([*command, "--no-cache"], env=env, capture_output=True, text=True, check=True)
+    assert sandbox.count("digital_turbine", "token") == 3
+    assert (tmp_path / "requests-adtech-auth").is_dir()
+
+
+def test_a_cache_must_be_a_token_cache() -> None:
+    from requests_adtech_auth import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="TokenCache"):
+        RoktAuth("id", "secret", cache={})  # type: ignore[arg-type]
+
+
+def test_auth_with_a_file_cache_pickles(sandbox: Sandbox, tmp_path: Path) -> None:
+    import pickle
+
+    auth: TokenAuth = sandbox.rokt_auth(cache=FileTokenCache(tmp_path))
+    token = auth.get_token()
+    assert pickle.loads(pickle.dumps(auth)).get_token() == token  # read back from the file
+    assert sandbox.count("rokt", "token") == 1
