@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 import requests
@@ -144,3 +145,40 @@ def test_sandbox_command_serves_until_stopped() -> None:
             process.terminate()
             process.wait(20)
     assert process.returncode == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_missing_secret_is_prompted_for_when_interactive(sandbox: Sandbox) -> None:
+    import pty
+    import select
+
+    env = {k: v for k, v in sandbox.environ().items() if k.startswith("ROKT_") and k != "ROKT_APP_SECRET"}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ROKT_", "DT_", "ALGONOMY_"))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork with threads
+        pid, fd = pty.fork()  # the child gets the terminal as its controlling tty, as in a shell
+    if pid == 0:  # pragma: no cover - the child
+        os.execve(sys.executable, [sys.executable, "-m", "requests_adtech_auth", "token", "rokt"], {**base, **env})
+    output = b""
+    deadline = time.monotonic() + 30
+    answered = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"ROKT_APP_SECRET: " in output:
+            os.write(fd, sandbox.rokt.app_secret.encode() + b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert answered
+    assert sandbox.rokt.app_secret.encode() not in output, "the secret is not echoed"
+    assert sandbox.count("rokt", "token") == 1
