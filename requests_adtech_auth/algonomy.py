@@ -141,7 +141,7 @@ class AlgonomyAuth(TokenAuth):
             value = answer.get("token")
             if value is not None and value != cached.value:
                 self._check_token_value(value)
-                self._token = cached._replace(value=value)
+                self._token = type(cached).of(value, cached.refresh_at, cached.expires_at)
             logger.info("%s: token updated, now grants %d resources", self._describe(), len(wanted))
 
     def _token_request(self) -> TokenRequest:

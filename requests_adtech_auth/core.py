@@ -59,7 +59,7 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_BACKOFF = 0.5
 #: No wait between retries is longer than this, whatever Retry-After says.
 DEFAULT_MAX_BACKOFF = 10.0
-#: A token answer larger than this is refused unread (a token is a few KiB at most).
+#: A token answer larger than this is refused; reading stops there (a token is a few KiB).
 MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
 #: A lifetime claimed beyond this is capped: a token renewed daily costs nothing,
 #: and a bogus ``expires_in`` must not pin a revoked token for years.
@@ -124,6 +124,11 @@ class _CachedToken(NamedTuple):
     value: str
     refresh_at: float  # monotonic
     expires_at: float  # monotonic
+    bearer: str  # "Bearer <value>", built once rather than on every request
+
+    @classmethod
+    def of(cls, value: str, refresh_at: float, expires_at: float) -> _CachedToken:
+        return cls(value, refresh_at, expires_at, "Bearer " + value)
 
 
 class _NoAuth(AuthBase):
@@ -486,9 +491,13 @@ class TokenAuth(AuthBase):
         if not url.startswith(self._allowed_prefixes) and not self._allowed(url):
             return request
         cached = self._token
-        token = cached.value if cached is not None and _monotonic() < cached.refresh_at else self.get_token()
+        if cached is not None and _monotonic() < cached.refresh_at:
+            token, bearer = cached.value, cached.bearer
+        else:
+            token = self.get_token()
+            bearer = "Bearer " + token
         if self._plain_bearer:
-            request.headers["Authorization"] = "Bearer " + token
+            request.headers["Authorization"] = bearer
         else:
             self._apply_token(request, token)
         request.hooks["response"].append(self._response_hook)
@@ -572,7 +581,8 @@ class TokenAuth(AuthBase):
             raise ConfigurationError("token_url must be a non-empty URL string")
         scheme, host = _host_of(url)
         if scheme not in ("https", "http") or not host:
-            raise ConfigurationError(f"token_url must be an absolute https:// URL, not {url!r}")
+            # The URL itself is not echoed: it may carry user:password.
+            raise ConfigurationError("token_url must be an absolute https:// URL (scheme and host)")
         if scheme == "http" and not is_loopback_host(host):
             raise InsecureTransportError(
                 f"refusing to send {cls.vendor} credentials over plain http to {host}: "
@@ -695,7 +705,7 @@ class TokenAuth(AuthBase):
         now_wall, now = time.time(), _monotonic()
         if now_wall >= stored.refresh_at:
             return None
-        return _CachedToken(stored.value, now + stored.refresh_at - now_wall, now + stored.expires_at - now_wall)
+        return _CachedToken.of(stored.value, now + stored.refresh_at - now_wall, now + stored.expires_at - now_wall)
 
     def _cache_down(self, exc: CacheUnavailableError) -> None:
         # Leave a failing cache alone for a while: each attempt may cost the
@@ -725,7 +735,7 @@ class TokenAuth(AuthBase):
         )
         # Lifetime counts from before the request left: the server's clock
         # started while our request and its answer were in flight.
-        return _CachedToken(issued.value, started + lifetime - leeway, started + lifetime)
+        return _CachedToken.of(issued.value, started + lifetime - leeway, started + lifetime)
 
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt``, retrying transient :class:`TokenRequestError` with backoff."""
