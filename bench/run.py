@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import multiprocessing
 import os
 import platform
@@ -33,12 +32,12 @@ from requests.auth import AuthBase
 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
 
-import requests_auth  # noqa: E402
-from authlib.integrations.requests_client import OAuth2Session as AuthlibSession  # noqa: E402
-from oauthlib.oauth2 import BackendApplicationClient, TokenExpiredError  # noqa: E402
-from requests_oauthlib import OAuth2, OAuth2Session  # noqa: E402
+import requests_auth
+from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
+from oauthlib.oauth2 import BackendApplicationClient, TokenExpiredError
+from requests_oauthlib import OAuth2, OAuth2Session
 
-from requests_adtech_auth import RoktAuth  # noqa: E402
+from requests_adtech_auth import RoktAuth
 
 HERE = Path(__file__).resolve().parent
 CONTENDERS = ["baseline", "requests-adtech-auth", "requests-auth", "authlib", "requests-oauthlib"]
@@ -124,10 +123,11 @@ class Contender:
             self.session = AuthlibSession(
                 box.app_id, box.app_secret, token_endpoint=box.token_url, grant_type="client_credentials"
             )
-            self.hook = lambda r: self.session.token_auth(r)  # type: ignore[attr-defined]
+            self.hook = lambda r: self.session.token_auth(r)  # type: ignore[attr-defined]  # noqa: PLW0108
         elif name == "requests-oauthlib":
             self.session = OAuth2Session(client=BackendApplicationClient(client_id=box.app_id))
-            self.hook = lambda r: OAuth2(client=self.session._client, token=self.session.token)(r)  # type: ignore[attr-defined]
+            # Built per call: the session's token only exists after the manual fetch.
+            self.hook = lambda r: OAuth2(client=self.session._client, token=self.session.token)(r)  # type: ignore[attr-defined]  # noqa: PLW0108
 
     def manual_fetch(self) -> None:
         """What a user of Authlib or requests-oauthlib must do before the first call."""
@@ -209,7 +209,7 @@ def run_threads(c: Contender, threads: int, seconds: float | None) -> tuple[floa
         while True:
             try:
                 ok = mine.get(c.box.api).status_code == 200
-            except Exception:  # noqa: BLE001 - counted
+            except Exception:
                 ok = False
             with lock:
                 done["requests"] += 1
@@ -316,7 +316,6 @@ def main() -> int:
     args = parser.parse_args()
     rounds = 5 if args.quick else 15
     rows: list[tuple[str, dict[str, str]]] = []
-    verdicts: list[str] = []
 
     with RemoteSandbox() as box:
         contenders = {name: Contender(name, box) for name in CONTENDERS}
@@ -331,13 +330,12 @@ def main() -> int:
         rows.append(("end to end, x baseline", {n: spread(e2e_ratio[n], ".3f") for n in e2e}))
 
         cold = cold_start(box, 3 if args.quick else 5)
-        rows.append(
-            (
-                "cold start, 32 threads: token calls",
-                {n: spread([float(t) for t, _ in v], ".0f") + (" *" if n in MANUAL_FETCH else "") for n, v in cold.items()},
-            )
-        )
-        rows.append(("cold start, 32 threads: ms until all answered", {n: spread([s * 1000 for _, s in v], ".0f") for n, v in cold.items()}))
+        calls = {
+            n: spread([float(t) for t, _ in v], ".0f") + (" *" if n in MANUAL_FETCH else "") for n, v in cold.items()
+        }
+        rows.append(("cold start, 32 threads: token calls", calls))
+        waits = {n: spread([s * 1000 for _, s in v], ".0f") for n, v in cold.items()}
+        rows.append(("cold start, 32 threads: ms until all answered", waits))
 
         short = short_lived(box, 3.0 if args.quick else 10.0)
         rows.append(
@@ -346,26 +344,39 @@ def main() -> int:
                 {n: f"{r['token_calls']:.0f} ({r['ideal']:.0f})" for n, r in short.items()},
             )
         )
-        rows.append(("2 s tokens, 8 threads: 401s seen by the server", {n: f"{r['api_401']:.0f}" for n, r in short.items()}))
-        rows.append(("2 s tokens, 8 threads: requests (failed)", {n: f"{r['requests']:.0f} ({r['failures']:.0f})" for n, r in short.items()}))
+        rows.append(
+            ("2 s tokens, 8 threads: 401s seen by the server", {n: f"{r['api_401']:.0f}" for n, r in short.items()})
+        )
+        done = {n: f"{r['requests']:.0f} ({r['failures']:.0f})" for n, r in short.items()}
+        rows.append(("2 s tokens, 8 threads: requests (failed)", done))
 
     imports = import_time(5 if args.quick else 9)
     rows.append(("import time beyond requests, ms", {n: spread(v, ".1f") for n, v in imports.items()}))
 
-    us = "requests-adtech-auth"
-    med = statistics.median
+    us, med = "requests-adtech-auth", statistics.median
+    peers_hook = min(med(hook["requests-auth"]), med(hook["requests-oauthlib"]))
+    s_us = short[us]
+
+    def verdict(figure: str, target: str, ok: bool) -> str:
+        return f"{figure} (target {target}): {'met' if ok else 'MISSED'}"
+
     verdicts = [
-        f"hook overhead {med(ratios[us]):.2f}x floor (target <= 2x): {'met' if med(ratios[us]) <= 2 else 'MISSED'}",
-        f"hook overhead vs requests-auth {med(hook[us]) / med(hook['requests-auth']):.2f}, vs requests-oauthlib "
-        f"{med(hook[us]) / med(hook['requests-oauthlib']):.2f} (target <= 0.5): "
-        f"{'met' if med(hook[us]) <= 0.5 * min(med(hook['requests-auth']), med(hook['requests-oauthlib'])) else 'MISSED'}",
-        f"end to end {med(e2e_ratio[us]):.3f}x baseline (target >= 0.97): {'met' if med(e2e_ratio[us]) >= 0.97 else 'MISSED'}",
-        f"cold start token calls {max(t for t, _ in cold[us])} (target exactly 1): "
-        f"{'met' if all(t == 1 for t, _ in cold[us]) else 'MISSED'}",
-        f"2 s tokens: {short[us]['token_calls']:.0f} token calls vs ideal {short[us]['ideal']:.0f} (target <= ideal + 2), "
-        f"{short[us]['api_401']:.0f} 401s (target 0): "
-        f"{'met' if short[us]['token_calls'] <= short[us]['ideal'] + 2 and short[us]['api_401'] == 0 else 'MISSED'}",
-        f"import {med(imports[us]):.1f} ms over requests (target <= 25): {'met' if med(imports[us]) <= 25 else 'MISSED'}",
+        verdict(f"hook overhead {med(ratios[us]):.2f}x floor", "<= 2x", med(ratios[us]) <= 2),
+        verdict(
+            f"hook overhead {med(hook[us]) / med(hook['requests-auth']):.2f} of requests-auth's, "
+            f"{med(hook[us]) / med(hook['requests-oauthlib']):.2f} of requests-oauthlib's",
+            "<= 0.5",
+            med(hook[us]) <= 0.5 * peers_hook,
+        ),
+        verdict(f"end to end {med(e2e_ratio[us]):.3f}x baseline", ">= 0.97", med(e2e_ratio[us]) >= 0.97),
+        verdict(f"cold start token calls {max(t for t, _ in cold[us])}", "exactly 1", all(t == 1 for t, _ in cold[us])),
+        verdict(
+            f"2 s tokens: {s_us['token_calls']:.0f} token calls vs ideal {s_us['ideal']:.0f}, "
+            f"{s_us['api_401']:.0f} 401s",
+            "<= ideal + 2, 0 401s",
+            s_us["token_calls"] <= s_us["ideal"] + 2 and s_us["api_401"] == 0,
+        ),
+        verdict(f"import {med(imports[us]):.1f} ms over requests", "<= 25", med(imports[us]) <= 25),
     ]
 
     header = ["measurement", *CONTENDERS]
