@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -86,3 +87,19 @@ FLOWS = [
     ),
     Flow("algonomy", "algonomy", lambda box, **kw: box.algonomy_auth(**kw), _algonomy_call, "token", None),
 ]
+
+
+def in_threads(count: int, work: Callable[[], None]) -> None:
+    """Run ``work`` in ``count`` threads released together; wait for all (bounded)."""
+    barrier = threading.Barrier(count)
+
+    def start_together() -> None:
+        barrier.wait()
+        work()
+
+    threads = [threading.Thread(target=start_together) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a thread is stuck"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import threading
 import time
 
 import pytest
@@ -12,7 +11,7 @@ import requests
 from requests_adtech_auth import TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import Flow
+from .flows import Flow, in_threads
 
 CREDENTIAL_HEADERS = ("Authorization", "X-Platform-Parent-Account-Id", "access_token", "tenant_hash")
 
@@ -36,18 +35,8 @@ def test_lazy_then_one_token_for_many_calls(flow: Flow, sandbox: Sandbox) -> Non
 def test_single_flight_under_threads(flow: Flow, sandbox: Sandbox) -> None:
     sandbox.token_delay = 0.2
     session = session_for(flow, sandbox)
-    barrier = threading.Barrier(16)
     results: list[int] = []
-
-    def worker() -> None:
-        barrier.wait()
-        results.append(flow.call(session, sandbox).status_code)
-
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(16, lambda: results.append(flow.call(session, sandbox).status_code))
     assert len(results) == 16
     assert all(200 <= s < 300 for s in results)
     assert sandbox.count(flow.vendor, "token") == 1

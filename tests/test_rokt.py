@@ -7,7 +7,6 @@ import copy
 import io
 import logging
 import pickle
-import threading
 import time
 
 import pytest
@@ -24,6 +23,8 @@ from requests_adtech_auth import (
     TokenRequestError,
 )
 from requests_adtech_auth.sandbox import Fault, Sandbox
+
+from .flows import in_threads
 
 
 def summary(session: requests.Session, box: Sandbox, account: str = "123") -> requests.Response:
@@ -106,18 +107,8 @@ def test_long_leeway_does_not_refetch_short_tokens_every_request(sandbox: Sandbo
 def test_32_threads_one_token_call(sandbox: Sandbox) -> None:
     sandbox.token_delay = 0.2  # keep the fetch in flight while every thread arrives
     session = session_with(sandbox.rokt_auth())
-    barrier = threading.Barrier(32)
     statuses: list[int] = []
-
-    def worker() -> None:
-        barrier.wait()
-        statuses.append(summary(session, sandbox).status_code)
-
-    threads = [threading.Thread(target=worker) for _ in range(32)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(32, lambda: statuses.append(summary(session, sandbox).status_code))
     assert statuses == [200] * 32
     assert sandbox.count("rokt", "token") == 1
 
@@ -125,21 +116,15 @@ def test_32_threads_one_token_call(sandbox: Sandbox) -> None:
 def test_waiting_threads_share_one_failure(sandbox: Sandbox) -> None:
     sandbox.token_delay = 0.2
     auth = RoktAuth(sandbox.rokt.app_id, "wrong-secret", token_url=sandbox.rokt.token_url)
-    barrier = threading.Barrier(8)
     errors: list[BaseException] = []
 
     def worker() -> None:
-        barrier.wait()
         try:
             auth.get_token()
         except TokenRequestError as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(8, worker)
     assert len(errors) == 8
     assert sandbox.count("rokt", "token") == 1
 

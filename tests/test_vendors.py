@@ -18,6 +18,8 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .flows import in_threads
+
 # -- Rokt Partnerships ------------------------------------------------------------------
 
 
@@ -292,16 +294,11 @@ def test_algonomy_update_of_a_dead_token_falls_back_to_a_new_token(sandbox: Sand
 
 
 def test_algonomy_add_resources_is_thread_safe(sandbox: Sandbox) -> None:
-    import threading
-
     auth = sandbox.algonomy_auth(["basic"])
     auth.get_token()
     names = ["segments", "searchSegments", "isCustomerInSegment", "campaigns", "userActivity", "userAttributes"]
-    threads = [threading.Thread(target=auth.add_resources, args=(n,)) for n in names]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    pending = list(names)
+    in_threads(len(names), lambda: auth.add_resources(pending.pop()))
     assert set(auth.resources) == {"basic", *names}
     session = requests.Session()
     session.auth = auth

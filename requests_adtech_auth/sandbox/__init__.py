@@ -368,24 +368,22 @@ class Sandbox:
 
     def environ(self, prefix: str = "") -> dict[str, str]:
         """Environment variables that point every vendor's ``from_env()`` at this sandbox."""
-        e = self.info()
-        variables = {
-            "ROKT_APP_ID": e["rokt"]["app_id"],
-            "ROKT_APP_SECRET": e["rokt"]["app_secret"],
-            "ROKT_TOKEN_URL": e["rokt"]["token_url"],
-            "ROKT_PARTNERSHIPS_CLIENT_ID": e["rokt_partnerships"]["client_id"],
-            "ROKT_PARTNERSHIPS_CLIENT_SECRET": e["rokt_partnerships"]["client_secret"],
-            "ROKT_PARTNERSHIPS_PARENT_ACCOUNT_ID": e["rokt_partnerships"]["parent_account_id"],
-            "ROKT_PARTNERSHIPS_TOKEN_URL": e["rokt_partnerships"]["token_url"],
-            "DT_CLIENT_ID": e["digital_turbine"]["client_id"],
-            "DT_CLIENT_SECRET": e["digital_turbine"]["client_secret"],
-            "DT_TOKEN_URL": e["digital_turbine"]["token_url"],
-            "ALGONOMY_TOKEN_URL": e["algonomy"]["token_url"],
-            "ALGONOMY_TENANT_HASH": e["algonomy"]["tenant_hash"],
-            "ALGONOMY_OAUTH_KEY_SECRET": e["algonomy"]["oauth_key_secret"],
-            "ALGONOMY_RESOURCES": "basic,segments",
-        }
-        return {prefix + name: value for name, value in variables.items()}
+        from .. import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
+
+        info = self.info()
+        info["algonomy"]["resources"] = "basic,segments"
+        variables = {}
+        # Named by the auth classes' own declarations, so the two never drift apart.
+        for cls, values in (
+            (RoktAuth, info["rokt"]),
+            (RoktPartnershipsAuth, info["rokt_partnerships"]),
+            (DigitalTurbineAuth, info["digital_turbine"]),
+            (AlgonomyAuth, info["algonomy"]),
+        ):
+            for var in cls.env_variables:
+                if var.argument in values:
+                    variables[prefix + var.name] = str(values[var.argument])
+        return variables
 
     def _control(self, call: Call, path: str) -> Reply:
         # Knobs over HTTP, for a sandbox running in another process (benchmarks, the CLI).
