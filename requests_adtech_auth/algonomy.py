@@ -113,12 +113,12 @@ class AlgonomyAuth(TokenAuth):
             TokenRequestError: the update endpoint refused or failed; nothing
                 is recorded then.
         """
-        wanted = _resource_names((*self._resources, *names), "names")
+        added = _resource_names(names, "names")
         with self._lock:
-            wanted = tuple(dict.fromkeys((*self._resources, *wanted)))
-            cached = self._token
+            wanted = tuple(dict.fromkeys((*self._resources, *added)))
             if wanted == self._resources:
                 return
+            cached = self._token
             if cached is None or time.monotonic() >= cached.expires_at:
                 self._resources = wanted
                 return
@@ -141,7 +141,8 @@ class AlgonomyAuth(TokenAuth):
             value = answer.get("token")
             if value is not None and value != cached.value:
                 self._check_token_value(value)
-                self._token = type(cached).of(value, cached.refresh_at, cached.expires_at)
+                cached = self._token = type(cached).of(value, cached.refresh_at, cached.expires_at)
+            self._store_shared(cached)  # under the key of the wider resource list
             logger.info("%s: token updated, now grants %d resources", self._describe(), len(wanted))
 
     def _token_request(self) -> TokenRequest:

@@ -687,12 +687,7 @@ class TokenAuth(AuthBase):
                 return found
             fresh = self._fetch_with_retries()
             if cache is not None:
-                now_wall, now = time.time(), _monotonic()
-                stored = StoredToken(fresh.value, now_wall + fresh.refresh_at - now, now_wall + fresh.expires_at - now)
-                try:
-                    cache.store(key, stored)
-                except CacheUnavailableError as exc:
-                    self._cache_down(exc)
+                self._store_shared(fresh, key)
             return fresh
 
     def _cache_key(self) -> str:
@@ -714,6 +709,17 @@ class TokenAuth(AuthBase):
         if not self._cache_warned:
             self._cache_warned = True
             logger.warning("%s: %s; fetching tokens directly until it is back", self._describe(), exc)
+
+    def _store_shared(self, token: _CachedToken, key: Optional[str] = None) -> None:
+        """Put ``token`` in the shared cache, if there is one (its times as wall clock)."""
+        if self.cache is None:
+            return
+        now_wall, now = time.time(), _monotonic()
+        stored = StoredToken(token.value, now_wall + token.refresh_at - now, now_wall + token.expires_at - now)
+        try:
+            self.cache.store(key or self._cache_key(), stored)
+        except CacheUnavailableError as exc:
+            self._cache_down(exc)
 
     def _discard_shared(self, value: str) -> None:
         if self.cache is not None:

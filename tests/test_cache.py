@@ -332,3 +332,14 @@ def test_auth_with_a_file_cache_pickles(sandbox: Sandbox, tmp_path: Path) -> Non
     token = auth.get_token()
     assert pickle.loads(pickle.dumps(auth)).get_token() == token  # read back from the file
     assert sandbox.count("rokt", "token") == 1
+
+
+def test_algonomy_update_is_shared_under_the_wider_resources(sandbox: Sandbox, tmp_path: Path) -> None:
+    cache = FileTokenCache(tmp_path)
+    first = sandbox.algonomy_auth(["basic"], cache=cache)
+    token = first.get_token()
+    first.add_resources("segments")
+    second = sandbox.algonomy_auth(["basic", "segments"], cache=cache)
+    assert second.get_token() == token  # read from the cache, not fetched
+    assert sandbox.count("algonomy", "token") == 1
+    assert sandbox.count("algonomy", "update") == 1
