@@ -824,10 +824,10 @@ class TokenAuth(AuthBase):
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             answer = None
         if 300 <= status < 400:
+            location = self._redact(response.headers.get("location", "(no location)"))[:300]
             raise TokenRequestError(
-                f"the {self.vendor} token endpoint answered HTTP {status}, a redirect to "
-                f"{response.headers.get('location', '(no location)')!r}, which is not followed with "
-                "credentials; check token_url",
+                f"the {self.vendor} token endpoint answered HTTP {status}, a redirect to {location!r}, "
+                "which is not followed with credentials; check token_url",
                 status_code=status,
             )
         if not 200 <= status < 300:
@@ -910,12 +910,15 @@ class TokenAuth(AuthBase):
             cached = self._token
             # Drop the token only if it is the one refused: another thread may
             # already have replaced it, and that one must not be thrown away.
-            if cached is not None and any(
-                cached.value in request.headers.get(name, "") for name in self.credential_headers
-            ):
+            sent = [request.headers.get(name) for name in self.credential_headers]
+            if cached is not None and any(isinstance(v, str) and cached.value in v for v in sent):
                 self._token = None
                 self._discard_shared(cached.value)
-        logger.info("%s: got 401 from %s; replaying once with a fresh token", self._describe(), request.url)
+        logger.info(
+            "%s: got 401 from %s; replaying once with a fresh token",
+            self._describe(),
+            (request.url or "").split("?", 1)[0],  # a query string may carry something private
+        )
         token = self.get_token()
         response.content  # noqa: B018 - drain so the connection returns to the pool
         response.close()
