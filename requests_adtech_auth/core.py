@@ -815,6 +815,14 @@ class TokenAuth(AuthBase):
                     status_code=response.status_code,
                     transient=True,
                 ) from exc
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and "Content-Encoding" not in response.headers and len(body) < int(declared):
+            # urllib3 1.x returns a short body without complaint when the connection drops.
+            raise TokenRequestError(
+                f"the {self.vendor} token endpoint broke off its answer ({len(body)} of {declared} bytes)",
+                status_code=response.status_code,
+                transient=True,
+            )
         return self._read_answer(response, body)
 
     def _read_answer(self, response: requests.Response, body: bytes) -> dict[str, Any]:
