@@ -26,7 +26,11 @@ class FlowResult:
     ok: bool
 
 
-def _calls(session: requests.Session, plan: list[tuple[str, str, dict[str, object]]], out: TextIO) -> bool:
+#: API calls to make: (method, URL, keyword arguments for requests).
+Plan = list[tuple[str, str, dict[str, object]]]
+
+
+def _calls(session: requests.Session, plan: Plan, out: TextIO) -> bool:
     ok = True
     for method, url, kwargs in plan:
         response = session.request(method, url, timeout=10, **kwargs)  # type: ignore[arg-type]
@@ -34,9 +38,6 @@ def _calls(session: requests.Session, plan: list[tuple[str, str, dict[str, objec
         out.write(f"    {method:<5} {url.split('/', 4)[-1][:60]:<60} {response.status_code}{replayed}\n")
         ok = ok and response.ok
     return ok
-
-
-Plan = list[tuple[str, str, dict[str, object]]]
 
 
 def _run_flow(
