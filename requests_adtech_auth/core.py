@@ -509,19 +509,17 @@ class TokenAuth(AuthBase):
         cls._plain_bearer = cls._apply_token is TokenAuth._apply_token
 
     def __repr__(self) -> str:
-        shown = self._public_id()
-        if len(shown) > 4:
-            shown = shown[:4] + "…"
-        return f"<{type(self).__name__} id={shown!r} token_url={self.token_url!r} token={self._token_state()}>"
+        return (
+            f"<{type(self).__name__} id={self._short_id()!r} token_url={self.token_url!r} token={self._token_state()}>"
+        )
 
     def _repr_html_(self) -> str:
         """A small table for notebooks: vendor, id prefix, token URL, token state (never a secret)."""
         from html import escape
 
-        shown = self._public_id()
         rows = [
             ("vendor", self.vendor),
-            ("id", shown[:4] + "…" if len(shown) > 4 else shown or "(hidden)"),
+            ("id", self._short_id() or "(hidden)"),
             ("token URL", self.token_url),
             ("token", self._token_state()),
         ]
@@ -572,8 +570,13 @@ class TokenAuth(AuthBase):
         return f"valid for {int(left)} s"
 
     def _describe(self) -> str:
+        shown = self._short_id()
+        return f"{self.vendor} ({shown})" if shown else self.vendor
+
+    def _short_id(self) -> str:
+        # Four characters tell two credentials apart in a log without spelling one out.
         shown = self._public_id()
-        return f"{self.vendor} ({shown[:4]}…)" if shown else self.vendor
+        return shown[:4] + "…" if len(shown) > 4 else shown
 
     @classmethod
     def _check_token_url(cls, url: object) -> str:
