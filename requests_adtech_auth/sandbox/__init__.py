@@ -206,11 +206,6 @@ class Sandbox:
             *tokens,
         ]
 
-    def issued_tokens(self) -> list[str]:
-        """Every token value handed out and still known (for leak checks)."""
-        with self._lock:
-            return [*self._tokens, *self._revoked]
-
     # -- ready auth objects ------------------------------------------------------------
 
     def rokt_auth(self, **options: Any) -> RoktAuth:
