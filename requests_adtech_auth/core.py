@@ -2,39 +2,56 @@
 
 :class:`TokenAuth` owns everything that is the same for all vendors: the lazy,
 cached, single-flight token; renewal before expiry on a monotonic clock; bounded
-retries of transient token-endpoint failures; one replay of a request that got a
-401; keeping credentials to their hosts (also across redirects); clear, redacted
-errors; pickling and forking. A vendor module subclasses it and overrides only
-:meth:`TokenAuth._token_request`, :meth:`TokenAuth._parse_token` and, where the
-vendor does not use ``Authorization: Bearer``, :meth:`TokenAuth._apply_token`.
+retries of transient token-endpoint failures; one replay of a request that the
+vendor refused with a "token refused" status; keeping credentials to their hosts
+(decided by :mod:`~requests_adtech_auth.boundary`, also across redirects and
+replays); clear, redacted errors; pickling and forking. A vendor module
+subclasses it and overrides only :meth:`TokenAuth._token_request`,
+:meth:`TokenAuth._parse_token` and, where the vendor does not use
+``Authorization: Bearer``, :meth:`TokenAuth._apply_token`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import math
 import os
 import random
-import re
 import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar
-from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
+from .boundary import CredentialBoundary, check_token_url, is_loopback_host, next_hop_url, origin_of, url_for_display
 from .cache import CacheUnavailableError, StoredToken, TokenCache, cache_key
 from .exceptions import (
     AuthError,
     ConfigurationError,
-    InsecureTransportError,
     InvalidTokenResponseError,
     TokenRequestError,
+)
+from .token_endpoint import (
+    MAX_LIFETIME,
+    MAX_TOKEN_ANSWER_BYTES,
+    AnswerBrokenOff,
+    IssuedToken,
+    Redactor,
+    TokenRequest,
+    body_snippet,
+    detached,
+    exchange,
+    is_token_syntax,
+    parse_lifetime,
+    retry_after_seconds,
+    without_trace,
 )
 
 if TYPE_CHECKING:
@@ -42,11 +59,20 @@ if TYPE_CHECKING:
 
     from .options import CommonOptions
 
-__all__ = ["EnvVar", "IssuedToken", "TokenAuth", "TokenRequest"]
+__all__ = [
+    "EnvVar",
+    "IssuedToken",
+    "TokenAuth",
+    "TokenRequest",
+    "TokenStatus",
+    "is_loopback_host",
+    "parse_lifetime",
+    "require_text",
+]
 
 logger = logging.getLogger("requests_adtech_auth")
 
-#: Seconds allowed for each token-endpoint attempt (connect and read).
+#: Seconds allowed for each token-endpoint attempt in all: connect, headers and body.
 DEFAULT_TIMEOUT = 10.0
 #: Seconds before expiry at which a token is renewed (capped, see LEEWAY_FRACTION).
 DEFAULT_LEEWAY = 60.0
@@ -59,46 +85,22 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_BACKOFF = 0.5
 #: No wait between retries is longer than this, whatever Retry-After says.
 DEFAULT_MAX_BACKOFF = 10.0
-#: A token answer larger than this is refused; reading stops there (a token is a few KiB).
-MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
-#: A lifetime claimed beyond this is capped: a token renewed daily costs nothing,
-#: and a bogus ``expires_in`` must not pin a revoked token for years.
-MAX_LIFETIME = 24 * 3600.0
 #: After a shared cache fails, fetch directly for this long before trying it again.
 CACHE_RETRY_INTERVAL = 30.0
 #: After a failed renewal while the old token is still valid, try again this soon.
 RENEWAL_RETRY_INTERVAL = 5.0
+#: A refusal status other than 401 (Rokt's 403) renews only a token at least this
+#: old: it may also mean "not allowed", and a caller looping over accounts it may
+#: not read must not cost a token call per request.
+REFUSAL_RENEWAL_FLOOR = 60.0
+#: Longest timeout or backoff accepted, in seconds: beyond it a caller waits on nothing.
+_MAX_WAIT = 3600.0
 
-# RFC 6750 b64token is stricter; vendors' tokens are all visible ASCII, and that
-# is what makes a value safe to put in a header (no CR/LF, no spaces).
-_TOKEN_SYNTAX = re.compile(r"[\x21-\x7e]{1,16384}")
-_REDACTED = "[redacted]"
 _monotonic = time.monotonic  # bound once: read on every request
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-
-class TokenRequest(NamedTuple):
-    """What a vendor flow sends to its token endpoint (always a POST).
-
-    Exactly one of ``data`` (form-encoded text) or ``json`` is normally set.
-    """
-
-    url: str
-    headers: Mapping[str, str] = {}
-    data: Optional[str] = None
-    json: Any = None
-    auth: Optional[AuthBase] = None
-
-
-class IssuedToken(NamedTuple):
-    """A token as parsed from a vendor's answer.
-
-    ``lifetime`` is in seconds; None means the answer did not say, and the
-    vendor's documented default lifetime applies.
-    """
-
-    value: str
-    lifetime: Optional[float] = None
+__all__ += ["MAX_LIFETIME", "MAX_TOKEN_ANSWER_BYTES"]
 
 
 class EnvVar(NamedTuple):
@@ -125,10 +127,25 @@ class _CachedToken(NamedTuple):
     refresh_at: float  # monotonic
     expires_at: float  # monotonic
     bearer: str  # "Bearer <value>", built once rather than on every request
+    issued_at: float  # monotonic; when the request that got it left
 
     @classmethod
-    def of(cls, value: str, refresh_at: float, expires_at: float) -> _CachedToken:
-        return cls(value, refresh_at, expires_at, "Bearer " + value)
+    def of(cls, value: str, refresh_at: float, expires_at: float, issued_at: Optional[float] = None) -> _CachedToken:
+        return cls(value, refresh_at, expires_at, "Bearer " + value, _monotonic() if issued_at is None else issued_at)
+
+    def with_value(self, value: str) -> _CachedToken:
+        """The same lifetime for another value (a vendor that updates a token in place)."""
+        return self._replace(value=value, bearer="Bearer " + value)
+
+    def __repr__(self) -> str:  # traceback locals show reprs: never the token
+        return f"<cached token, refresh in {self.refresh_at - _monotonic():.0f} s>"
+
+
+class TokenStatus(NamedTuple):
+    """The cached token's timing, in seconds from now (negative once past)."""
+
+    expires_in: float
+    renews_in: float
 
 
 class _NoAuth(AuthBase):
@@ -167,98 +184,31 @@ def require_text(name: str, value: object) -> str:
     return value
 
 
-def is_loopback_host(host: str) -> bool:
-    """Return True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    import ipaddress  # only constructors and plain-http URLs get here
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _seconds(name: str, value: object, *, zero_ok: bool = False, most: float = _MAX_WAIT) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    number = float(value)
+    if not (number >= 0 if zero_ok else number > 0) or number > most:
+        lowest = ">= 0" if zero_ok else "> 0"
+        raise ConfigurationError(f"{name} must be a number of seconds {lowest} and at most {most:g}, not {value!r}")
+    return number
 
 
-def parse_lifetime(value: object, name: str) -> Optional[float]:
-    """Read a token lifetime in seconds from an answer field.
+def _public(method: _F) -> _F:
+    """Library errors leave a public method without the frames (and chained errors) that hold secrets."""
 
-    Args:
-        value: the field's value as decoded from JSON (None when absent).
-        name: the field's name, for the error message.
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except AuthError as exc:
+            raise without_trace(exc)  # noqa: B904 - the chain is what must go
 
-    Returns:
-        The lifetime in seconds, capped at :data:`MAX_LIFETIME`, or None when absent.
-
-    Raises:
-        InvalidTokenResponseError: the value is not a positive number.
-    """
-    if value is None:
-        return None
-    number: float
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidTokenResponseError(f"the token answer's {name!r} is not a number of seconds", status_code=200)
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidTokenResponseError(
-            f"the token answer's {name!r} is not a number of seconds", status_code=200
-        ) from None
-    if not number > 0:  # also false for NaN
-        raise InvalidTokenResponseError(
-            f"the token answer's {name!r} is not positive: the token would be expired on arrival",
-            status_code=200,
-        )
-    return min(number, MAX_LIFETIME)
-
-
-def _host_of(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "")
-
-
-def _crosses_origin(old_url: str, new_url: str) -> bool:
-    # The same rule requests applies to Authorization, so that every credential
-    # header is dropped exactly when Authorization is.
-    old, new = urlsplit(old_url), urlsplit(new_url)
-    if old.hostname != new.hostname:
-        return True
-    if old.scheme == "http" and new.scheme == "https" and old.port in (80, None) and new.port in (443, None):
-        return False
-    return old.scheme != new.scheme or old.port != new.port
-
-
-def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime  # rare: keep it off the import path
-
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-def _read_limited(response: requests.Response, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    for chunk in response.iter_content(65536):
-        size += len(chunk)
-        if size > limit:
-            raise InvalidTokenResponseError(
-                f"the token answer is larger than {limit} bytes; this is not a token answer",
-                status_code=response.status_code,
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return wrapper  # type: ignore[return-value]
 
 
 class _ResponseHook:
-    """Response hook: one replay after a 401, credential stripping on redirects."""
+    """Response hook: one replay after a "token refused" status, credential stripping on redirects."""
 
     __slots__ = ("auth", "retry")
 
@@ -268,10 +218,10 @@ class _ResponseHook:
 
     def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         if response.is_redirect:
-            self.auth._strip_for_redirect(response)
+            self.auth._guard_redirect(response, response.request)
             return response
-        if response.status_code == 401 and self.retry:
-            return self.auth._replay_after_401(response, kwargs)
+        if self.retry and response.status_code in self.auth.refused_token_statuses:
+            return self.auth._replay_refused(response, kwargs)
         return response
 
 
@@ -283,14 +233,16 @@ class TokenAuth(AuthBase):
 
     Args:
         token_url: the vendor's token endpoint. ``https://``, or ``http://``
-            on a loopback host only.
+            on a loopback host only; no ``user:password@``.
         session: a :class:`requests.Session` for token calls (proxies, CA
             bundle, adapters). Default: a private session, never the caller's.
-        timeout: seconds allowed for each token-endpoint attempt.
+        timeout: seconds allowed for each token-endpoint attempt in all:
+            connecting, sending, and reading the headers and the whole body.
         leeway: seconds before expiry at which the token is renewed; capped at
             a quarter of the token's lifetime.
-        hosts: host names that receive credentials. Default: the vendor's
-            documented API hosts plus the token URL's host.
+        hosts: host names that receive credentials (bare names: no port,
+            wildcard or path). Default: the vendor's documented API hosts plus
+            the token URL's host.
         max_retries: retries of transient token-endpoint failures (timeouts,
             connection errors, 429, 5xx) after the first attempt.
         backoff: first retry delay in seconds, doubled on each retry.
@@ -313,6 +265,10 @@ class TokenAuth(AuthBase):
     default_lifetime: ClassVar[float] = 3600.0
     #: Headers that carry credentials on API calls; removed on cross-origin redirects.
     credential_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
+    #: API statuses that may mean "this token is refused": the request is replayed
+    #: once with a fresh token. Any but 401 renews only a token older than
+    #: :data:`REFUSAL_RENEWAL_FLOOR` seconds.
+    refused_token_statuses: ClassVar[frozenset[int]] = frozenset({401})
     #: What to tell the user for a vendor error code.
     error_hints: ClassVar[Mapping[str, str]] = {}
     #: What to tell the user for a credential error without a known code.
@@ -340,29 +296,25 @@ class TokenAuth(AuthBase):
         cache: Optional[TokenCache] = None,
     ) -> None:
         self.token_url = self._check_token_url(token_url)
-        for name, number in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff)):
-            if isinstance(number, bool) or not isinstance(number, (int, float)) or not number > 0:
-                raise ConfigurationError(f"{name} must be a positive number of seconds, not {number!r}")
-        if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not leeway >= 0:
-            raise ConfigurationError(f"leeway must be a number of seconds >= 0, not {leeway!r}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError(f"max_retries must be an integer >= 0, not {max_retries!r}")
+        self.timeout = _seconds("timeout", timeout)
+        self.backoff = _seconds("backoff", backoff)
+        self.max_backoff = _seconds("max_backoff", max_backoff)
+        self.leeway = _seconds("leeway", leeway, zero_ok=True, most=MAX_LIFETIME)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not 0 <= max_retries <= 100:
+            raise ConfigurationError(f"max_retries must be an integer from 0 to 100, not {max_retries!r}")
         if session is not None and not isinstance(session, requests.Session):
             raise ConfigurationError("session must be a requests.Session")
         if cache is not None and not isinstance(cache, TokenCache):
             raise ConfigurationError("cache must be a TokenCache, e.g. FileTokenCache() or RedisTokenCache(client)")
         self.cache = cache
-        self.timeout = float(timeout)
-        self.leeway = float(leeway)
         self.max_retries = max_retries
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self.hosts = self._check_hosts(hosts)
+        token_origin = origin_of(self.token_url)
+        assert token_origin is not None  # _check_token_url refused anything else
+        self._boundary = CredentialBoundary(
+            (*self.default_api_hosts, token_origin.host) if hosts is None else hosts, self.vendor
+        )
         self._session = session
         self._owns_session = session is None
-        # Prefixes ending right after the authority: everything before the first
-        # "/" after "//" is what urlsplit reads the scheme and host from.
-        self._allowed_prefixes: tuple[str, ...] = ()
         self._init_state()
 
     # -- what a vendor module overrides -------------------------------------------------
@@ -395,6 +347,10 @@ class TokenAuth(AuthBase):
         """The non-secret identity shown (shortened) in repr and logs."""
         return ""
 
+    def _identity(self) -> tuple[tuple[str, str], ...]:
+        """``(label, text)`` pairs that tell this object apart in repr (never a secret)."""
+        return (("id", repr(self._short_id())),)
+
     def _parse_error(self, status: int, answer: Optional[dict[str, Any]]) -> tuple[Optional[str], Optional[str]]:
         """Return ``(error code, description)`` from an error answer."""
         if answer is None:
@@ -407,6 +363,23 @@ class TokenAuth(AuthBase):
         )
 
     # -- public API --------------------------------------------------------------------
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The host names whose URLs receive credentials."""
+        return self._boundary.hosts
+
+    @property
+    def token_status(self) -> Optional[TokenStatus]:
+        """Seconds until the cached token expires and until it is renewed; None before the first token.
+
+        Read-only and never the token itself: for dashboards, health checks and notebooks.
+        """
+        cached = self._token
+        if cached is None:
+            return None
+        now = _monotonic()
+        return TokenStatus(expires_in=cached.expires_at - now, renews_in=cached.refresh_at - now)
 
     @classmethod
     def from_env(
@@ -450,6 +423,7 @@ class TokenAuth(AuthBase):
             names = ", ".join(prefix + var.name for var in cls.env_variables if var.argument in arguments)
             raise ConfigurationError(f"{exc} (read from {names})") from None
 
+    @_public
     def get_token(self) -> str:
         """Return a valid access token, fetching or renewing it if needed.
 
@@ -458,15 +432,16 @@ class TokenAuth(AuthBase):
                 retrying transient failures).
         """
         cached = self._token
-        if cached is not None and time.monotonic() < cached.refresh_at:
+        if cached is not None and _monotonic() < cached.refresh_at:
             return cached.value
         return self._renew(self._generation)
 
     def get_headers(self) -> dict[str, str]:
         """Return the headers an API call carries, fetching a token if needed.
 
-        For other HTTP clients (httpx, aiohttp, curl): the auth object still
-        caches and renews the token.
+        For other HTTP clients (aiohttp, curl): the auth object still caches and
+        renews the token. It does not check the URL the headers go to: that is
+        the caller's to do.
         """
         request = requests.PreparedRequest()
         request.prepare_headers({})
@@ -484,11 +459,12 @@ class TokenAuth(AuthBase):
                 self._discard_shared(cached.value)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Attach the token to ``request`` if its host is one of ``hosts``."""
-        # The hot path of every API call: kept to a dict lookup, a clock read
+        """Attach the token to ``request`` if the credential boundary allows its URL."""
+        # The hot path of every API call: kept to a prefix test, a clock read
         # and two writes (see bench/).
         url = request.url or ""
-        if not url.startswith(self._allowed_prefixes) and not self._allowed(url):
+        boundary = self._boundary
+        if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             return request
         cached = self._token
         if cached is not None and _monotonic() < cached.refresh_at:
@@ -509,18 +485,21 @@ class TokenAuth(AuthBase):
         cls._plain_bearer = cls._apply_token is TokenAuth._apply_token
 
     def __repr__(self) -> str:
+        shown = " ".join(f"{label}={text}" for label, text in self._identity())
         return (
-            f"<{type(self).__name__} id={self._short_id()!r} token_url={self.token_url!r} token={self._token_state()}>"
+            f"<{type(self).__name__} {shown} hosts={sorted(self.hosts)!r} "
+            f"token_url={url_for_display(self.token_url)!r} token={self._token_state()}>"
         )
 
     def _repr_html_(self) -> str:
-        """A small table for notebooks: vendor, id prefix, token URL, token state (never a secret)."""
+        """A small table for notebooks: vendor, identity, hosts, token URL, token state (never a secret)."""
         from html import escape
 
         rows = [
             ("vendor", self.vendor),
-            ("id", self._short_id() or "(hidden)"),
-            ("token URL", self.token_url),
+            *self._identity(),
+            ("hosts", ", ".join(sorted(self.hosts))),
+            ("token URL", url_for_display(self.token_url)),
             ("token", self._token_state()),
         ]
         cells = "".join(f'<tr><th style="text-align:left">{escape(k)}</th><td>{escape(v)}</td></tr>' for k, v in rows)
@@ -536,6 +515,7 @@ class TokenAuth(AuthBase):
         self._last_failure = None
         self._cache_warned = False
         self._cache_retry_at = 0.0
+        self._redactor: Optional[Redactor] = None
         self._response_hook = _ResponseHook(self, retry=True)
         _LIVE.add(self)
 
@@ -548,7 +528,7 @@ class TokenAuth(AuthBase):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_token", "_last_failure", "_generation", "_response_hook"):
+        for name in ("_lock", "_token", "_last_failure", "_generation", "_response_hook", "_redactor"):
             state.pop(name, None)
         if self._owns_session:
             state["_session"] = None
@@ -562,7 +542,7 @@ class TokenAuth(AuthBase):
         cached = self._token
         if cached is None:
             return "none yet"
-        left = cached.expires_at - time.monotonic()
+        left = cached.expires_at - _monotonic()
         if left <= 0:
             return "expired"
         if left >= 120:
@@ -579,43 +559,8 @@ class TokenAuth(AuthBase):
         return shown[:4] + "…" if len(shown) > 4 else shown
 
     @classmethod
-    def _check_token_url(cls, url: object) -> str:
-        if not isinstance(url, str) or not url:
-            raise ConfigurationError("token_url must be a non-empty URL string")
-        scheme, host = _host_of(url)
-        if scheme not in ("https", "http") or not host:
-            # The URL itself is not echoed: it may carry user:password.
-            raise ConfigurationError("token_url must be an absolute https:// URL (scheme and host)")
-        if scheme == "http" and not is_loopback_host(host):
-            raise InsecureTransportError(
-                f"refusing to send {cls.vendor} credentials over plain http to {host}: "
-                "use an https:// token_url (plain http is allowed for loopback hosts only)"
-            )
-        return url
-
-    def _check_hosts(self, hosts: Optional[Iterable[str]]) -> frozenset[str]:
-        if hosts is None:
-            return frozenset({*self.default_api_hosts, _host_of(self.token_url)[1]})
-        if isinstance(hosts, (str, bytes)):
-            raise ConfigurationError("hosts must be a collection of host names, e.g. ['api.example.com'], not a string")
-        checked = set()
-        for host in hosts:
-            if not isinstance(host, str) or not host or "/" in host or any(c.isspace() for c in host):
-                raise ConfigurationError(f"hosts must hold bare host names like 'api.example.com', not {host!r}")
-            checked.add(host.strip("[]").lower())
-        return frozenset(checked)
-
-    def _allowed(self, url: str) -> bool:
-        # The slow path: parse the URL. An allowed origin is remembered as a
-        # "scheme://host[:port]/" prefix, so the next request to it skips parsing.
-        scheme, host = _host_of(url)
-        allowed = host in self.hosts and scheme in ("https", "http")
-        if allowed and scheme == "http" and not is_loopback_host(host):
-            raise InsecureTransportError(f"refusing to send a {self.vendor} token over plain http to {host}: use https")
-        end = url.find("/", 8)
-        if allowed and end > 0 and len(self._allowed_prefixes) < 64:
-            self._allowed_prefixes = (*self._allowed_prefixes, url[: end + 1])
-        return allowed
+    def _check_token_url(cls, url: object, argument: str = "token_url") -> str:
+        return check_token_url(url, cls.vendor, argument)
 
     def _token_session(self) -> requests.Session:
         session = self._session
@@ -625,9 +570,11 @@ class TokenAuth(AuthBase):
 
     def _renew(self, seen_generation: int) -> str:
         cached = self._token
-        if cached is not None and time.monotonic() < cached.expires_at:
-            # Due for renewal but still valid: if another thread is already
-            # renewing, keep serving this token rather than queueing behind it.
+        # Due for renewal but still valid with a safe margin (half the leeway):
+        # if another thread is already renewing, keep serving this token rather
+        # than queueing behind it. Closer to expiry, wait for the fresh one: a
+        # token sent in its last moments may be stale on arrival.
+        if cached is not None and _monotonic() < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2:
             if not self._lock.acquire(blocking=False):
                 return cached.value
         else:
@@ -639,7 +586,7 @@ class TokenAuth(AuthBase):
 
     def _renew_locked(self, seen_generation: int) -> str:
         cached = self._token
-        now = time.monotonic()
+        now = _monotonic()
         if cached is not None and now < cached.refresh_at:
             return cached.value
         if self._generation != seen_generation and self._last_failure is not None:
@@ -698,12 +645,19 @@ class TokenAuth(AuthBase):
 
     def _adopt(self, stored: Optional[StoredToken]) -> Optional[_CachedToken]:
         # Wall-clock times from the cache become this process's monotonic times.
-        if stored is None or not _TOKEN_SYNTAX.fullmatch(stored.value):
+        # An entry is trusted no further than a fetched answer: a usable token,
+        # finite times, and no longer than MAX_LIFETIME from now.
+        if stored is None or not is_token_syntax(stored.value):
+            return None
+        if not (math.isfinite(stored.refresh_at) and math.isfinite(stored.expires_at)):
             return None
         now_wall, now = time.time(), _monotonic()
         if now_wall >= stored.refresh_at:
             return None
-        return _CachedToken.of(stored.value, now + stored.refresh_at - now_wall, now + stored.expires_at - now_wall)
+        expires_in = min(stored.expires_at - now_wall, MAX_LIFETIME)
+        refresh_in = min(stored.refresh_at - now_wall, expires_in)
+        # Its age is unknown: count it as old, so a refusal may renew it at once.
+        return _CachedToken.of(stored.value, now + refresh_in, now + expires_in, issued_at=now - MAX_LIFETIME)
 
     def _cache_down(self, exc: CacheUnavailableError) -> None:
         # Leave a failing cache alone for a while: each attempt may cost the
@@ -733,7 +687,7 @@ class TokenAuth(AuthBase):
 
     def _fetch_with_retries(self) -> _CachedToken:
         def attempt() -> tuple[float, IssuedToken]:
-            started = time.monotonic()
+            started = _monotonic()
             return started, self._issued_from(self._post_token_endpoint(self._token_request()))
 
         started, issued = self._retrying(attempt)
@@ -744,7 +698,7 @@ class TokenAuth(AuthBase):
         )
         # Lifetime counts from before the request left: the server's clock
         # started while our request and its answer were in flight.
-        return _CachedToken.of(issued.value, started + lifetime - leeway, started + lifetime)
+        return _CachedToken.of(issued.value, started + lifetime - leeway, started + lifetime, issued_at=started)
 
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt``, retrying transient :class:`TokenRequestError` with backoff."""
@@ -774,50 +728,45 @@ class TokenAuth(AuthBase):
         return min(delay * random.uniform(0.75, 1.25), self.max_backoff)  # noqa: S311 - jitter, not crypto
 
     def _post_token_endpoint(self, spec: TokenRequest) -> dict[str, Any]:
-        """POST ``spec`` once; return the 2xx JSON-object answer or raise a library error."""
-        logger.debug("%s: requesting a token from %s", self._describe(), spec.url)
-        session = self._token_session()
+        """POST ``spec`` once; return the 2xx JSON-object answer or raise a library error.
+
+        The error carries no frames and no chained exception: those hold the
+        request's secrets in their locals (see :func:`without_trace`).
+        """
         try:
-            response = session.post(
-                spec.url,
-                headers=dict(spec.headers),
-                data=spec.data,
-                json=spec.json,
-                auth=spec.auth or _NO_AUTH,
-                timeout=self.timeout,
-                allow_redirects=False,
-                stream=True,
-                # Passed explicitly: otherwise REQUESTS_CA_BUNDLE in the environment
-                # silently overrides the CA bundle set on session.verify.
-                verify=session.verify,
-            )
+            return self._exchange(spec)
+        except AuthError as exc:
+            raise without_trace(exc)  # noqa: B904 - the chain is what must go
+
+    def _exchange(self, spec: TokenRequest) -> dict[str, Any]:
+        where = url_for_display(spec.url)
+        logger.debug("%s: requesting a token from %s", self._describe(), where)
+        try:
+            response, body = exchange(self._token_session(), spec, self.timeout, _NO_AUTH)
         except requests.exceptions.SSLError as exc:
             raise TokenRequestError(
-                f"{self.vendor} token endpoint {spec.url} failed TLS verification ({type(exc).__name__}); "
+                f"{self.vendor} token endpoint {where} failed TLS verification; "
                 "if it uses a private CA, pass session= with session.verify set to its bundle",
-            ) from exc
+            ) from detached(exc, self._redact)
         except requests.Timeout as exc:
             raise TokenRequestError(
-                f"{self.vendor} token endpoint {spec.url} did not answer within {self.timeout:g} s",
+                f"{self.vendor} token endpoint {where} did not answer in full within {self.timeout:g} s",
                 transient=True,
-            ) from exc
-        except requests.RequestException as exc:
+            ) from detached(exc, self._redact)
+        except AnswerBrokenOff as exc:
             raise TokenRequestError(
-                f"could not reach the {self.vendor} token endpoint {spec.url} ({type(exc).__name__}); "
+                f"the {self.vendor} token endpoint broke off its answer ({exc.cause})",
+                status_code=exc.status_code,
+                transient=True,
+            ) from None
+        except requests.RequestException as exc:
+            if isinstance(exc, AuthError):
+                raise
+            raise TokenRequestError(
+                f"could not reach the {self.vendor} token endpoint {where} ({type(exc).__name__}); "
                 "check the URL and the network",
                 transient=True,
-            ) from exc
-        with response:
-            try:
-                body = _read_limited(response, MAX_TOKEN_ANSWER_BYTES)
-            except AuthError:
-                raise
-            except requests.RequestException as exc:
-                raise TokenRequestError(
-                    f"the {self.vendor} token endpoint broke off its answer ({type(exc).__name__})",
-                    status_code=response.status_code,
-                    transient=True,
-                ) from exc
+            ) from detached(exc, self._redact)
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and "Content-Encoding" not in response.headers and len(body) < int(declared):
             # urllib3 1.x returns a short body without complaint when the connection drops.
@@ -835,21 +784,30 @@ class TokenAuth(AuthBase):
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             answer = None
         if 300 <= status < 400:
-            location = self._redact(response.headers.get("location", "(no location)"))[:300]
+            location = self._redact(url_for_display(response.headers.get("location", "(no location)")))[:300]
             raise TokenRequestError(
                 f"the {self.vendor} token endpoint answered HTTP {status}, a redirect to {location!r}, "
                 "which is not followed with credentials; check token_url",
                 status_code=status,
             )
         if not 200 <= status < 300:
-            raise self._error_for(status, answer if isinstance(answer, dict) else None, response)
+            error = self._error_for(status, answer if isinstance(answer, dict) else None, response)
+            if not isinstance(answer, dict) and body.strip():
+                # Not the vendor's JSON: a proxy, a WAF or a load balancer may have answered.
+                error.args = (f"{error} [{self._snippet(response, body)}]",)
+            raise error
         if not isinstance(answer, dict):
             what = "empty" if not body.strip() else "not a JSON object"
+            snippet = "" if answer is not None else self._snippet(response, body)
             raise InvalidTokenResponseError(
-                f"the {self.vendor} token endpoint answered HTTP {status} but its body is {what}; check token_url",
+                f"the {self.vendor} token endpoint answered HTTP {status} but its body is {what}"
+                f"{f' ({snippet})' if snippet else ''}; check token_url",
                 status_code=status,
             )
         return answer
+
+    def _snippet(self, response: requests.Response, body: bytes) -> str:
+        return body_snippet(body, response.headers.get("Content-Type"), self._redactor_for_messages(), *self._live())
 
     def _issued_from(self, answer: dict[str, Any]) -> IssuedToken:
         issued = self._parse_token(answer)
@@ -858,7 +816,7 @@ class TokenAuth(AuthBase):
 
     def _check_token_value(self, value: object) -> None:
         """Refuse a token that cannot travel in a header (CR/LF, spaces, non-ASCII)."""
-        if not isinstance(value, str) or not _TOKEN_SYNTAX.fullmatch(value):
+        if not is_token_syntax(value):
             raise InvalidTokenResponseError(
                 f"the {self.vendor} token endpoint returned a token that is not a printable "
                 "ASCII string and cannot be sent in a header",
@@ -888,47 +846,69 @@ class TokenAuth(AuthBase):
             error=error,
             description=description,
             transient=transient,
-            retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
 
-    def _redact(self, text: str) -> str:
+    def _redactor_for_messages(self) -> Redactor:
+        redactor = self._redactor
+        if redactor is None:
+            redactor = self._redactor = Redactor.for_request(self._secrets(), self._token_request())
+        return redactor
+
+    def _live(self) -> tuple[str, ...]:
         cached = self._token
-        for secret in (*self._secrets(), cached.value if cached else ""):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, _REDACTED)
-        return text
+        return (cached.value,) if cached is not None else ()
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the secrets or the current token, in any form the library sends them."""
+        return self._redactor_for_messages()(text, *self._live())
 
     # -- response hook helpers ---------------------------------------------------------
 
-    def _strip_for_redirect(self, response: requests.Response) -> None:
-        request = response.request
-        target = urljoin(response.url, response.headers.get("location", ""))
-        if _crosses_origin(request.url or "", target):
-            # requests drops Authorization by itself but not custom headers; the
-            # next hop is built from this request, so this is where they go.
+    def _guard_redirect(self, response: requests.Response, request: requests.PreparedRequest) -> None:
+        """Take the credential headers off ``request`` unless its next hop may have them.
+
+        ``request`` is the one requests copies to build the next hop; the hop's
+        URL comes from requests' own redirect resolution.
+        """
+        target = next_hop_url(response, request)
+        if not self._boundary.keeps_credentials(request.url or "", target):
             for name in self.credential_headers:
                 request.headers.pop(name, None)
 
-    def _replay_after_401(self, response: requests.Response, send_kwargs: dict[str, Any]) -> requests.Response:
+    def _carries_cached_token(self, request: requests.PreparedRequest, cached: Optional[_CachedToken]) -> bool:
+        if cached is None:
+            return False
+        return any(cached.value in str(request.headers.get(name) or "") for name in self.credential_headers)
+
+    def _replay_refused(self, response: requests.Response, send_kwargs: dict[str, Any]) -> requests.Response:
         request = response.request
-        if not self._allowed(request.url or ""):
-            # A redirect took this request off our hosts: never answer a foreign 401 with a token.
+        if not self._boundary.allows_quietly(request.url or ""):
+            # A redirect took this request off our hosts: never answer a foreign refusal with a token.
+            return response
+        status = response.status_code
+        cached = self._token
+        carried = self._carries_cached_token(request, cached)
+        if status != 401 and carried and cached is not None and _monotonic() - cached.issued_at < REFUSAL_RENEWAL_FLOOR:
+            # A fresh token refused with 403: "not allowed", not "stale".
             return response
         if not _rewind_body(request):
-            logger.info("%s: got 401 but the request body cannot be replayed; returning it", self._describe())
+            logger.info(
+                "%s: got HTTP %d but the request body cannot be replayed; returning it", self._describe(), status
+            )
             return response
         with self._lock:
-            cached = self._token
             # Drop the token only if it is the one refused: another thread may
             # already have replaced it, and that one must not be thrown away.
-            sent = [request.headers.get(name) for name in self.credential_headers]
-            if cached is not None and any(isinstance(v, str) and cached.value in v for v in sent):
+            cached = self._token
+            if self._carries_cached_token(request, cached) and cached is not None:
                 self._token = None
                 self._discard_shared(cached.value)
         logger.info(
-            "%s: got 401 from %s; replaying once with a fresh token",
+            "%s: got HTTP %d from %s; replaying once with a fresh token",
             self._describe(),
-            (request.url or "").split("?", 1)[0],  # a query string may carry something private
+            status,
+            url_for_display((request.url or "").split("?", 1)[0]),  # a query string may carry something private
         )
         token = self.get_token()
         response.content  # noqa: B018 - drain so the connection returns to the pool
@@ -947,8 +927,17 @@ class TokenAuth(AuthBase):
         second = adapter(retry, **send_kwargs)
         second.history.append(response)
         second.request = retry
+        # requests follows the replay's redirects by copying the *original*
+        # request: make it carry what the replay carried (the fresh token, no
+        # further replays), then guard its next hop like any other.
+        for name in self.credential_headers:
+            if name in retry.headers:
+                request.headers[name] = retry.headers[name]
+            else:
+                request.headers.pop(name, None)
+        request.hooks = {event: list(hooks) for event, hooks in retry.hooks.items()}
         if second.is_redirect:
-            self._strip_for_redirect(second)
+            self._guard_redirect(second, request)
         return second
 
 
