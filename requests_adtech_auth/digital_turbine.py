@@ -12,10 +12,11 @@ host and gets no credential (a pre-signed URL refuses a second one).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Optional
 
 from .core import EnvVar, IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
-from .exceptions import InvalidTokenResponseError
+from .exceptions import InvalidTokenResponseError, TokenRequestError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -30,6 +31,35 @@ _CHECK = (
     "the client id or secret is wrong, was revoked, or the account is disabled; "
     "check the Reporting API ID and password DT sent by encrypted email"
 )
+#: The page's error table, row by row: error code -> what to tell the user.
+_ERROR_TABLE = {
+    # 405, error "N/A": the request method is not POST. This library always POSTs
+    # and never follows a token endpoint's redirect, so something else answered.
+    "Method_Not_Allowed": (
+        "DT's token endpoint answers 405 when the method is not POST, and this library always POSTs: "
+        "token_url is probably not DT's .../auth/v1/token, or a proxy changed the method; check token_url"
+    ),
+    # 400, error "400 (Bad_Request)": empty request body or incorrect Content-Type.
+    "Bad_Request": (
+        "DT got an empty body or a Content-Type other than application/json, which this library always sends; "
+        "a proxy may be rewriting the request"
+    ),
+    # 400 invalid_request: unparsable JSON, no grant_type, missing or invalid client_id or client_secret.
+    "invalid_request": (
+        "DT could not read the request: unparsable JSON, no grant_type, or a missing or invalid client_id "
+        "or client_secret; check both credentials"
+    ),
+    # 400 unsupported_grant_type: only client_credentials is accepted.
+    "unsupported_grant_type": "DT accepts only grant_type client_credentials; report this as a bug",
+    # 400 invalid_client: credentials not found, incorrect, revoked, or the account disabled.
+    "invalid_client": _CHECK,
+    # The page's sample of an unsuccessful response: the service failed, whatever the status.
+    "internal_server_error": "DT's token service reported an internal error; it is retried, then try again later",
+}
+#: Codes that mean "try again later" whatever the HTTP status (4xx, even 200).
+_TRANSIENT_ERRORS = frozenset({"internal_server_error"})
+# The table's error column spells some codes as the status line: "400 (Bad_Request)".
+_STATUS_SPELLING = re.compile(r"\s*\d{3}\s*\(\s*(\w+)\s*\)\s*")
 
 
 class DigitalTurbineAuth(TokenAuth):
@@ -51,13 +81,7 @@ class DigitalTurbineAuth(TokenAuth):
         EnvVar("client_secret", "DT_CLIENT_SECRET"),
         EnvVar("token_url", "DT_TOKEN_URL", required=False),
     )
-    error_hints = {
-        "invalid_client": _CHECK,
-        "invalid_request": "DT could not read client_id, client_secret or grant_type; check both credentials are set",
-        "unsupported_grant_type": "DT accepts only grant_type client_credentials; report this as a bug",
-        "Bad_Request": "DT got an empty body or a wrong Content-Type; a proxy may be rewriting the request",
-        "Method_Not_Allowed": "the token endpoint takes POST only; check token_url (a redirect may turn POST into GET)",
-    }
+    error_hints = _ERROR_TABLE
 
     def __init__(
         self,
@@ -90,6 +114,10 @@ class DigitalTurbineAuth(TokenAuth):
         # in case the service moves to RFC 6749 names.
         fields = {key.replace("_", "").lower(): value for key, value in answer.items()}
         token = fields.get("accesstoken")
+        error = answer.get("error")
+        if (not isinstance(token, str) or not token) and isinstance(error, str) and error:
+            # An error body with a 2xx status: the error wins, as it would under a 4xx.
+            raise self._error_in_answer(answer)
         if not isinstance(token, str) or not token:
             raise InvalidTokenResponseError(
                 "the Digital Turbine token answer has no accessToken string; check token_url", status_code=200
@@ -98,7 +126,33 @@ class DigitalTurbineAuth(TokenAuth):
 
     def _parse_error(self, status: int, answer: Optional[dict[str, Any]]) -> tuple[Optional[str], Optional[str]]:
         error, description = super()._parse_error(status, answer)
+        spelled = _STATUS_SPELLING.fullmatch(error) if error else None
+        if spelled:
+            error = spelled.group(1)  # "400 (Bad_Request)" -> "Bad_Request", one code for callers to match
         if error is None:
             # The page's table names these two statuses without an error body.
             error = {405: "Method_Not_Allowed", 400: "Bad_Request"}.get(status)
         return error, description
+
+    def _error_for(self, *args: Any, **kwargs: Any) -> TokenRequestError:
+        exc = super()._error_for(*args, **kwargs)
+        if exc.error in _TRANSIENT_ERRORS:
+            # The core decides "transient" by status alone; DT says so in the body too.
+            exc.transient = True
+        return exc
+
+    def _error_in_answer(self, answer: dict[str, Any]) -> TokenRequestError:
+        """The error a 2xx answer reports instead of a token, as a 4xx would be reported."""
+        error, description = self._parse_error(200, answer)
+        error = self._redact(error)[:200] if error else None
+        description = self._redact(description)[:500] if description else None
+        hint = self.error_hints.get(error or "", "check token_url")
+        detail = f" {error}" if error else ""
+        detail += f" ({description})" if description else ""
+        return TokenRequestError(
+            f"{self.vendor} token request failed: HTTP 200{detail}; {hint}",
+            status_code=200,
+            error=error,
+            description=description,
+            transient=error in _TRANSIENT_ERRORS,
+        )

@@ -144,25 +144,6 @@ def test_dt_reads_camel_case_and_snake_case(sandbox: Sandbox, answer: dict[str, 
     assert sandbox.digital_turbine_auth().get_token() == "tok123"
 
 
-@pytest.mark.parametrize(
-    ("fault", "status", "error", "advice"),
-    [
-        (Fault.status(400, {"error": "invalid_request"}), 400, "invalid_request", "client_id"),
-        (Fault.status(400, {"error": "unsupported_grant_type"}), 400, "unsupported_grant_type", "grant_type"),
-        (Fault.status(400, {"error": "invalid_client"}), 400, "invalid_client", "revoked"),
-        (Fault.status(400), 400, "Bad_Request", "Content-Type"),
-        (Fault.status(405), 405, "Method_Not_Allowed", "POST"),
-    ],
-)
-def test_dt_error_table(sandbox: Sandbox, fault: Fault, status: int, error: str, advice: str) -> None:
-    sandbox.add_fault("digital_turbine", "token", fault)
-    with pytest.raises(TokenRequestError) as caught:
-        sandbox.digital_turbine_auth().get_token()
-    assert (caught.value.status_code, caught.value.error, caught.value.transient) == (status, error, False)
-    assert advice in str(caught.value)
-    assert sandbox.count("digital_turbine", "token") == 1
-
-
 def test_dt_internal_server_error_is_retried_then_raised(sandbox: Sandbox) -> None:
     sandbox.add_fault("digital_turbine", "token", Fault.status(500, {"error": "internal_server_error"}), times=3)
     with pytest.raises(TokenRequestError) as caught:

@@ -13,7 +13,15 @@ if TYPE_CHECKING:
 
 
 class DigitalTurbineEmulation(Emulation):
-    """The DT token endpoint with the page's error table, and reports on a storage host."""
+    """The DT token endpoint with the page's error table, and reports on a storage host.
+
+    Each row of the table is answered by the request that causes it: 405 for a
+    method other than POST; ``{"error": "400 (Bad_Request)"}`` for an empty body or
+    another Content-Type; ``invalid_request`` for unparsable JSON, no
+    ``grant_type`` or a missing client_id or client_secret;
+    ``unsupported_grant_type``; ``invalid_client`` for unknown credentials. The
+    page's ``internal_server_error`` comes only from a queued fault.
+    """
 
     name = "digital_turbine"
     prefix = "dt"
@@ -27,10 +35,11 @@ class DigitalTurbineEmulation(Emulation):
 
     def token(self, call: Call, path: str) -> Reply:
         """``POST /auth/v1/token`` with a JSON body; errors as the DT page tabulates them."""
+        # The table's rows, in its order. 405's error is "N/A": no body.
         if call.method != "POST":
             return Reply(405, b"", {"Allow": "POST"})
         if not call.body or call.content_type() != "application/json":
-            return Reply.json(400, {"error": "Bad_Request"})
+            return Reply.json(400, {"error": "400 (Bad_Request)"})  # the table's error column, verbatim
         try:
             document: Any = call.json()
         except ValueError:
