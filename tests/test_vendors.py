@@ -345,7 +345,6 @@ def test_algonomy_same_origin_redirect_keeps_headers(sandbox: Sandbox) -> None:
         ({"resources": []}, "at least one"),
         ({"validity": 0}, "validity"),
         ({"validity": True}, "validity"),
-        ({"token_url": "https://x.example/secureApi/token/profile/make"}, "update_url"),
         ({"tenant_hash": ""}, "tenant_hash"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -23,11 +24,23 @@ def _message(status: int, message: str) -> Reply:
     return Reply.json(status, {"status": status, "message": message})
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_json(call: Call) -> Any:
+    """The body as JSON, refusing ``NaN`` and ``Infinity`` as a standard JSON parser does (raises ValueError)."""
+    return json.loads(call.body, parse_constant=_no_constant)
+
+
 class AlgonomyEmulation(Emulation):
     """Algonomy's create/update token endpoints (profile and GDPR) and the APIs behind them.
 
-    Tokens live ``validity`` minutes (fractions allowed, so tests can use seconds).
-    ``oauth_enabled`` makes ``oauth_key_secret`` required, as for an OAuth tenant.
+    Tokens live ``validity`` minutes; any positive number is accepted, as the
+    page says "number" (the library sends whole minutes). ``oauth_enabled`` makes
+    ``oauth_key_secret`` required, as for an OAuth tenant. ``unknown_token_status``
+    is how ``/update`` answers a token it does not know (expired, revoked): 401 by
+    default; the page does not say, so tests also try 400 and 403.
     """
 
     name = "algonomy"
@@ -40,6 +53,7 @@ class AlgonomyEmulation(Emulation):
         self.tenant_hash = secrets.token_hex(16)
         self.oauth_key_secret = secrets.token_hex(8)
         self.oauth_enabled = True
+        self.unknown_token_status = 401
 
     @property
     def gdpr_token_url(self) -> str:
@@ -76,7 +90,7 @@ class AlgonomyEmulation(Emulation):
         if problem is not None:
             return problem
         try:
-            document = call.json()
+            document = _strict_json(call)
         except ValueError:
             return _message(400, "body must be JSON")
         kind = self._kind(path)
@@ -84,7 +98,7 @@ class AlgonomyEmulation(Emulation):
         if problem is not None:
             return problem
         validity = document.get("validity", 15)
-        if isinstance(validity, bool) or not isinstance(validity, (int, float)) or validity <= 0:
+        if isinstance(validity, bool) or not isinstance(validity, (int, float)) or not validity > 0:
             return _message(400, "validity must be a positive number of minutes")
         value = self.sandbox.issue(self.name, f"{self.tenant_hash}:{kind}", validity * 60.0, resources or ())
         return Reply.json(200, {"token": value})
@@ -95,7 +109,7 @@ class AlgonomyEmulation(Emulation):
         if problem is not None:
             return problem
         try:
-            document = call.json()
+            document = _strict_json(call)
         except ValueError:
             return _message(400, "body must be JSON")
         kind = self._kind(path)
@@ -104,7 +118,7 @@ class AlgonomyEmulation(Emulation):
             return problem
         record, why = self.sandbox.check(self.name, document.get("token"))
         if record is None or record.client != f"{self.tenant_hash}:{kind}":
-            return _message(401, f"token {why or 'belongs to another tenant'}")
+            return _message(self.unknown_token_status, f"token {why or 'belongs to another tenant'}")
         record.resources = set(resources or ())
         return Reply.json(200, {"message": "Token updated successfully", "token": document["token"]})
 

@@ -1,0 +1,329 @@
+"""Algonomy against its page and a hostile caller or server: validity, update answers, input checks."""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from fractions import Fraction
+from typing import Any
+
+import pytest
+import requests
+
+from requests_adtech_auth import (
+    AlgonomyAuth,
+    ConfigurationError,
+    InvalidTokenResponseError,
+    TokenRequestError,
+)
+from requests_adtech_auth.sandbox import Fault, Reply, Sandbox
+
+CREATE = "https://b2b.example.test/secureApi/token/profile/create"
+
+
+def api_ok(sandbox: Sandbox, auth: AlgonomyAuth, resource: str) -> bool:
+    url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/" + resource
+    return requests.post(url, json={}, auth=auth, timeout=10).ok
+
+
+def create_bodies(sandbox: Sandbox) -> list[bytes]:
+    return [c.body for c in sandbox.calls_to(path_prefix="/algonomy/secureApi/token/profile/create")]
+
+
+def remaining(auth: AlgonomyAuth) -> float:
+    cached = auth._token
+    assert cached is not None
+    return cached.expires_at - time.monotonic()
+
+
+# -- validity: whole minutes on the wire (item 3) -----------------------------------
+
+
+@pytest.mark.parametrize(("validity", "wire"), [(15, 15), (15.0, 15), (300.0, 300), (1440, 1440)])
+def test_validity_goes_out_as_a_json_integer(sandbox: Sandbox, validity: float, wire: int) -> None:
+    sandbox.algonomy_auth(validity=validity).get_token()
+    (body,) = create_bodies(sandbox)
+    sent = json.loads(body)["validity"]
+    assert sent == wire and type(sent) is int
+    assert b".0" not in body
+
+
+def test_validity_from_the_environment_is_an_integer(sandbox: Sandbox) -> None:
+    auth = AlgonomyAuth.from_env(environ={**sandbox.environ(), "ALGONOMY_VALIDITY": "15"})
+    auth.get_token()
+    (body,) = create_bodies(sandbox)
+    assert json.loads(body)["validity"] == 15
+    assert b'"validity": 15}' in body or b'"validity":15}' in body
+
+
+@pytest.mark.parametrize(("validity", "wire", "seconds"), [(0.5, 1, 30.0), (2.5, 3, 150.0), (Fraction(1, 4), 1, 15.0)])
+def test_a_fraction_asks_for_whole_minutes_and_lives_the_fraction(
+    sandbox: Sandbox, validity: float, wire: int, seconds: float
+) -> None:
+    auth = sandbox.algonomy_auth(validity=validity)
+    auth.get_token()
+    (body,) = create_bodies(sandbox)
+    assert json.loads(body)["validity"] == wire
+    # Never used longer than asked: the client's clock runs the fraction.
+    assert seconds - 1 <= remaining(auth) <= seconds
+
+
+@pytest.mark.parametrize(
+    "validity",
+    [float("inf"), float("-inf"), float("nan"), 1e9, 1e308, 10**400, 1441, 1440.5, 0, -1, "15", None, True],
+)
+def test_unusable_validity_is_refused_at_construction(validity: Any) -> None:
+    with pytest.raises(ConfigurationError, match="validity"):
+        AlgonomyAuth(CREATE, "t" * 32, ["basic"], validity=validity)
+
+
+# -- token_url and update_url (item 4) ----------------------------------------------
+
+
+def test_token_url_need_not_end_in_create(sandbox: Sandbox) -> None:
+    auth = AlgonomyAuth("https://cdp.example.test/oauth/token", "t" * 32, ["basic"])
+    assert auth.update_url is None
+    with pytest.raises(ConfigurationError, match="update_url"):
+        auth.add_resources("segments")
+    assert auth.resources == ("basic",)
+    auth.add_resources("basic")  # nothing new: nothing needed
+
+
+def test_update_url_is_derived_from_the_path_only() -> None:
+    auth = AlgonomyAuth(CREATE + "/?region=eu", "t" * 32, ["basic"])
+    assert auth.update_url == "https://b2b.example.test/secureApi/token/profile/update?region=eu"
+
+
+def test_explicit_update_url_serves_a_token_url_of_any_shape(sandbox: Sandbox) -> None:
+    e = sandbox.algonomy
+    update = e.base_url + "/secureApi/token/profile/update"
+    auth = sandbox.algonomy_auth(["basic"], update_url=update)
+    auth.get_token()
+    auth.add_resources("segments")
+    assert api_ok(sandbox, auth, "segments")
+    assert sandbox.count("algonomy", "update") == 1
+
+
+# -- update answers (items 2 and 14) ------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+def test_update_of_a_token_the_server_forgot_gets_a_new_token(sandbox: Sandbox, status: int) -> None:
+    sandbox.algonomy.unknown_token_status = status
+    auth = sandbox.algonomy_auth(["basic"])
+    old = auth.get_token()
+    sandbox.revoke_tokens()
+    auth.add_resources("segments")  # no error: the server's "unknown token" is not the caller's fault
+    assert auth.resources == ("basic", "segments")
+    assert auth.get_token() != old
+    assert api_ok(sandbox, auth, "segments")
+    assert sandbox.count("algonomy", "update") == 1
+    assert sandbox.count("algonomy", "token") == 2
+    assert json.loads(create_bodies(sandbox)[-1])["resource"] == ["basic", "segments"]
+    assert sandbox.count("algonomy", "api_401") == 0
+
+
+def test_fallback_that_cannot_get_a_token_records_nothing(sandbox: Sandbox) -> None:
+    sandbox.algonomy.unknown_token_status = 403
+    auth = sandbox.algonomy_auth(["basic"], backoff=0.01)
+    auth.get_token()
+    sandbox.revoke_tokens()
+    sandbox.add_fault("algonomy", "token", Fault.status(503), times=3)
+    with pytest.raises(TokenRequestError) as caught:
+        auth.add_resources("segments")
+    assert caught.value.transient
+    assert auth.resources == ("basic",)
+    assert api_ok(sandbox, auth, "basic")  # the next call fetches a token for what is recorded
+    assert json.loads(create_bodies(sandbox)[-1])["resource"] == ["basic"]
+
+
+def _unconfirmed_answers(token: str) -> list[dict[str, Any]]:
+    return [
+        {},
+        {"message": "Token update failed"},
+        {"message": "Token update failed", "token": token},
+        {"message": "Token update unsuccessful", "token": token},
+        {"message": "Token not updated successfully", "token": token},
+        {"token": token, "error": "invalid resource"},
+        {"token": token, "success": False},
+        {"token": token, "status": 400, "message": "Token updated successfully"},
+        {"token": token, "resource": ["basic"]},
+        {"token": token, "resource": "basic,segments"},
+        # Item 14: a token that cannot travel in a header, or is not a string.
+        {"message": "Token updated successfully", "token": "abc\r\nX-Injected: 1"},
+        {"message": "Token updated successfully", "token": 12345},
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_unconfirmed_answers(""))))
+def test_a_2xx_that_does_not_report_success_changes_nothing(sandbox: Sandbox, case: int) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    token = auth.get_token()
+    sandbox.add_fault("algonomy", "update", Fault.status(200, _unconfirmed_answers(token)[case]))
+    with pytest.raises(InvalidTokenResponseError) as caught:
+        auth.add_resources("segments")
+    assert "nothing was recorded" in str(caught.value)
+    assert token not in str(caught.value)
+    assert auth.resources == ("basic",)
+    assert auth.get_token() == token
+    assert not api_ok(sandbox, auth, "segments")  # the server did not widen it either
+    assert sandbox.count("algonomy", "token") == 1
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>ok</html>"])
+def test_a_2xx_that_is_not_json_changes_nothing(sandbox: Sandbox, body: bytes) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    auth.get_token()
+    sandbox.add_fault("algonomy", "update", Fault(Reply(200, body, {"Content-Type": "text/html"})))
+    with pytest.raises(InvalidTokenResponseError, match="update_url"):
+        auth.add_resources("segments")
+    assert auth.resources == ("basic",)
+
+
+def _confirmed_answers(token: str) -> list[dict[str, Any]]:
+    return [
+        {"message": "Token updated successfully", "token": token},  # the page's second example
+        {"resource": ["basic", "segments"], "token": token},  # the page's first example
+        {"token": token},
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_confirmed_answers(""))))
+def test_the_pages_update_answers_are_success(sandbox: Sandbox, case: int) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    token = auth.get_token()
+    sandbox.add_fault("algonomy", "update", Fault.status(200, _confirmed_answers(token)[case]))
+    auth.add_resources("segments")
+    assert auth.resources == ("basic", "segments")
+    assert auth.get_token() == token
+
+
+def test_a_404_from_the_update_endpoint_blames_update_url(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth(["basic"], update_url=sandbox.url + "/secureApi/token/profile/update")
+    auth.get_token()
+    with pytest.raises(TokenRequestError) as caught:
+        auth.add_resources("segments")
+    assert caught.value.status_code == 404
+    assert "update_url" in str(caught.value)
+    assert "tenant_hash" not in str(caught.value)
+    assert auth.resources == ("basic",)
+    assert sandbox.count("algonomy", "token") == 1
+
+
+def test_failed_update_carries_no_secret_in_traceback_locals(sandbox: Sandbox) -> None:
+    # No secret in this frame's locals either: it is the outermost frame of the traceback.
+    auth = sandbox.algonomy_auth(["basic"])
+    auth.get_token()
+    sandbox.add_fault("algonomy", "update", Fault.status(400, {"message": "unknown profile resources: nope"}))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.add_resources("nope")
+    shown = "".join(traceback.TracebackException.from_exception(caught.value, capture_locals=True).format())
+    for secret in (auth.get_token(), sandbox.algonomy.tenant_hash, sandbox.algonomy.oauth_key_secret):
+        assert secret not in shown
+
+
+# -- unknown resources are not the credentials' fault (items 2 and 7) ----------------
+
+
+RESOURCE_WORDS = "does not offer a resource"
+
+
+def test_unknown_resource_at_creation_names_the_resource(sandbox: Sandbox) -> None:
+    with pytest.raises(TokenRequestError) as caught:
+        sandbox.algonomy_auth(["basic", "nope"]).get_token()
+    message = str(caught.value)
+    assert caught.value.status_code == 400
+    assert "unknown profile resources: nope" in message
+    assert RESOURCE_WORDS in message
+    assert "tenant_hash" not in message and "oauth_key_secret" not in message
+
+
+def test_profile_resource_on_the_gdpr_endpoint(sandbox: Sandbox) -> None:
+    e = sandbox.algonomy
+    auth = AlgonomyAuth(e.gdpr_token_url, e.tenant_hash, ["basic"], oauth_key_secret=e.oauth_key_secret)
+    with pytest.raises(TokenRequestError, match=RESOURCE_WORDS):
+        auth.get_token()
+
+
+def test_unknown_resource_in_an_update_is_refused_and_not_recorded(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    token = auth.get_token()
+    with pytest.raises(TokenRequestError) as caught:
+        auth.add_resources("segments", "nope")
+    message = str(caught.value)
+    assert caught.value.status_code == 400
+    assert RESOURCE_WORDS in message and "update" in message
+    assert "tenant_hash" not in message
+    assert auth.resources == ("basic",)
+    assert auth.get_token() == token
+    assert sandbox.count("algonomy", "token") == 1  # a bad name costs no new token
+    assert api_ok(sandbox, auth, "basic")
+
+
+def test_cli_names_the_resource_not_the_tenant(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from requests_adtech_auth.cli import main
+
+    for name, value in sandbox.environ().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ALGONOMY_RESOURCES", "basic,nope")
+    assert main(["token", "algonomy", "--no-cache"]) != 0
+    err = capsys.readouterr().err
+    assert "unknown profile resources: nope" in err
+    assert RESOURCE_WORDS in err
+    assert "tenant_hash" not in err
+
+
+# -- what a caller may pass (items 13 and 15) ---------------------------------------
+
+
+@pytest.mark.parametrize("argument", ["tenant_hash", "oauth_key_secret"])
+@pytest.mark.parametrize("value", ["t€nant-hash-0123456789", "tenänt-hash-0123456789", "tenant hash 0123456789"])
+def test_header_secrets_must_be_visible_ascii(argument: str, value: str) -> None:
+    arguments: dict[str, Any] = {"oauth_key_secret": "k" * 16, "tenant_hash": "t" * 32, argument: value}
+    with pytest.raises(ConfigurationError) as caught:
+        AlgonomyAuth(CREATE, arguments.pop("tenant_hash"), ["basic"], **arguments)
+    assert argument in str(caught.value)
+    for shown in (str(caught.value), repr(caught.value)):
+        assert value not in shown
+        assert value.split("-")[0] not in shown
+
+
+@pytest.mark.parametrize("argument", ["tenant_hash", "oauth_key_secret"])
+def test_non_latin1_secret_never_reaches_the_wire(sandbox: Sandbox, argument: str) -> None:
+    # Before: accepted, then the first fetch raised UnicodeEncodeError holding the secret.
+    e = sandbox.algonomy
+    arguments = {"tenant_hash": e.tenant_hash, "oauth_key_secret": e.oauth_key_secret, argument: "ключ-" + "9" * 12}
+    with pytest.raises(ConfigurationError, match=argument):
+        auth = AlgonomyAuth(e.token_url, arguments.pop("tenant_hash"), ["basic"], **arguments)
+        auth.get_token()
+    assert sandbox.count("algonomy", "token") == 0
+
+
+@pytest.mark.parametrize(
+    ("resources", "words"),
+    [
+        (None, "resources must be a list"),
+        (5, "resources must be a list"),
+        ("basic", "not a string"),
+        ([1], "as strings"),
+        (["basic", None], "as strings"),
+        ([b"basic"], "as strings"),
+        ([""], "resource name"),
+        ([" basic"], "resource name"),
+        ([], "at least one"),
+    ],
+)
+def test_unusable_resources_are_refused(resources: Any, words: str) -> None:
+    with pytest.raises(ConfigurationError, match=words):
+        AlgonomyAuth(CREATE, "t" * 32, resources)
+
+
+@pytest.mark.parametrize("names", [(["segments"],), (None,), (3,), ("",)])
+def test_unusable_names_for_add_resources(names: tuple[Any, ...]) -> None:
+    auth = AlgonomyAuth(CREATE, "t" * 32, ["basic"])
+    with pytest.raises(ConfigurationError, match="add_resources"):
+        auth.add_resources(*names)
+    assert auth.resources == ("basic",)
