@@ -9,9 +9,17 @@ lifetimes, queued faults, revoking every token, and counters of what it saw::
         requests.get(sandbox.rokt.api_url + "/reporting/accounts/123/summary", auth=auth)
         assert sandbox.count("rokt", "token") == 1
 
+Scripts and notebooks that keep the vendors' real URLs use
+:meth:`Sandbox.intercept_vendor_hosts`.
+
 Another process can steer it over HTTP: ``GET /_sandbox/info`` (URLs and demo
 credentials), ``GET /_sandbox/counts``, ``POST /_sandbox/reset``,
-``POST /_sandbox/revoke`` and ``POST /_sandbox/lifetimes`` (JSON seconds per vendor).
+``POST /_sandbox/revoke`` (``?vendor=rokt`` for one vendor), ``POST /_sandbox/lifetimes``
+(JSON seconds per vendor), ``POST /_sandbox/faults`` (queue a fault: JSON
+``{"vendor": ..., "endpoint": ..., "fault": {"kind": ...}, "times": n}``, see
+:meth:`Fault.from_dict`; ``GET`` lists pending ones) and ``POST /_sandbox/rokt``
+(JSON ``{"stale_token_status": 403, "forbidden_paths": [...]}``, see
+:class:`~requests_adtech_auth.sandbox.rokt.RoktEmulation`).
 
 It listens on 127.0.0.1 on a free port (and on a second loopback address that
 plays a foreign host: Digital Turbine's report storage). Credentials are random
@@ -26,9 +34,9 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 from urllib.parse import urlsplit
 
 from ._http import Call, Fault, Reply, serve
@@ -40,6 +48,9 @@ if TYPE_CHECKING:
     from ..rokt_partnerships import RoktPartnershipsAuth
 
 __all__ = ["Call", "Fault", "IssuedRecord", "Reply", "Sandbox"]
+
+#: The endpoints faults can be queued for (see Sandbox.add_fault).
+_ENDPOINTS = ("token", "update", "api")
 
 #: Token lifetimes in seconds, as the vendors document them.
 DOCUMENTED_LIFETIMES = {"rokt": 3600.0, "rokt_partnerships": 300.0, "digital_turbine": 3600.0}
@@ -66,6 +77,15 @@ class Sandbox:
         record: keep every request received in :attr:`calls` (tests inspect them).
         port: the main host's port (default: a free one).
     """
+
+    #: The vendors' real API hosts per vendor, as :meth:`intercept_vendor_hosts`
+    #: routes them (``*.algonomy.com``: every tenant's host).
+    VENDOR_HOSTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "rokt": ("api.rokt.com",),
+        "rokt_partnerships": ("auth.rokt.com", "accounts.rokt.com"),
+        "digital_turbine": ("reporting.digitalturbine.com",),
+        "algonomy": ("*.algonomy.com",),
+    }
 
     def __init__(
         self,
@@ -176,8 +196,10 @@ class Sandbox:
         """How often ``event`` happened for ``vendor``.
 
         Events: ``token`` (token requests received), ``token_issued``, ``update``,
-        ``api`` (API requests received), ``api_ok``, ``api_401`` (answered 401),
-        ``api_401_stale`` (401 for a token that had expired or was revoked).
+        ``api`` (API requests received), ``api_ok``, ``api_401``, ``api_403`` and
+        so on (answered with that 4xx status, for any reason), ``api_401_stale``
+        (401 for a token that had expired or was revoked; ``api_403_stale`` or
+        ``api_400_stale`` when the Rokt emulation's ``stale_token_status`` says so).
         """
         with self._lock:
             return self._counts[(vendor, event)]
@@ -291,8 +313,12 @@ class Sandbox:
         return Reply.json(404, {"error": "not_found", "message": f"no such sandbox path {call.path}"})
 
     def info(self) -> dict[str, Any]:
-        """Every vendor's URLs and demo credentials (what ``GET /_sandbox/info`` answers)."""
-        return {
+        """Every vendor's URLs and demo credentials (what ``GET /_sandbox/info`` answers).
+
+        Per vendor: ``token_url``, ``api_url`` (the base the vendor's API paths go
+        below), ``real_hosts`` (the hosts ``api_url`` stands in for) and the credentials.
+        """
+        document: dict[str, Any] = {
             "url": self.url,
             "storage_url": self.storage_url,
             "rokt": {
@@ -322,31 +348,61 @@ class Sandbox:
                 "oauth_key_secret": self.algonomy.oauth_key_secret,
             },
         }
+        for vendor, hosts in self.VENDOR_HOSTS.items():
+            document[vendor]["real_hosts"] = list(hosts)
+        return document
 
     @contextlib.contextmanager
     def intercept_vendor_hosts(self) -> Iterator[Sandbox]:
         """Route requests to the vendors' real hosts to this sandbox, for the ``with`` block.
 
-        Code under test keeps its real URLs (``https://api.rokt.com/...``,
-        ``https://reporting.digitalturbine.com/...``, any ``*.algonomy.com``):
-        every ``requests`` transport sends them here instead. Responses keep the
-        URL and request that the code asked for.
+        Code keeps its real URLs (``https://api.rokt.com/...``,
+        ``https://reporting.digitalturbine.com/...``, any ``*.algonomy.com``, see
+        :attr:`VENDOR_HOSTS`): every ``requests`` transport in the process, in
+        every thread, sends them here instead, and responses keep the URL and
+        request the code asked for. Other hosts are untouched; clients other than
+        ``requests`` (httpx, urllib) are not routed. The pytest fixture
+        ``adtech_sandbox`` does this for a test; in a script::
+
+            with Sandbox() as box, box.intercept_vendor_hosts():
+                os.environ.update(box.environ())  # the variables from_env() reads
+                auth = RoktAuth.from_env()
+                response = requests.get("https://api.rokt.com/reporting/accounts/1/summary", auth=auth)
+
+        In a notebook, where the sandbox should outlive a cell::
+
+            stack = contextlib.ExitStack()
+            box = stack.enter_context(Sandbox())
+            stack.enter_context(box.intercept_vendor_hosts())
+            os.environ.update(box.environ())
+            # later cells: the README's examples, unchanged
+            response = requests.get("https://api.rokt.com/reporting/accounts/1/summary", auth=RoktAuth.from_env())
+            # the last cell: real hosts go to the network again, then the sandbox stops
+            stack.close()
         """
         import requests.adapters
 
         adapter_class = requests.adapters.HTTPAdapter
         original_send = adapter_class.send
-        routes = {
-            "api.rokt.com": self.rokt.base_url,
-            "auth.rokt.com": self.rokt_partnerships.base_url,
-            "accounts.rokt.com": self.rokt_partnerships.base_url,
-            "reporting.digitalturbine.com": self.digital_turbine.base_url,
+        bases = {
+            "rokt": self.rokt.base_url,
+            "rokt_partnerships": self.rokt_partnerships.base_url,
+            "digital_turbine": self.digital_turbine.base_url,
+            "algonomy": self.algonomy.base_url,
         }
+        routes: dict[str, str] = {}
+        suffixes: list[tuple[str, str]] = []
+        for vendor, hosts in self.VENDOR_HOSTS.items():
+            for host in hosts:
+                if host.startswith("*."):
+                    suffixes.append((host[1:], bases[vendor]))
+                else:
+                    routes[host] = bases[vendor]
 
         def send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
             parts = urlsplit(request.url)
             host = parts.hostname or ""
-            base = routes.get(host) or (self.algonomy.base_url if host.endswith(".algonomy.com") else None)
+            base = routes.get(host) or next((b for suffix, b in suffixes if host.endswith(suffix)), None)
             if base is None:
                 return original_send(adapter, request, *args, **kwargs)
             routed = request.copy()
@@ -382,31 +438,95 @@ class Sandbox:
 
     def _control(self, call: Call, path: str) -> Reply:
         # Knobs over HTTP, for a sandbox running in another process (benchmarks, the CLI).
-        if path == "/info":
-            return Reply.json(200, self.info())
-        if path == "/counts":
-            with self._lock:
-                counts: dict[str, dict[str, int]] = {}
-                for (vendor, event), n in self._counts.items():
-                    counts.setdefault(vendor, {})[event] = n
-            return Reply.json(200, counts)
+        readers: dict[str, Callable[[], Any]] = {
+            "/info": self.info,
+            "/counts": self._counts_by_vendor,
+            "/faults": self._pending_by_vendor,
+            "/rokt": self.rokt.settings,
+        }
+        writers: dict[str, Callable[[Call], Reply]] = {
+            "/reset": self._reset_over_http,
+            "/revoke": self._revoke_over_http,
+            "/lifetimes": self._lifetimes_over_http,
+            "/faults": self._add_fault_over_http,
+            "/rokt": self._rokt_over_http,
+        }
+        if path in readers and (call.method == "GET" or path not in writers):
+            return Reply.json(200, readers[path]())
+        if path not in writers:
+            return Reply.json(404, {"error": f"no such control path {path}"})
         if call.method != "POST":
             return Reply.json(405, {"error": "use POST"})
-        if path == "/reset":
-            self.reset_counts()
-            self.clear_faults()
-            return Reply.json(200, {"ok": True})
-        if path == "/revoke":
-            self.revoke_tokens(call.query.get("vendor"))
-            return Reply.json(200, {"ok": True})
-        if path == "/lifetimes":
+        return writers[path](call)
+
+    def _counts_by_vendor(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            counts: dict[str, dict[str, int]] = {}
+            for (vendor, event), n in self._counts.items():
+                counts.setdefault(vendor, {})[event] = n
+        return counts
+
+    def _reset_over_http(self, call: Call) -> Reply:
+        self.reset_counts()
+        self.clear_faults()
+        return Reply.json(200, {"ok": True})
+
+    def _revoke_over_http(self, call: Call) -> Reply:
+        self.revoke_tokens(call.query.get("vendor"))
+        return Reply.json(200, {"ok": True})
+
+    def _lifetimes_over_http(self, call: Call) -> Reply:
+        try:
+            changes = {str(k): float(v) for k, v in call.json().items()}
+        except (ValueError, TypeError, AttributeError):
+            return Reply.json(400, {"error": "body must be a JSON object of seconds per vendor"})
+        self.lifetimes.update(changes)
+        return Reply.json(200, self.lifetimes)
+
+    def _rokt_over_http(self, call: Call) -> Reply:
+        try:
             try:
-                changes = {str(k): float(v) for k, v in call.json().items()}
-            except (ValueError, TypeError, AttributeError):
-                return Reply.json(400, {"error": "body must be a JSON object of seconds per vendor"})
-            self.lifetimes.update(changes)
-            return Reply.json(200, self.lifetimes)
-        return Reply.json(404, {"error": f"no such control path {path}"})
+                changes = call.json()
+            except ValueError:
+                raise ValueError("body must be JSON") from None
+            self.rokt.configure(changes)
+        except ValueError as exc:
+            return Reply.json(400, {"error": str(exc)})
+        return Reply.json(200, self.rokt.settings())
+
+    def _add_fault_over_http(self, call: Call) -> Reply:
+        # POST /_sandbox/faults: the JSON twin of add_fault(vendor, endpoint, fault, times).
+        vendors = sorted(e.name for e in self._routes.values())
+        try:
+            try:
+                spec = call.json()
+            except ValueError:
+                raise ValueError("body must be JSON") from None
+            if not isinstance(spec, dict):
+                raise ValueError("body must be a JSON object with vendor, endpoint, fault and times")
+            unknown = sorted(set(spec) - {"vendor", "endpoint", "fault", "times"})
+            if unknown:
+                raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")
+            vendor, endpoint, times = spec.get("vendor"), spec.get("endpoint"), spec.get("times", 1)
+            if vendor not in vendors:
+                raise ValueError(f"vendor must be one of {', '.join(vendors)}")
+            if endpoint not in _ENDPOINTS:
+                raise ValueError(f"endpoint must be one of {', '.join(_ENDPOINTS)}")
+            if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= 10_000:
+                raise ValueError("times must be a whole number from 1 to 10000")
+            fault = Fault.from_dict(spec.get("fault"))
+        except ValueError as exc:  # JSONDecodeError is one too
+            return Reply.json(400, {"error": str(exc)})
+        self.add_fault(vendor, endpoint, fault, times)
+        return Reply.json(200, {"ok": True, "pending": self.pending_faults(vendor, endpoint)})
+
+    def _pending_by_vendor(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            pending: dict[str, dict[str, int]] = {}
+            for (vendor, endpoint), queue in self._faults.items():
+                if queue:
+                    pending.setdefault(vendor, {})[endpoint] = len(queue)
+        return pending
 
     def _handle_storage(self, call: Call) -> Reply | Fault:
         if self.record:

@@ -66,8 +66,8 @@ class Emulation:
         if endpoint == "update":
             return self.update(call, path)
         reply = self.api(call, path)
-        if reply.status == 401:
-            self.sandbox.count_event(self.name, "api_401")
+        if 400 <= reply.status < 500:
+            self.sandbox.count_event(self.name, f"api_{reply.status}")
         elif 200 <= reply.status < 300:
             self.sandbox.count_event(self.name, "api_ok")
         return reply

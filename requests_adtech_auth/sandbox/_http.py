@@ -104,6 +104,65 @@ class Fault:
         """Answer with a redirect to ``location``."""
         return cls(Reply(status, b"", {"Location": location}))
 
+    @classmethod
+    def from_dict(cls, spec: Any) -> Fault:
+        """Build a fault from its JSON form, one class method per ``kind``.
+
+        ``{"kind": "status", "status": 503, "body": {...}, "headers": {...}}``,
+        ``{"kind": "raw", "status": 500, "body": "<html>...", "content_type": "text/html"}``,
+        ``{"kind": "hang", "seconds": 5}``, ``{"kind": "reset"}``, ``{"kind": "close"}``,
+        ``{"kind": "redirect", "location": "https://...", "status": 302}``; the keys
+        other than ``kind`` are the class method's arguments, each optional where it is there.
+
+        Raises:
+            ValueError: the spec is not one of these; the message says what is wrong.
+        """
+        if not isinstance(spec, dict):
+            raise ValueError("fault must be a JSON object with a 'kind'")
+        kind = spec.get("kind")
+        allowed = _FAULT_KEYS.get(kind) if isinstance(kind, str) else None
+        if allowed is None:
+            raise ValueError(f"fault kind must be one of {', '.join(sorted(_FAULT_KEYS))}")
+        unknown = sorted(set(spec) - allowed - {"kind"})
+        if unknown:
+            raise ValueError(f"a {kind!r} fault takes no {', '.join(map(repr, unknown))}")
+        headers = spec.get("headers") or {}
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ValueError("fault headers must be a JSON object of strings")
+        if kind in ("status", "raw", "redirect"):
+            default = 302 if kind == "redirect" else None
+            status = spec.get("status", default)
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise ValueError("fault status must be an HTTP status code (100-599)")
+            if kind == "status":
+                return cls.status(status, spec.get("body"), headers)
+            if kind == "raw":
+                body, content_type = spec.get("body", ""), spec.get("content_type", "application/json")
+                if not isinstance(body, str) or not isinstance(content_type, str):
+                    raise ValueError("a 'raw' fault's body and content_type must be strings")
+                return cls(Reply(status, body.encode(), {"Content-Type": content_type, **headers}))
+            location = spec.get("location")
+            if not isinstance(location, str) or not location:
+                raise ValueError("a 'redirect' fault needs a location")
+            return cls.redirect(location, status)
+        if kind == "hang":
+            seconds = spec.get("seconds", 30.0)
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+                raise ValueError("a 'hang' fault's seconds must be a number from 0 to 3600")
+            return cls.hang(float(seconds))
+        return cls.reset() if kind == "reset" else cls.close()
+
+
+# What each ``kind`` of Fault.from_dict() takes besides "kind".
+_FAULT_KEYS: dict[str, set[str]] = {
+    "status": {"status", "body", "headers"},
+    "raw": {"status", "body", "content_type", "headers"},
+    "hang": {"seconds"},
+    "reset": set(),
+    "close": set(),
+    "redirect": {"location", "status"},
+}
+
 
 Handler = Callable[[Call], "Reply | Fault"]
 

@@ -6,7 +6,8 @@ import base64
 import binascii
 import re
 import secrets
-from typing import TYPE_CHECKING, Optional
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Optional
 
 from ._emulation import Emulation, random_credential, seconds_field
 from ._http import Call, Reply
@@ -18,6 +19,13 @@ _FORM = "application/x-www-form-urlencoded"
 _SUMMARY = re.compile(r"/reporting/accounts/([^/]+)/summary")
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a 4xx without a registered name
+        return "Client Error"
+
+
 def _oauth_error(status: int, error: str, description: str) -> Reply:
     return Reply.json(status, {"error": error, "error_description": description})
 
@@ -25,8 +33,18 @@ def _oauth_error(status: int, error: str, description: str) -> Reply:
 class RoktEmulation(Emulation):
     """Rokt Event API and Reporting API: Basic client credentials, Bearer calls.
 
-    ``token_field`` is the answer's key for the token: ``"access_token"`` as on the
-    Reporting page; set ``"Access_token"`` for the Event page's spelling.
+    Knobs (also over HTTP: ``POST /_sandbox/rokt`` with a JSON object of them):
+
+    * ``token_field``: the answer's key for the token: ``"access_token"`` as on the
+      Reporting page; set ``"Access_token"`` for the Event page's spelling.
+    * ``stale_token_status``: the API's status for an expired or revoked token,
+      401 by default. The Reporting page says a bad token gets "either a 400 or
+      403": set 403 (or 400) for that. Missing and never-issued tokens stay 401.
+    * ``forbidden_paths``: API paths (as documented, e.g.
+      ``"/reporting/accounts/999/summary"``) that a valid token gets 403 for: an
+      account the caller may not read.
+
+    Counters: ``api_403`` counts every 403, ``api_403_stale`` those for a stale token.
     """
 
     name = "rokt"
@@ -38,6 +56,49 @@ class RoktEmulation(Emulation):
         self.app_id = random_credential("sbx", 15)
         self.app_secret = random_credential("", 30)
         self.token_field = "access_token"
+        self.stale_token_status = 401
+        self.forbidden_paths: set[str] = set()
+
+    def settings(self) -> dict[str, Any]:
+        """The knobs ``POST /_sandbox/rokt`` sets, as JSON."""
+        return {
+            "token_field": self.token_field,
+            "stale_token_status": self.stale_token_status,
+            "forbidden_paths": sorted(self.forbidden_paths),
+        }
+
+    def configure(self, changes: Any) -> None:
+        """Apply ``POST /_sandbox/rokt``'s JSON object (knobs it leaves out keep their value).
+
+        Raises:
+            ValueError: an unknown knob or a value it cannot take; nothing is changed then.
+        """
+        if not isinstance(changes, dict):
+            raise ValueError("body must be a JSON object of Rokt sandbox settings")
+        unknown = sorted(set(changes) - {"token_field", "stale_token_status", "forbidden_paths"})
+        if unknown:
+            raise ValueError(f"unknown Rokt setting(s) {', '.join(map(repr, unknown))}")
+        status = changes.get("stale_token_status", self.stale_token_status)
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 499:
+            raise ValueError("stale_token_status must be a 4xx status, e.g. 401 or 403")
+        field_name = changes.get("token_field", self.token_field)
+        if not isinstance(field_name, str) or not field_name:
+            raise ValueError("token_field must be a non-empty string")
+        paths = changes.get("forbidden_paths", sorted(self.forbidden_paths))
+        if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
+            raise ValueError("forbidden_paths must be a list of API paths starting with '/'")
+        self.stale_token_status, self.token_field = status, field_name
+        # In place, and never emptied in between: a request meanwhile sees the old or the new set.
+        self.forbidden_paths.intersection_update(paths)
+        self.forbidden_paths.update(paths)
+
+    def unauthorized(self, why: str) -> Reply:
+        """401 as the base class, or ``stale_token_status`` for an expired or revoked token."""
+        status = self.stale_token_status if why == "stale" else 401
+        if status == 401:
+            return super().unauthorized(why)
+        self.sandbox.count_event(self.name, f"api_{status}_stale")
+        return Reply.json(status, {"error": _phrase(status), "message": f"access token {why}"})
 
     def token(self, call: Call, path: str) -> Reply:
         """``POST /auth/oauth2/token`` with Basic app credentials and a form body."""
@@ -65,6 +126,8 @@ class RoktEmulation(Emulation):
         client, refused = self.check_bearer(call)
         if refused is not None:
             return refused
+        if path in self.forbidden_paths:
+            return Reply.json(403, {"error": "Forbidden", "message": "your credentials have no access to this data"})
         match = _SUMMARY.fullmatch(path)
         if match and call.method == "GET":
             return Reply.json(200, {"accountId": match.group(1), "impressions": 1200, "referrals": 37})

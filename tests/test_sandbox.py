@@ -1,0 +1,270 @@
+"""The sandbox itself: Rokt's refusal switches, faults queued over HTTP, the documented interception."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import textwrap
+import time
+from typing import Any
+
+import pytest
+import requests
+import requests.adapters
+
+from requests_adtech_auth import RoktAuth
+from requests_adtech_auth.sandbox import Fault, Sandbox
+
+SUMMARY = "/reporting/accounts/{}/summary"
+
+
+def rokt_get(box: Sandbox, path: str, token: str) -> requests.Response:
+    return requests.get(box.rokt.api_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def stale_token(box: Sandbox, how: str) -> str:
+    """A Rokt token the sandbox issued and no longer accepts: revoked, or expired."""
+    if how == "revoked":
+        token = box.issue("rokt", box.rokt.app_id, 3600)
+        assert rokt_get(box, SUMMARY.format(1), token).ok
+        box.revoke_tokens("rokt")
+    else:
+        token = box.issue("rokt", box.rokt.app_id, 0.01)
+        time.sleep(0.05)  # it only gets more expired: no race
+    return token
+
+
+# -- Rokt: a stale token's status, genuine 403s ------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired"])
+def test_rokt_stale_token_gets_401_by_default(how: str, sandbox: Sandbox) -> None:
+    response = rokt_get(sandbox, SUMMARY.format(1), stale_token(sandbox, how))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert sandbox.count("rokt", "api_401_stale") >= 1
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired"])
+@pytest.mark.parametrize("status", [403, 400])
+def test_rokt_stale_token_status_switch(status: int, how: str, sandbox: Sandbox) -> None:
+    sandbox.rokt.stale_token_status = status  # the Reporting page: "either a 400 or 403"
+    token = stale_token(sandbox, how)
+    sandbox.reset_counts()
+    response = rokt_get(sandbox, SUMMARY.format(1), token)
+    assert response.status_code == status
+    assert "WWW-Authenticate" not in response.headers
+    assert response.json()["message"] == "access token stale"
+    assert sandbox.count("rokt", f"api_{status}_stale") == 1
+    assert sandbox.count("rokt", f"api_{status}") == 1
+    assert sandbox.count("rokt", "api_401_stale") == 0
+    # Only stale tokens: a token never issued, or none, is still a 401; a fresh one works.
+    assert rokt_get(sandbox, SUMMARY.format(1), "never-issued").status_code == 401
+    assert requests.get(sandbox.rokt.api_url + SUMMARY.format(1), timeout=10).status_code == 401
+    assert rokt_get(sandbox, SUMMARY.format(1), sandbox.rokt_auth().get_token()).ok
+
+
+def test_rokt_forbidden_path_is_a_genuine_403_for_a_valid_token(sandbox: Sandbox) -> None:
+    sandbox.rokt.forbidden_paths.add(SUMMARY.format(999))
+    token = sandbox.rokt_auth().get_token()
+    sandbox.reset_counts()
+    refused = rokt_get(sandbox, SUMMARY.format(999), token)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "Forbidden"
+    assert rokt_get(sandbox, SUMMARY.format(998), token).ok, "other accounts stay readable"
+    assert sandbox.count("rokt", "api_403") == 1
+    assert sandbox.count("rokt", "api_403_stale") == 0
+    assert sandbox.count("rokt", "api_ok") == 1
+    # A stale token on a forbidden path is refused as stale first, as a server checks the token first.
+    sandbox.rokt.stale_token_status = 403
+    sandbox.revoke_tokens()
+    assert rokt_get(sandbox, SUMMARY.format(999), token).json()["message"] == "access token stale"
+
+
+def test_rokt_switches_over_http(sandbox: Sandbox) -> None:
+    control = sandbox.url + "/_sandbox/rokt"
+    assert requests.get(control, timeout=10).json() == {
+        "token_field": "access_token",
+        "stale_token_status": 401,
+        "forbidden_paths": [],
+    }
+    answer = requests.post(
+        control, json={"stale_token_status": 403, "forbidden_paths": [SUMMARY.format(7)]}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["stale_token_status"] == 403
+    assert sandbox.rokt.stale_token_status == 403
+    assert sandbox.rokt.forbidden_paths == {SUMMARY.format(7)}
+    token = sandbox.rokt_auth().get_token()
+    assert rokt_get(sandbox, SUMMARY.format(7), token).status_code == 403
+    sandbox.revoke_tokens()
+    assert rokt_get(sandbox, SUMMARY.format(1), token).status_code == 403
+    # Knobs left out keep their value; an empty list clears the paths.
+    assert requests.post(control, json={"forbidden_paths": []}, timeout=10).ok
+    assert sandbox.rokt.forbidden_paths == set()
+    assert sandbox.rokt.stale_token_status == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"stale_token_status": 200}, "4xx status"),
+        ({"stale_token_status": True}, "4xx status"),
+        ({"forbidden_paths": "/reporting"}, "list of API paths"),
+        ({"forbidden_paths": ["reporting/accounts/1/summary"]}, "starting with '/'"),
+        ({"stale_token_status": 403, "typo": 1}, "unknown Rokt setting(s) 'typo'"),
+        ([403], "JSON object"),
+        ("not json", "body must be JSON"),
+    ],
+)
+def test_rokt_switches_over_http_refuse_bad_values_and_change_nothing(
+    body: Any, message: str, sandbox: Sandbox
+) -> None:
+    if body == "not json":
+        answer = requests.post(sandbox.url + "/_sandbox/rokt", data=b"{", timeout=10)
+    else:
+        answer = requests.post(sandbox.url + "/_sandbox/rokt", json=body, timeout=10)
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+    assert sandbox.rokt.settings() == {"token_field": "access_token", "stale_token_status": 401, "forbidden_paths": []}
+
+
+# -- faults over HTTP --------------------------------------------------------------------
+
+
+def post_fault(box: Sandbox, **spec: Any) -> requests.Response:
+    return requests.post(box.url + "/_sandbox/faults", json=spec, timeout=10)
+
+
+def test_fault_queued_over_http_is_served_to_a_real_session(sandbox: Sandbox) -> None:
+    # What another process (a notebook, a script against `adtech-auth sandbox`) does.
+    answer = post_fault(
+        sandbox, vendor="digital_turbine", endpoint="token", fault={"kind": "status", "status": 503}, times=2
+    )
+    assert answer.json() == {"ok": True, "pending": 2}
+    assert requests.get(sandbox.url + "/_sandbox/faults", timeout=10).json() == {"digital_turbine": {"token": 2}}
+    session = requests.Session()
+    session.auth = sandbox.digital_turbine_auth()
+    assert session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json={}, timeout=30).ok
+    assert sandbox.count("digital_turbine", "token") == 3, "two 503s, then the token"
+    assert requests.get(sandbox.url + "/_sandbox/faults", timeout=10).json() == {}
+
+
+def _is(status: int, **expected: str) -> Any:
+    def check(response: requests.Response) -> bool:
+        return response.status_code == status and all(response.headers[k] == v for k, v in expected.items())
+
+    return check
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        (
+            {"kind": "status", "status": 429, "body": {"error": "slow_down"}, "headers": {"Retry-After": "7"}},
+            _is(429, **{"Retry-After": "7", "Content-Type": "application/json"}),
+        ),
+        (
+            {"kind": "raw", "status": 502, "body": "<html>Bad gateway</html>", "content_type": "text/html"},
+            _is(502, **{"Content-Type": "text/html", "Content-Length": "24"}),
+        ),
+        (
+            {"kind": "redirect", "location": "https://elsewhere.example/token"},
+            _is(302, Location="https://elsewhere.example/token"),
+        ),
+        ({"kind": "close"}, requests.ConnectionError),
+        ({"kind": "reset"}, requests.RequestException),
+        ({"kind": "hang", "seconds": 20}, requests.ReadTimeout),
+    ],
+    ids=["status", "raw", "redirect", "close", "reset", "hang"],
+)
+def test_every_fault_kind_over_http(fault: dict[str, Any], check: Any, sandbox: Sandbox) -> None:
+    assert post_fault(sandbox, vendor="rokt", endpoint="token", fault=fault).ok
+    url = sandbox.rokt.token_url
+    if isinstance(check, type):
+        with pytest.raises(check):
+            requests.post(url, timeout=(5, 0.5), allow_redirects=False)
+    else:
+        assert check(requests.post(url, timeout=10, allow_redirects=False))
+    assert sandbox.pending_faults("rokt", "token") == 0
+    assert sandbox.count("rokt", "token_issued") == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"vendor": "acme", "endpoint": "token", "fault": {"kind": "close"}}, "vendor must be one of algonomy,"),
+        ({"vendor": "rokt", "endpoint": "tokens", "fault": {"kind": "close"}}, "endpoint must be one of token,"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"kind": "explode"}}, "fault kind must be one of"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"status": 503}}, "fault kind must be one of"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": "close"}, "fault must be a JSON object"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"kind": "status"}}, "HTTP status code"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"kind": "status", "status": 700}}, "HTTP status code"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"kind": "hang", "secs": 1}}, "takes no 'secs'"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"kind": "hang", "seconds": -1}}, "from 0 to 3600"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"kind": "redirect"}}, "needs a location"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"kind": "close"}, "times": 0}, "times must be"),
+        ({"vendor": "rokt", "endpoint": "token", "fault": {"kind": "close"}, "count": 2}, "unknown field(s) 'count'"),
+    ],
+)
+def test_bad_fault_over_http_is_a_400_naming_the_problem(spec: dict[str, Any], message: str, sandbox: Sandbox) -> None:
+    answer = post_fault(sandbox, **spec)
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+    assert requests.get(sandbox.url + "/_sandbox/faults", timeout=10).json() == {}
+
+
+def test_fault_control_path_needs_a_json_body_and_post(sandbox: Sandbox) -> None:
+    assert requests.post(sandbox.url + "/_sandbox/faults", data=b"nope", timeout=10).json() == {
+        "error": "body must be JSON"
+    }
+    assert requests.put(sandbox.url + "/_sandbox/faults", json={}, timeout=10).status_code == 405
+
+
+def test_fault_from_dict_builds_what_the_class_methods_build() -> None:
+    assert Fault.from_dict({"kind": "status", "status": 503}) == Fault.status(503)
+    assert Fault.from_dict({"kind": "status", "status": 400, "body": {"e": 1}}) == Fault.status(400, {"e": 1})
+    assert Fault.from_dict({"kind": "raw", "status": 200, "body": "x"}) == Fault.raw(200, b"x")
+    assert Fault.from_dict({"kind": "hang", "seconds": 2}) == Fault.hang(2)
+    assert Fault.from_dict({"kind": "reset"}) == Fault.reset()
+    assert Fault.from_dict({"kind": "close"}) == Fault.close()
+    assert Fault.from_dict({"kind": "redirect", "location": "/x", "status": 307}) == Fault.redirect("/x", 307)
+
+
+# -- the API bases and interception for scripts and notebooks ----------------------------
+
+
+def test_info_names_the_real_hosts_each_api_url_stands_in_for(sandbox: Sandbox) -> None:
+    info = requests.get(sandbox.url + "/_sandbox/info", timeout=10).json()
+    assert info["rokt"]["real_hosts"] == ["api.rokt.com"]
+    assert info["algonomy"]["real_hosts"] == ["*.algonomy.com"]
+    for vendor, hosts in Sandbox.VENDOR_HOSTS.items():
+        assert info[vendor]["real_hosts"] == list(hosts)
+        assert info[vendor]["api_url"].startswith(sandbox.url + "/")
+
+
+def docstring_examples() -> list[str]:
+    doc = Sandbox.intercept_vendor_hosts.__doc__ or ""
+    blocks = re.findall(r"::\n\n((?:(?: {12}.*)?\n)+)", doc)
+    return [textwrap.dedent(block) for block in blocks]
+
+
+@pytest.mark.parametrize("which", ["script", "notebook"])
+def test_interception_examples_for_scripts_and_notebooks_run(which: str) -> None:
+    examples = docstring_examples()
+    assert len(examples) == 2, "intercept_vendor_hosts() documents a script and a notebook"
+    example = examples[["script", "notebook"].index(which)]
+    original_send = requests.adapters.HTTPAdapter.send
+    saved = dict(os.environ)
+    namespace: dict[str, Any] = {"os": os, "contextlib": contextlib, "requests": requests}
+    namespace.update(Sandbox=Sandbox, RoktAuth=RoktAuth)
+    try:
+        exec(compile(example, "intercept_vendor_hosts.__doc__", "exec"), namespace)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert requests.adapters.HTTPAdapter.send is original_send, "the real hosts are the network's again"
+    box = namespace["box"]
+    assert box.count("rokt", "api_ok") == 1, "the call to https://api.rokt.com reached the sandbox"
+    assert namespace["response"].url == "https://api.rokt.com/reporting/accounts/1/summary", "the real URL stays"
