@@ -4,37 +4,62 @@ Commands: ``token VENDOR`` prints a valid access token (or, with ``--header``,
 the header lines an API call needs) from credentials in the environment;
 ``demo`` runs every flow against the embedded sandbox; ``sandbox`` serves the
 sandbox in the foreground. Secrets are never taken as arguments (they would show
-in ``ps`` and shell history): only from the environment, or a prompt when
-interactive.
+in ``ps`` and shell history): only from the environment, or a prompt on the
+terminal when standard input is one. Standard output carries only the command's
+result (a token, header lines), so ``$(adtech-auth token rokt)`` captures nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     from .core import TokenAuth
 
-__all__ = ["EXIT_CONFIGURATION", "EXIT_REFUSED", "EXIT_UNAVAILABLE", "main"]
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_CONFIGURATION",
+    "EXIT_INTERRUPTED",
+    "EXIT_REFUSED",
+    "EXIT_UNAVAILABLE",
+    "main",
+]
 
-#: The token endpoint refused the credentials (or answered with no usable token).
+#: The token endpoint answered, but refused the request (credentials, resources or
+#: another setting: the message says which) or answered with no usable token.
 EXIT_REFUSED = 1
 #: A variable is missing or malformed.
 EXIT_CONFIGURATION = 3
-#: The token endpoint was unreachable, timed out or failing (try again later).
+#: No answer from the token endpoint: unreachable, timed out, failing (try again
+#: later) or its TLS certificate not trusted.
 EXIT_UNAVAILABLE = 4
+#: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 130
+#: Standard output was closed before everything was written (``| head -c0``):
+#: 128 + SIGPIPE, what a shell reports for a program that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
+
+_NO_CACHE_NOTE = (
+    "no token cache: install 'requests-adtech-auth[file]' to reuse tokens across calls (--no-cache hides this note)"
+)
 
 _EPILOG = """\
-exit codes: 0 success, 1 credentials refused, 2 usage error,
-3 missing or malformed environment variable, 4 vendor unreachable or failing.
+exit codes: 0 success; 1 the vendor refused the request (credentials, resources
+or another setting: the message says which); 2 usage error; 3 missing or
+malformed environment variable; 4 no answer from the vendor (unreachable,
+timed out, failing, or a TLS certificate that is not trusted); 130 interrupted;
+141 standard output closed early (e.g. by `| head`), as for SIGPIPE.
+Standard output carries only the result; messages go to stderr. A missing
+variable is asked for on the terminal when stdin is one, else it is an error (3).
 Environment variables per vendor are listed in README.rst (e.g. ROKT_APP_ID,
 ROKT_APP_SECRET; DT_CLIENT_ID, DT_CLIENT_SECRET; ALGONOMY_TOKEN_URL, ...)."""
 
@@ -100,6 +125,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; return the exit code."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # A closed pipe shows here, where it can be handled, rather than in
+            # the interpreter's final flush (a traceback and exit code 120).
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        print("adtech-auth: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Whatever is still buffered must not fail again at exit: send it nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Optional[Sequence[str]]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.verbose:
@@ -121,8 +166,51 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _ask(name: str, secret: bool) -> str:
+    """Ask for one variable on the terminal (never on stdout, which may be captured)."""
+    prompt = f"{name}: "
+    if secret:
+        # getpass talks to /dev/tty (the console on Windows), else to stderr.
+        return _ended_on_interrupt(lambda: getpass.getpass(prompt), None)
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except (OSError, AttributeError):  # no controlling terminal, or Windows
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        return _ended_on_interrupt(sys.stdin.readline, None).rstrip("\r\n")
+    try:
+        os.write(fd, prompt.encode())
+        return _ended_on_interrupt(lambda: _read_line(fd), fd)
+    finally:
+        os.close(fd)
+
+
+def _read_line(fd: int) -> str:
+    # The terminal is in canonical mode: each read returns at most one line.
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1024)
+        if not chunk:  # Ctrl-D
+            break
+        data += chunk
+    return data.decode(sys.stdin.encoding or "utf-8", "replace").rstrip("\r\n")
+
+
+def _ended_on_interrupt(read: Callable[[], str], fd: Optional[int]) -> str:
+    # Ctrl-C leaves the cursor after the prompt: end that line before the message.
+    try:
+        return read()
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            if fd is not None:
+                os.write(fd, b"\n")
+            else:
+                sys.stderr.write("\n")
+        raise
+
+
 def _token(vendor: str, prefix: str, header: bool, use_cache: bool) -> int:
-    from .exceptions import ConfigurationError, TokenRequestError
+    from .exceptions import AuthError, ConfigurationError, TokenRequestError
     from .file_cache import FileTokenCache
 
     cls = _vendors()[vendor]
@@ -130,23 +218,27 @@ def _token(vendor: str, prefix: str, header: bool, use_cache: bool) -> int:
     missing = [
         prefix + v.name for v in cls.env_variables if v.required and not environ.get(prefix + v.name, "").strip()
     ]
-    if missing and sys.stdin.isatty() and sys.stderr.isatty():
+    # Only a person at a terminal can answer; a script gets the error naming the variables.
+    if missing and sys.stdin is not None and sys.stdin.isatty():
         for name in missing:
-            secret = any(word in name for word in ("SECRET", "HASH"))
-            environ[name] = getpass.getpass(f"{name}: ") if secret else input(f"{name}: ")
+            environ[name] = _ask(name, secret=any(word in name for word in ("SECRET", "HASH")))
     cache = None
     if use_cache:
         try:
             cache = FileTokenCache()
-        except ConfigurationError as exc:  # the 'file' extra is not installed
-            logging.getLogger("requests_adtech_auth").debug("no token cache: %s", exc)
+        except ConfigurationError:  # the 'file' extra is not installed
+            print(f"adtech-auth: {_NO_CACHE_NOTE}", file=sys.stderr)
     try:
         auth = cls.from_env(prefix, environ=environ, cache=cache)
         headers = auth.get_headers()
     except ConfigurationError as exc:
         return _fail(str(exc), EXIT_CONFIGURATION)
     except TokenRequestError as exc:
-        return _fail(str(exc), EXIT_UNAVAILABLE if exc.transient else EXIT_REFUSED)
+        # No HTTP answer at all (unreachable, timeout, TLS) is never a refusal.
+        unavailable = exc.transient or exc.status_code is None
+        return _fail(str(exc), EXIT_UNAVAILABLE if unavailable else EXIT_REFUSED)
+    except AuthError as exc:  # nothing else is expected; still a message, not a traceback
+        return _fail(str(exc), EXIT_REFUSED)
     if header:
         for name, value in headers.items():
             print(f"{name}: {value}")
@@ -165,7 +257,14 @@ def _serve_sandbox(port: int) -> int:
     except OSError as exc:
         return _fail(f"cannot listen on port {port}: {exc.strerror}", EXIT_CONFIGURATION)
     try:
+        info = box.info()
         print(f"sandbox ready on {box.url} (storage host {box.storage_url}); Ctrl-C to stop")
+        print("# API base URLs: use them where the vendors' docs and the README examples use the real hosts")
+        width = max(len(vendor) for vendor in Sandbox.VENDOR_HOSTS)
+        for vendor, hosts in Sandbox.VENDOR_HOSTS.items():
+            real = ", ".join(f"https://{host}" for host in hosts)
+            print(f"#   {vendor:<{width}}  {info[vendor]['api_url']}  (instead of {real})")
+        print(f"# control paths: {box.url}/_sandbox/info, /counts, /faults, /revoke, /reset (see README)")
         print("# demo credentials for this run; paste into a shell for from_env() and `adtech-auth token`:")
         for name, value in box.environ().items():
             print(f"export {name}={value}")
@@ -173,7 +272,7 @@ def _serve_sandbox(port: int) -> int:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C is how the sandbox is meant to stop
     finally:
         box.stop()
     return 0

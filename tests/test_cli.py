@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
+import signal
+import ssl
 import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 
 import pytest
 import requests
+import trustme
 
+from requests_adtech_auth import AlgonomyAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Sandbox
+
+from . import conftest
 
 
 @pytest.fixture(autouse=True)
@@ -123,6 +130,11 @@ def test_help(command: list[str]) -> None:
     done = run(*command, "--help")
     assert done.returncode == 0
     assert "usage: adtech-auth" in done.stdout
+    if command in ([], ["token"]):
+        text = " ".join(done.stdout.split())
+        assert "credentials refused" not in text, "1 is any refusal: credentials, resources or another setting"
+        assert "130 interrupted" in text
+        assert "141 standard output closed early" in text
 
 
 def test_sandbox_command_serves_until_stopped() -> None:
@@ -131,54 +143,243 @@ def test_sandbox_command_serves_until_stopped() -> None:
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
         try:
             assert process.stdout is not None
-            assert process.stdout.readline().startswith("sandbox ready on http://127.0.0.1:")
+            first = process.stdout.readline()
+            assert first.startswith("sandbox ready on http://127.0.0.1:")
+            url = first.split()[3]
             exports = {}
+            comments = []
             deadline = time.monotonic() + 30
             while len(exports) < 14 and time.monotonic() < deadline:
                 line = process.stdout.readline()
                 if line.startswith("export "):
                     name, value = line[len("export ") :].strip().split("=", 1)
                     exports[name] = value
+                elif line.startswith("#"):
+                    comments.append(line)
             done = run("token", "rokt", env=exports)
             assert done.returncode == 0, done.stderr
+            # Each vendor's API base is printed, next to the real host it stands in for.
+            info = requests.get(url + "/_sandbox/info", timeout=10).json()
+            for vendor in ("rokt", "rokt_partnerships", "digital_turbine", "algonomy"):
+                line = next(c for c in comments if c.split()[1:2] == [vendor])
+                assert info[vendor]["api_url"] in line.split()
+                assert all(f"https://{host}" in line for host in info[vendor]["real_hosts"])
+            summary = (
+                next(c for c in comments if c.split()[1:2] == ["rokt"]).split()[2] + "/reporting/accounts/1/summary"
+            )
+            token = done.stdout.strip()
+            assert requests.get(summary, headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
         finally:
             process.terminate()
             process.wait(20)
     assert process.returncode == 0
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-def test_missing_secret_is_prompted_for_when_interactive(sandbox: Sandbox) -> None:
+needs_pty = pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+
+
+def on_terminal(
+    argv: list[str],
+    env: dict[str, str],
+    answers: dict[bytes, bytes],
+    *,
+    stdout_to_pipe: bool = False,
+    stdin_from_devnull: bool = False,
+    timeout: float = 30,
+) -> tuple[int, bytes, bytes]:
+    """Run the CLI on a pseudo-terminal (its controlling terminal, stdin, stdout and stderr), as from a shell.
+
+    ``answers`` maps a prompt to what is typed once it shows on the terminal;
+    ``stdout_to_pipe`` captures stdout in a pipe as ``$(...)`` does. Returns the exit
+    code (-9 if it had to be killed after ``timeout``), what the terminal showed and
+    what the pipe got.
+    """
     import pty
     import select
 
-    env = {k: v for k, v in sandbox.environ().items() if k.startswith("ROKT_") and k != "ROKT_APP_SECRET"}
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ROKT_", "DT_", "ALGONOMY_"))}
+    read_end, write_end = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork with threads
         pid, fd = pty.fork()  # the child gets the terminal as its controlling tty, as in a shell
     if pid == 0:  # pragma: no cover - the child
-        os.execve(sys.executable, [sys.executable, "-m", "requests_adtech_auth", "token", "rokt"], {**base, **env})
-    output = b""
-    deadline = time.monotonic() + 30
-    answered = False
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-        if not answered and b"ROKT_APP_SECRET: " in output:
-            os.write(fd, sandbox.rokt.app_secret.encode() + b"\n")
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, output
-    assert answered
-    assert sandbox.rokt.app_secret.encode() not in output, "the secret is not echoed"
+        if stdout_to_pipe:
+            os.dup2(write_end, 1)
+        if stdin_from_devnull:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.execve(sys.executable, [sys.executable, "-m", "requests_adtech_auth", *argv], {**base, **env})
+    os.close(write_end)
+    shown = b""
+    pending = dict(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            for prompt in [p for p in pending if p in shown]:
+                os.write(fd, pending.pop(prompt))
+        else:
+            os.kill(pid, signal.SIGKILL)  # stuck (e.g. waiting for an answer to a prompt that never showed)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    with os.fdopen(read_end, "rb") as pipe:
+        captured = pipe.read()
+    return os.waitstatus_to_exitcode(status), shown, captured
+
+
+@needs_pty
+def test_missing_secret_is_prompted_for_when_interactive(sandbox: Sandbox) -> None:
+    env = {k: v for k, v in sandbox.environ().items() if k.startswith("ROKT_") and k != "ROKT_APP_SECRET"}
+    answer = {b"ROKT_APP_SECRET: ": sandbox.rokt.app_secret.encode() + b"\n"}
+    code, shown, _ = on_terminal(["token", "rokt"], env, answer)
+    assert code == 0, shown
+    assert b"ROKT_APP_SECRET: " in shown
+    assert sandbox.rokt.app_secret.encode() not in shown, "the secret is not echoed"
+    assert sandbox.count("rokt", "token") == 1
+
+
+@needs_pty
+def test_prompt_goes_to_the_terminal_and_stdout_holds_only_the_token(sandbox: Sandbox) -> None:
+    # curl -H "Authorization: Bearer $(adtech-auth token rokt)" ... with ROKT_APP_ID unset.
+    env = {k: v for k, v in sandbox.environ().items() if k.startswith("ROKT_") and k != "ROKT_APP_ID"}
+    answer = {b"ROKT_APP_ID: ": sandbox.rokt.app_id.encode() + b"\n"}
+    code, shown, captured = on_terminal(["token", "rokt"], env, answer, stdout_to_pipe=True, timeout=20)
+    assert b"ROKT_APP_ID: " in shown, f"no prompt on the terminal; stdout got {captured!r}"
+    assert code == 0, shown
+    token = captured.decode().strip()
+    assert captured == token.encode() + b"\n", "stdout holds the token and nothing else"
+    url = sandbox.rokt.api_url + "/reporting/accounts/9/summary"
+    assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
+
+
+@needs_pty
+@pytest.mark.parametrize("missing", ["ROKT_APP_ID", "ROKT_APP_SECRET"])
+def test_ctrl_c_at_a_prompt_exits_130_with_one_line(missing: str, sandbox: Sandbox) -> None:
+    env = {k: v for k, v in sandbox.environ().items() if k.startswith("ROKT_") and k != missing}
+    code, shown, captured = on_terminal(["token", "rokt"], env, {f"{missing}: ".encode(): b"\x03"}, stdout_to_pipe=True)
+    text = shown.decode(errors="replace")
+    assert code == 130, text
+    assert "Traceback" not in text
+    assert "KeyboardInterrupt" not in text
+    assert text.count("adtech-auth: interrupted") == 1
+    assert captured == b""
+    assert sandbox.count("rokt", "token") == 0
+
+
+@needs_pty
+def test_without_a_terminal_on_stdin_a_missing_variable_is_an_error_not_a_prompt() -> None:
+    # A terminal is still at hand (as for `adtech-auth token rokt < /dev/null` in a shell): no prompt on it.
+    code, shown, captured = on_terminal(["token", "rokt"], {}, {}, stdout_to_pipe=True, stdin_from_devnull=True)
+    assert code == 3, shown
+    assert b"ROKT_APP_ID is not set" in shown
+    assert b"ROKT_APP_ID: " not in shown
+    assert captured == b""
+
+
+@pytest.fixture
+def tls_sandbox() -> Iterator[Sandbox]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    with Sandbox(ssl_context=context) as box:
+        conftest._SANDBOXES.append(box)
+        yield box
+
+
+def test_untrusted_certificate_exits_4_not_refused(tls_sandbox: Sandbox) -> None:
+    done = run("token", "rokt", env=tls_sandbox.environ())
+    assert done.returncode == 4, done.stderr
+    assert "TLS verification" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+    assert tls_sandbox.count("rokt", "token") == 0
+
+
+@pytest.mark.parametrize("command", [["token", "rokt"], ["sandbox"]], ids=" ".join)
+def test_closed_stdout_ends_quietly_with_141(command: list[str], sandbox: Sandbox) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ROKT_", "DT_", "ALGONOMY_"))}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: the first write fails, as after `| head -c0`
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "requests_adtech_auth", *command],
+            env={**base, **sandbox.environ()},
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
+def test_unknown_algonomy_resource_exits_1_with_the_librarys_message(sandbox: Sandbox) -> None:
+    env = {**sandbox.environ(), "ALGONOMY_RESOURCES": "basic,noSuchResource"}
+    done = run("token", "algonomy", env=env)
+    with pytest.raises(TokenRequestError) as caught:
+        AlgonomyAuth.from_env(environ=env).get_token()
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == f"adtech-auth: {caught.value}\n", "the library's message, nothing added"
+    assert "unknown profile resources: noSuchResource" in done.stderr
+    assert "tenant_hash" not in done.stderr, "a resource problem is not blamed on the tenant credentials"
+
+
+# `python -c` with an import blocker first on the meta path: `import filelock` fails as
+# on an install without the 'file' extra, while nothing is uninstalled.
+_WITHOUT_FILELOCK = """\
+import sys
+
+class NoFilelock:
+    def find_spec(self, name, path=None, target=None):
+        if name == "filelock" or name.startswith("filelock."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoFilelock())
+from requests_adtech_auth.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def test_without_the_file_extra_each_call_says_there_is_no_cache(sandbox: Sandbox) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ROKT_", "DT_", "ALGONOMY_"))}
+
+    def token(*options: str, blocked: bool = True) -> subprocess.CompletedProcess[str]:
+        prefix = ["-c", _WITHOUT_FILELOCK] if blocked else ["-m", "requests_adtech_auth"]
+        return subprocess.run(
+            [sys.executable, *prefix, "token", "rokt", *options],
+            env={**base, **sandbox.environ()},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    note = "adtech-auth: no token cache: install 'requests-adtech-auth[file]' to reuse tokens across calls"
+    for _ in range(3):
+        done = token()
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("\n") == 1
+        assert done.stderr.startswith(note)
+    assert sandbox.count("rokt", "token") == 3
+    done = token("--no-cache")
+    assert (done.returncode, done.stderr) == (0, ""), "no cache was asked for: nothing to say"
+    # With the extra, the same calls share one token and say nothing.
+    sandbox.reset_counts()
+    for _ in range(2):
+        done = token(blocked=False)
+        assert (done.returncode, done.stderr) == (0, "")
     assert sandbox.count("rokt", "token") == 1
