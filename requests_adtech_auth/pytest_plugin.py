@@ -28,8 +28,11 @@ def adtech_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """A running sandbox for one test: vendor hosts routed to it, ``from_env()`` variables set.
 
     Knobs and counters are the sandbox's own: ``lifetimes``, ``add_fault``,
-    ``revoke_tokens``, ``count``, ``calls_to``; ready auth objects come from
-    ``rokt_auth()``, ``digital_turbine_auth()`` and the like.
+    ``revoke_tokens``, ``rokt.stale_token_status`` (403 for a stale Rokt token, as
+    Rokt's Reporting page allows), ``rokt.forbidden_paths``, ``count``,
+    ``calls_to``; ready auth objects come from ``rokt_auth()``,
+    ``digital_turbine_auth()`` and the like. Outside pytest,
+    :meth:`Sandbox.intercept_vendor_hosts` does the routing.
     """
     with Sandbox() as box:
         for name, value in box.environ().items():
