@@ -327,3 +327,19 @@ def test_unusable_names_for_add_resources(names: tuple[Any, ...]) -> None:
     with pytest.raises(ConfigurationError, match="add_resources"):
         auth.add_resources(*names)
     assert auth.resources == ("basic",)
+
+
+def test_sandbox_refuses_non_standard_json_numbers(sandbox: Sandbox) -> None:
+    # What a standard JSON parser on the vendor's side does with Python's "Infinity".
+    e = sandbox.algonomy
+    response = requests.post(
+        e.token_url,
+        data=b'{"resource": ["basic"], "validity": Infinity}',
+        headers={
+            "tenant_hash": e.tenant_hash,
+            "oauth_key_secret": e.oauth_key_secret,
+            "Content-Type": "application/json",
+        },
+        timeout=10,
+    )
+    assert (response.status_code, response.json()["message"]) == (400, "body must be JSON")
