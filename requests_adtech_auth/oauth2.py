@@ -18,7 +18,7 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .core import IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
-from .exceptions import InvalidTokenResponseError, TokenRequestError
+from .exceptions import ConfigurationError, InvalidTokenResponseError, TokenRequestError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -50,6 +50,9 @@ class OAuth2ClientCredentialsAuth(TokenAuth):
         id_name, secret_name = self.credential_names
         self.client_id = require_text(id_name, client_id)
         self._client_secret = require_text(secret_name, client_secret)
+        if not self.credentials_in_body and ":" in client_id:
+            # RFC 7617: the Basic user-id ends at the first colon, so the server would read another id.
+            raise ConfigurationError(f"{id_name} must not contain ':' (it goes in an HTTP Basic header)")
         super().__init__(token_url, **common)
         # oauthlib.oauth2 takes ~25 ms to import: paid by the first OAuth 2.0 auth
         # object, not by every `import requests_adtech_auth` (DT and Algonomy never need it).
