@@ -1,0 +1,248 @@
+"""A hostile token endpoint and a careless caller: traceback locals, slow drips, echoes, absurd numbers."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from typing import Any, Optional
+from urllib.parse import quote, quote_plus
+
+import pytest
+import requests
+
+from requests_adtech_auth import (
+    RoktAuth,
+    RoktPartnershipsAuth,
+    TokenAuth,
+    TokenCache,
+    TokenRequestError,
+)
+from requests_adtech_auth.cache import StoredToken
+from requests_adtech_auth.sandbox import Fault, Sandbox
+from requests_adtech_auth.token_endpoint import MAX_LIFETIME
+
+from .flows import FLOWS, Flow
+
+# -- 4. no secret in the locals of any frame an error carries ------------------------------------------
+
+
+def _forms(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+
+
+def _sent_secrets(auth: TokenAuth, box: Sandbox) -> set[str]:
+    """Every secret this flow sends, in the forms it sends them."""
+    found: set[str] = set()
+    for secret in (s for s in box.secrets() if len(s) >= 4):
+        found |= _forms(secret)
+    spec = auth._token_request()
+    for name, value in spec.headers.items():
+        if name.lower() == "authorization":
+            found.add(value)
+            found.add(value.partition(" ")[2])
+    if spec.data:
+        found.add(spec.data)
+    return found
+
+
+def _locals_text(error: BaseException) -> str:
+    shown = traceback.TracebackException(type(error), error, error.__traceback__, capture_locals=True)
+    return "".join(shown.format())
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.status(400, {"error": "invalid_client"}),
+        Fault.status(503, {"error": "unavailable"}),
+        Fault.close(),
+        Fault.raw(200, b"<html>not a token</html>", "text/html"),
+    ],
+    ids=["400", "503", "closed", "html"],
+)
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+@pytest.mark.parametrize("entry", ["get_token", "api_call"])
+def test_errors_carry_no_frame_holding_a_secret(sandbox: Sandbox, flow: Flow, fault: Fault, entry: str) -> None:
+    auth = flow.auth(sandbox, max_retries=1)
+    sandbox.add_fault(flow.vendor, "token", fault, times=5)
+    session = requests.Session()
+    session.auth = auth
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token() if entry == "get_token" else flow.call(session, sandbox)
+    text = _locals_text(caught.value)
+    assert "auth = <" in text or "self = <" in text  # locals were captured
+    for secret in _sent_secrets(auth, sandbox):
+        assert secret not in text, "a secret is in the locals of a frame the error carries"
+
+
+def test_a_cause_is_kept_without_frames(sandbox: Sandbox) -> None:
+    auth = RoktAuth("app", "secret-value", token_url="http://127.0.0.1:9/t", max_retries=0)
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    cause = caught.value.__cause__
+    assert isinstance(cause, requests.ConnectionError)
+    assert cause.__traceback__ is None and cause.request is None
+    assert caught.value.__context__ is None
+
+
+# -- 5. a slow drip cannot outlast timeout ------------------------------------------------------------
+
+
+class _DripServer:
+    """Answers every request by dripping one byte every ``gap`` seconds: in the headers or the body."""
+
+    def __init__(self, where: str, gap: float = 0.1, longest: float = 20.0) -> None:
+        self.where, self.gap, self.longest = where, gap, longest
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/token"
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            if self.where == "headers":
+                head, drip = b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"a" * 10_000
+            else:
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n"
+                drip = b" " * 10_000
+            deadline = time.monotonic() + self.longest
+            with contextlib.suppress(OSError):
+                conn.sendall(head)
+                for byte in drip:
+                    if self.stop.is_set() or time.monotonic() > deadline:
+                        break
+                    conn.sendall(bytes([byte]))
+                    time.sleep(self.gap)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.fixture(params=["headers", "body"])
+def drip_server(request: pytest.FixtureRequest) -> Iterator[_DripServer]:
+    server = _DripServer(request.param)
+    yield server
+    server.close()
+
+
+def test_timeout_bounds_a_whole_attempt_against_a_slow_drip(drip_server: _DripServer) -> None:
+    auth = RoktAuth("app", "secret-value", token_url=drip_server.url, timeout=1, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(TokenRequestError, match="did not answer in full within 1 s") as caught:
+        auth.get_token()
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, f"one attempt took {elapsed:.1f} s with timeout=1 (the drip lasts 20 s)"
+    assert caught.value.transient
+    # The renewal lock is free: another caller is not stuck behind the dripping attempt.
+    assert auth._lock.acquire(timeout=1)
+    auth._lock.release()
+
+
+# -- 6. echoed secrets are hidden in every form the library sends them -------------------------------
+
+
+_ODD_SECRET = "Sec+ret/=&%x é"
+
+
+def test_echoed_secret_in_sent_forms_is_redacted(sandbox: Sandbox) -> None:
+    app_id = "odd-app"
+    basic = base64.b64encode(f"{app_id}:{_ODD_SECRET}".encode()).decode()
+    echo = (
+        f"Authorization: Basic {basic}; body client_secret={quote_plus(_ODD_SECRET)}; "
+        f"lower {quote(_ODD_SECRET, safe='').lower()}; json {json.dumps(_ODD_SECRET)[1:-1]}"
+    )
+    sandbox.add_fault("rokt", "token", Fault.status(400, {"error": "invalid_client", "error_description": echo}))
+    auth = RoktAuth(app_id, _ODD_SECRET, token_url=sandbox.rokt.token_url)
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    shown = f"{caught.value} {caught.value.description} {caught.value!r}"
+    for form in (basic, quote_plus(_ODD_SECRET), quote(_ODD_SECRET, safe="").lower(), json.dumps(_ODD_SECRET)[1:-1]):
+        assert form not in shown
+    assert shown.count("[redacted]") >= 4
+
+
+def test_partnerships_form_body_echo_is_redacted(sandbox: Sandbox) -> None:
+    auth = RoktPartnershipsAuth("rspub_x", _ODD_SECRET, "parent-1", token_url=sandbox.rokt_partnerships.token_url)
+    body = auth._token_request().data or ""
+    sandbox.add_fault(
+        "rokt_partnerships", "token", Fault.raw(400, f"<pre>{body}</pre>".encode(), "text/html; charset=utf-8")
+    )
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert quote_plus(_ODD_SECRET) not in str(caught.value)
+    assert "text/html" in str(caught.value)  # the snippet of a non-JSON body is there, redacted
+
+
+# -- 7. absurd numbers from the server ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expiry", [b"1" + b"0" * 400, b"1e400", b"1.7976931348623157e308", b'"1e400"'])
+@pytest.mark.parametrize("flow", [f for f in FLOWS if f.expiry_field], ids=lambda f: f.name)
+def test_absurd_expiry_is_capped_not_a_crash(sandbox: Sandbox, flow: Flow, expiry: bytes) -> None:
+    body = b'{"%s": "tok-123456", "%s": %s}' % (flow.token_field.encode(), (flow.expiry_field or "").encode(), expiry)
+    sandbox.add_fault(flow.vendor, "token", Fault.raw(200, body))
+    auth = flow.auth(sandbox)
+    assert auth.get_token() == "tok-123456"
+    status = auth.token_status
+    assert status is not None and 0 < status.expires_in <= MAX_LIFETIME
+
+
+# -- 11. a shared cache's entries are trusted no further than a fetched answer ---------------------------
+
+
+class _PlainCache(TokenCache):
+    """A cache that hands back exactly what was put in it (as a tampered backend could)."""
+
+    def __init__(self, entry: Optional[StoredToken]) -> None:
+        self.entry = entry
+
+    def load(self, key: str) -> Optional[StoredToken]:
+        return self.entry
+
+    def store(self, key: str, token: StoredToken) -> None:
+        self.entry = token
+
+    def discard(self, key: str, value: str) -> None:
+        self.entry = None
+
+    def lock(self, key: str) -> Any:
+        return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize(
+    ("refresh", "expires"),
+    [(float("nan"), float("nan")), (float("inf"), float("inf")), (float("nan"), 1e12), (-1e308, float("nan"))],
+)
+def test_non_finite_cache_entries_are_not_adopted(sandbox: Sandbox, refresh: float, expires: float) -> None:
+    cache = _PlainCache(StoredToken("poisoned-token", refresh, expires))
+    auth = sandbox.rokt_auth(cache=cache)
+    assert auth.get_token() != "poisoned-token"
+    assert sandbox.count("rokt", "token") == 1
+
+
+def test_a_thirty_year_cache_entry_is_capped(sandbox: Sandbox) -> None:
+    now = time.time()
+    cache = _PlainCache(StoredToken("long-lived-token", now + 30 * 365 * 86400, now + 30 * 365 * 86400 + 60))
+    auth = sandbox.rokt_auth(cache=cache)
+    assert auth.get_token() == "long-lived-token"
+    status = auth.token_status
+    assert status is not None and status.expires_in <= MAX_LIFETIME and status.renews_in <= status.expires_in
