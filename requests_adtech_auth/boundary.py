@@ -270,7 +270,7 @@ def check_token_url(url: object, vendor: str, argument: str = "token_url") -> st
         raise ConfigurationError(f"{argument} has surrounding spaces or line breaks; copy it again")
     if any(c < " " or c in "\x7f\\" for c in url):
         # Parsers read a backslash or a control character differently: which host is meant is not certain.
-        raise ConfigurationError(f"{argument} holds a backslash or a control character; it must be a plain https:// URL")
+        raise ConfigurationError(f"{argument} holds a backslash or a control character; use a plain https:// URL")
     try:
         sent = prepared_url(url)
     except ConfigurationError:

@@ -271,6 +271,8 @@ class TokenAuth(AuthBase):
     refused_token_statuses: ClassVar[frozenset[int]] = frozenset({401})
     #: What to tell the user for a vendor error code.
     error_hints: ClassVar[Mapping[str, str]] = {}
+    #: Vendor error codes that mean "try again later" whatever the HTTP status.
+    transient_errors: ClassVar[frozenset[str]] = frozenset()
     #: What to tell the user for a credential error without a known code.
     credentials_hint: ClassVar[str] = "check the client id and secret"
     #: The environment variables :meth:`from_env` reads (names without prefix).
@@ -824,16 +826,17 @@ class TokenAuth(AuthBase):
             )
 
     def _error_for(
-        self, status: int, answer: Optional[dict[str, Any]], response: requests.Response
+        self, status: int, answer: Optional[dict[str, Any]], response: Optional[requests.Response] = None
     ) -> TokenRequestError:
+        """The library error for an error answer (also one inside a 2xx, for vendors that send those)."""
         error, description = self._parse_error(status, answer)
         error = self._redact(error)[:200] if error else None
         description = self._redact(description)[:500] if description else None
-        transient = status in (408, 429) or status >= 500
-        if transient:
-            hint = "the vendor is busy or failing; try again later"
-        elif error and error in self.error_hints:
+        transient = status in (408, 429) or status >= 500 or error in self.transient_errors
+        if error and error in self.error_hints:
             hint = self.error_hints[error]
+        elif transient:
+            hint = "the vendor is busy or failing; try again later"
         elif status in (400, 401, 403):
             hint = self.credentials_hint
         else:
@@ -846,7 +849,7 @@ class TokenAuth(AuthBase):
             error=error,
             description=description,
             transient=transient,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None,
         )
 
     def _redactor_for_messages(self) -> Redactor:

@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any, Optional
 
 from .core import EnvVar, IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
-from .exceptions import InvalidTokenResponseError, TokenRequestError
+from .exceptions import InvalidTokenResponseError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -82,6 +82,7 @@ class DigitalTurbineAuth(TokenAuth):
         EnvVar("token_url", "DT_TOKEN_URL", required=False),
     )
     error_hints = _ERROR_TABLE
+    transient_errors = _TRANSIENT_ERRORS
 
     def __init__(
         self,
@@ -117,7 +118,7 @@ class DigitalTurbineAuth(TokenAuth):
         error = answer.get("error")
         if (not isinstance(token, str) or not token) and isinstance(error, str) and error:
             # An error body with a 2xx status: the error wins, as it would under a 4xx.
-            raise self._error_in_answer(answer)
+            raise self._error_for(200, answer)
         if not isinstance(token, str) or not token:
             raise InvalidTokenResponseError(
                 "the Digital Turbine token answer has no accessToken string; check token_url", status_code=200
@@ -133,26 +134,3 @@ class DigitalTurbineAuth(TokenAuth):
             # The page's table names these two statuses without an error body.
             error = {405: "Method_Not_Allowed", 400: "Bad_Request"}.get(status)
         return error, description
-
-    def _error_for(self, *args: Any, **kwargs: Any) -> TokenRequestError:
-        exc = super()._error_for(*args, **kwargs)
-        if exc.error in _TRANSIENT_ERRORS:
-            # The core decides "transient" by status alone; DT says so in the body too.
-            exc.transient = True
-        return exc
-
-    def _error_in_answer(self, answer: dict[str, Any]) -> TokenRequestError:
-        """The error a 2xx answer reports instead of a token, as a 4xx would be reported."""
-        error, description = self._parse_error(200, answer)
-        error = self._redact(error)[:200] if error else None
-        description = self._redact(description)[:500] if description else None
-        hint = self.error_hints.get(error or "", "check token_url")
-        detail = f" {error}" if error else ""
-        detail += f" ({description})" if description else ""
-        return TokenRequestError(
-            f"{self.vendor} token request failed: HTTP 200{detail}; {hint}",
-            status_code=200,
-            error=error,
-            description=description,
-            transient=error in _TRANSIENT_ERRORS,
-        )
