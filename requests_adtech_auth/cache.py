@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from contextlib import AbstractContextManager
 from typing import NamedTuple, Optional
 
@@ -31,12 +33,34 @@ class CacheUnavailableError(AuthError):
     """
 
 
+#: What a token may look like: visible ASCII, as the core accepts from a token endpoint.
+_TOKEN_SYNTAX = re.compile(r"[\x21-\x7e]{1,16384}")
+
+#: Longest serialised entry read back; a real one is well under 17 KiB.
+MAX_ENTRY_SIZE = 65536
+
+
 class StoredToken(NamedTuple):
-    """A token as a shared cache holds it; times are Unix timestamps (wall clock)."""
+    """A token as a shared cache holds it; times are Unix timestamps (wall clock).
+
+    Its repr never shows the token value.
+    """
 
     value: str
     refresh_at: float
     expires_at: float
+
+    def __repr__(self) -> str:
+        return f"StoredToken(value=<hidden>, refresh_at={self.refresh_at!r}, expires_at={self.expires_at!r})"
+
+    def is_valid(self) -> bool:
+        """True for a visible-ASCII token with finite times, renewed no later than it expires."""
+        return (
+            isinstance(self.value, str)
+            and _TOKEN_SYNTAX.fullmatch(self.value) is not None
+            and all(_is_number(t) and math.isfinite(t) for t in (self.refresh_at, self.expires_at))
+            and self.refresh_at <= self.expires_at
+        )
 
     def dumps(self) -> str:
         """Serialise to the JSON the caches store."""
@@ -44,13 +68,42 @@ class StoredToken(NamedTuple):
 
     @classmethod
     def loads(cls, text: object) -> Optional[StoredToken]:
-        """Parse :meth:`dumps` output; None for anything else (corrupt, truncated, foreign)."""
-        try:
-            data = json.loads(text)  # type: ignore[arg-type]
-            token = cls(str(data["token"]), float(data["refresh_at"]), float(data["expires_at"]))
-        except (ValueError, TypeError, KeyError, RecursionError):
+        """Parse :meth:`dumps` output; None for anything else.
+
+        A shared cache is written by other processes, so nothing in it is
+        trusted: corrupt, truncated or foreign entries, entries over
+        :data:`MAX_ENTRY_SIZE`, non-finite times, a renewal time after the
+        expiry, and tokens that are not 1 to 16384 visible ASCII characters
+        all give None.
+        """
+        if not isinstance(text, (str, bytes, bytearray)) or len(text) > MAX_ENTRY_SIZE:
             return None
-        return token if data.get("v") == 1 and isinstance(data["token"], str) else None
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            return None
+        if not isinstance(data, dict) or data.get("v") != 1:
+            return None
+        value = data.get("token")
+        refresh_at, expires_at = _number(data.get("refresh_at")), _number(data.get("expires_at"))
+        if not isinstance(value, str) or refresh_at is None or expires_at is None:
+            return None
+        token = cls(value, refresh_at, expires_at)
+        return token if token.is_valid() else None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value: object) -> Optional[float]:
+    """A JSON number as a float; None for anything else (a bool, a string, an integer beyond float)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def cache_key(*parts: str) -> str:
@@ -69,7 +122,10 @@ def cache_key(*parts: str) -> str:
 class TokenCache:
     """The interface of a shared token cache.
 
-    Implementations raise :class:`CacheUnavailableError` when their backend fails.
+    Implementations raise :class:`CacheUnavailableError` when their backend
+    fails, and no other exception: the core relies on it to fall back to
+    direct fetches. :meth:`load` returns None for an entry it cannot use, and
+    leaving the :meth:`lock` context never raises.
     """
 
     def load(self, key: str) -> Optional[StoredToken]:
