@@ -36,8 +36,23 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: Set (by .ci/run) to make the Redis tests fail, instead of skip, where redis-server is missing.
+REQUIRE_REDIS = "ADTECH_AUTH_REQUIRE_REDIS"
+
+
+def need_redis_server() -> None:
+    """Skip the calling test when redis-server is missing, or fail it if REQUIRE_REDIS is set."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get(REQUIRE_REDIS):
+            pytest.fail(f"redis-server is not installed and {REQUIRE_REDIS} is set: apt-get install redis-server")
+        pytest.skip(f"redis-server is not installed (set {REQUIRE_REDIS}=1 to make this a failure)")
+
+
 class RedisServer:
+    """A real redis-server on a free loopback port; skips (or fails) the test where there is none."""
+
     def __init__(self, directory: Path) -> None:
+        need_redis_server()
         self.port = _free_port()
         self.process = subprocess.Popen(
             [
@@ -82,10 +97,7 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed: .ci/run must install it (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed")
+    need_redis_server()  # before making a directory for it
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
