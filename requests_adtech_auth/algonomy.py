@@ -373,6 +373,10 @@ class AlgonomyAuth(TokenAuth):
     def _cache_scope(self) -> tuple[str, ...]:
         return tuple(sorted(self._resources))
 
+    def _identity(self) -> tuple[tuple[str, str], ...]:
+        # No public id to show (the tenant hash is a secret): what the token grants tells objects apart.
+        return (("resources", repr(list(self._resources))), ("validity", f"{self.validity:g} min"))
+
     def _secrets(self) -> tuple[str, ...]:
         # Without OAuth the tenant hash alone obtains tokens: it is a secret too.
         return (self._tenant_hash, self._oauth_key_secret or "")

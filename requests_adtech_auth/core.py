@@ -267,8 +267,10 @@ class TokenAuth(AuthBase):
     credential_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
     #: API statuses that may mean "this token is refused": the request is replayed
     #: once with a fresh token. Any but 401 renews only a token older than
-    #: :data:`REFUSAL_RENEWAL_FLOOR` seconds.
+    #: :attr:`refusal_renewal_floor` seconds.
     refused_token_statuses: ClassVar[frozenset[int]] = frozenset({401})
+    #: Seconds a token must have been in use before a refusal other than 401 renews it.
+    refusal_renewal_floor: ClassVar[float] = REFUSAL_RENEWAL_FLOOR
     #: What to tell the user for a vendor error code.
     error_hints: ClassVar[Mapping[str, str]] = {}
     #: Vendor error codes that mean "try again later" whatever the HTTP status.
@@ -891,9 +893,13 @@ class TokenAuth(AuthBase):
             return response
         status = response.status_code
         cached = self._token
-        carried = self._carries_cached_token(request, cached)
-        if status != 401 and carried and cached is not None and _monotonic() - cached.issued_at < REFUSAL_RENEWAL_FLOOR:
-            # A fresh token refused with 403: "not allowed", not "stale".
+        if (
+            status != 401
+            and cached is not None
+            and self._carries_cached_token(request, cached)
+            and _monotonic() - cached.issued_at < self.refusal_renewal_floor
+        ):
+            # A fresh token refused with, say, 403: "not allowed", not "stale".
             return response
         if not _rewind_body(request):
             logger.info(

@@ -50,6 +50,10 @@ class RoktAuth(OAuth2ClientCredentialsAuth):
         EnvVar("token_url", "ROKT_TOKEN_URL", required=False),
     )
     credentials_hint = _CHECK_APP_CREDENTIALS
+    # The Reporting page: a missing or bad token gets "either a 400 or 403". A 403
+    # is also "not allowed", so the core renews on it only for a token past its
+    # floor age; a 400 is left alone: it far more often means a bad request.
+    refused_token_statuses = frozenset({401, 403})
     error_hints = {
         "invalid_client": _CHECK_APP_CREDENTIALS,
         "unauthorized_client": "these credentials may not use the client_credentials grant; ask Rokt",

@@ -1,0 +1,157 @@
+"""Token-refused statuses beyond 401 (Rokt's 403), the token's public state, repr, and renewal margins."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from requests_adtech_auth import RoktAuth
+from requests_adtech_auth.core import _CachedToken
+from requests_adtech_auth.sandbox import Fault, Sandbox
+
+SUMMARY = "/reporting/accounts/{}/summary"
+
+
+def _session(auth: RoktAuth) -> requests.Session:
+    session = requests.Session()
+    session.auth = auth
+    return session
+
+
+def _summary(session: requests.Session, box: Sandbox, account: str = "123") -> requests.Response:
+    return session.get(box.rokt.api_url + SUMMARY.format(account), timeout=10)
+
+
+class _QuickFloorAuth(RoktAuth):
+    refusal_renewal_floor = 0.2  # the 60 s floor, shortened so that a test can pass it
+
+
+def test_rokt_403_for_a_revoked_token_renews_once_and_replays(sandbox: Sandbox) -> None:
+    sandbox.rokt.stale_token_status = 403  # the Reporting page: "either a 400 or 403"
+    auth = _QuickFloorAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
+    session = _session(auth)
+    assert _summary(session, sandbox).status_code == 200
+    first = auth.get_token()
+    time.sleep(0.3)
+    sandbox.revoke_tokens("rokt")  # a key rotation: the token dies before its hour
+    response = _summary(session, sandbox)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [403]
+    assert auth.get_token() != first
+    assert sandbox.count("rokt", "token") == 2
+
+
+def test_a_fresh_token_refused_with_403_is_not_renewed(sandbox: Sandbox) -> None:
+    sandbox.rokt.stale_token_status = 403
+    auth = sandbox.rokt_auth()
+    session = _session(auth)
+    assert _summary(session, sandbox).status_code == 200
+    sandbox.revoke_tokens("rokt")
+    assert _summary(session, sandbox).status_code == 403  # younger than the floor: "not allowed" wins
+    assert sandbox.count("rokt", "token") == 1
+
+
+class _HalfSecondFloorAuth(RoktAuth):
+    refusal_renewal_floor = 0.5
+
+
+@pytest.mark.parametrize("age", [0.0, 0.55], ids=["fresh-token", "token-past-the-floor"])
+def test_100_genuine_403s_cost_at_most_one_token_call_per_floor(sandbox: Sandbox, age: float) -> None:
+    sandbox.rokt.forbidden_paths.add(SUMMARY.format(999))  # an account this user may not read
+    auth = _HalfSecondFloorAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
+    session = _session(auth)
+    assert _summary(session, sandbox).status_code == 200
+    time.sleep(age)
+    started = time.monotonic()
+    statuses = {_summary(session, sandbox, "999").status_code for _ in range(100)}
+    elapsed = time.monotonic() - started
+    assert statuses == {403}
+    renewals = sandbox.count("rokt", "token") - 1
+    # At most one per floor (0 for a fresh token), never one per request: 100 calls here
+    # take a fraction of a second, so this is 0 or 1 unless the machine stalls.
+    assert renewals <= (1 if age else 0) + int(elapsed / _HalfSecondFloorAuth.refusal_renewal_floor)
+    assert sandbox.rokt.api_url and sandbox.count("rokt", "api_403") >= 100
+
+
+def test_other_vendors_do_not_renew_on_403(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_partnerships_auth()
+    session = _session(auth)  # type: ignore[arg-type]
+    url = sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership"
+    assert session.post(url, json={"name": "shop"}, timeout=10).ok
+    sandbox.add_fault("rokt_partnerships", "api", Fault.status(403, {"error": "Forbidden"}))
+    assert session.post(url, json={"name": "shop"}, timeout=10).status_code == 403
+    assert sandbox.count("rokt_partnerships", "token") == 1
+
+
+def test_token_status_is_public_and_never_the_token(sandbox: Sandbox) -> None:
+    sandbox.lifetimes["rokt"] = 600
+    auth = sandbox.rokt_auth()
+    assert auth.token_status is None
+    token = auth.get_token()
+    status = auth.token_status
+    assert status is not None
+    assert 590 < status.expires_in <= 600
+    assert 530 < status.renews_in <= 540  # a 60 s leeway
+    assert token not in repr(status)
+    with pytest.raises(AttributeError):
+        auth.token_status = None  # type: ignore[misc]
+
+
+def test_repr_shows_hosts_and_algonomy_shows_what_it_grants(sandbox: Sandbox) -> None:
+    rokt = sandbox.rokt_auth()
+    assert "hosts=['127.0.0.1', 'api.rokt.com']" in repr(rokt)
+    algonomy = sandbox.algonomy_auth(resources=["basic", "segments"], validity=15)
+    shown = repr(algonomy) + algonomy._repr_html_()
+    assert "id=''" not in shown
+    assert "resources=['basic', 'segments']" in repr(algonomy) and "15 min" in shown
+    assert sandbox.algonomy.tenant_hash not in shown
+
+
+def test_html_error_from_a_proxy_is_told_apart(sandbox: Sandbox) -> None:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>" + b"nginx " * 100 + b"</body></html>"
+    sandbox.add_fault("rokt", "token", Fault.raw(502, page, "text/html"), times=3)
+    with pytest.raises(Exception) as caught:
+        sandbox.rokt_auth(max_retries=0).get_token()
+    message = str(caught.value)
+    assert "text/html" in message and "502 Bad Gateway" in message
+    quoted = message[message.index("text/html") :]
+    assert len(quoted) < 260  # a short snippet (200 characters), not the page
+
+
+def _hold(lock: threading.RLock, release: threading.Event) -> threading.Thread:
+    held = threading.Event()
+
+    def run() -> None:
+        with lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert held.wait(5)
+    return thread
+
+
+@pytest.mark.parametrize(("expires_in", "waits"), [(30.0, False), (0.5, True)], ids=["safe-margin", "near-expiry"])
+def test_during_a_renewal_the_old_token_is_served_only_with_a_safe_margin(
+    sandbox: Sandbox, expires_in: float, waits: bool
+) -> None:
+    auth = sandbox.rokt_auth()
+    auth.get_token()
+    now = time.monotonic()
+    # Due for renewal (refresh time passed) with a 60 s leeway: half of it is the safe margin.
+    auth._token = _CachedToken.of("old-token-value", now - 1, now + expires_in)
+    release = threading.Event()
+    holder = _hold(auth._lock, release)  # another thread is renewing
+    got: list[str] = []
+    asker = threading.Thread(target=lambda: got.append(auth.get_token()), daemon=True)
+    asker.start()
+    asker.join(0.3)
+    assert asker.is_alive() is waits
+    release.set()
+    holder.join(5)
+    asker.join(10)
+    assert got and (got[0] != "old-token-value") is waits
