@@ -13,11 +13,9 @@ subclasses it and overrides only :meth:`TokenAuth._token_request`,
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
-import math
 import os
 import random
 import threading
@@ -31,7 +29,7 @@ from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
 from .boundary import CredentialBoundary, check_token_url, is_loopback_host, next_hop_url, origin_of, url_for_display
-from .cache import CacheUnavailableError, StoredToken, TokenCache, cache_key
+from .cache import TokenCache, cache_key
 from .exceptions import (
     AuthError,
     ConfigurationError,
@@ -53,6 +51,10 @@ from .token_endpoint import (
     retry_after_seconds,
     without_trace,
 )
+from .token_state import CACHE_RETRY_INTERVAL, RENEWAL_RETRY_INTERVAL, CachedToken, TokenState
+
+# Kept under its old name: vendor modules and tests refer to it.
+_CachedToken = CachedToken
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -85,10 +87,6 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_BACKOFF = 0.5
 #: No wait between retries is longer than this, whatever Retry-After says.
 DEFAULT_MAX_BACKOFF = 10.0
-#: After a shared cache fails, fetch directly for this long before trying it again.
-CACHE_RETRY_INTERVAL = 30.0
-#: After a failed renewal while the old token is still valid, try again this soon.
-RENEWAL_RETRY_INTERVAL = 5.0
 #: A refusal status other than 401 (Rokt's 403) renews only a token at least this
 #: old: it may also mean "not allowed", and a caller looping over accounts it may
 #: not read must not cost a token call per request.
@@ -100,7 +98,7 @@ _monotonic = time.monotonic  # bound once: read on every request
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-__all__ += ["MAX_LIFETIME", "MAX_TOKEN_ANSWER_BYTES"]
+__all__ += ["CACHE_RETRY_INTERVAL", "MAX_LIFETIME", "MAX_TOKEN_ANSWER_BYTES", "RENEWAL_RETRY_INTERVAL"]
 
 
 class EnvVar(NamedTuple):
@@ -120,25 +118,6 @@ _ENV_KINDS: dict[str, tuple[Callable[[str], Any], str]] = {
     "list": (lambda raw: [item.strip() for item in raw.split(",") if item.strip()], "a comma-separated list"),
     "number": (float, "a number"),
 }
-
-
-class _CachedToken(NamedTuple):
-    value: str
-    refresh_at: float  # monotonic
-    expires_at: float  # monotonic
-    bearer: str  # "Bearer <value>", built once rather than on every request
-    issued_at: float  # monotonic; when the request that got it left
-
-    @classmethod
-    def of(cls, value: str, refresh_at: float, expires_at: float, issued_at: Optional[float] = None) -> _CachedToken:
-        return cls(value, refresh_at, expires_at, "Bearer " + value, _monotonic() if issued_at is None else issued_at)
-
-    def with_value(self, value: str) -> _CachedToken:
-        """The same lifetime for another value (a vendor that updates a token in place)."""
-        return self._replace(value=value, bearer="Bearer " + value)
-
-    def __repr__(self) -> str:  # traceback locals show reprs: never the token
-        return f"<cached token, refresh in {self.refresh_at - _monotonic():.0f} s>"
 
 
 class TokenStatus(NamedTuple):
@@ -281,10 +260,7 @@ class TokenAuth(AuthBase):
     env_variables: ClassVar[tuple[EnvVar, ...]] = ()
 
     _plain_bearer: ClassVar[bool] = True
-    _lock: threading.RLock
-    _token: Optional[_CachedToken]
-    _generation: int
-    _last_failure: Optional[AuthError]
+    _state: TokenState
 
     def __init__(
         self,
@@ -379,7 +355,7 @@ class TokenAuth(AuthBase):
 
         Read-only and never the token itself: for dashboards, health checks and notebooks.
         """
-        cached = self._token
+        cached = self._state.token
         if cached is None:
             return None
         now = _monotonic()
@@ -435,10 +411,11 @@ class TokenAuth(AuthBase):
             TokenRequestError: the token endpoint refused or failed (after
                 retrying transient failures).
         """
-        cached = self._token
+        state = self._state
+        cached = state.token
         if cached is not None and _monotonic() < cached.refresh_at:
             return cached.value
-        return self._renew(self._generation)
+        return state.renew(state.generation, self._fetch_with_retries, self._cache_key)
 
     def get_headers(self) -> dict[str, str]:
         """Return the headers an API call carries, fetching a token if needed.
@@ -457,10 +434,7 @@ class TokenAuth(AuthBase):
 
     def invalidate(self) -> None:
         """Forget the cached token (in a shared cache too); the next request fetches a new one."""
-        with self._lock:
-            cached, self._token = self._token, None
-            if cached is not None:
-                self._discard_shared(cached.value)
+        self._state.drop(None, self._cache_key)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the token to ``request`` if the credential boundary allows its URL."""
@@ -470,7 +444,7 @@ class TokenAuth(AuthBase):
         boundary = self._boundary
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             return request
-        cached = self._token
+        cached = self._state.token
         if cached is not None and _monotonic() < cached.refresh_at:
             token, bearer = cached.value, cached.bearer
         else:
@@ -512,27 +486,37 @@ class TokenAuth(AuthBase):
     # -- the machinery -----------------------------------------------------------------
 
     def _init_state(self) -> None:
-        # RLock: a vendor method holding the lock (Algonomy's update) may renew.
-        self._lock = threading.RLock()
-        self._token = None
-        self._generation = 0
-        self._last_failure = None
-        self._cache_warned = False
-        self._cache_retry_at = 0.0
+        self._state = TokenState(self.cache, self._describe())
         self._redactor: Optional[Redactor] = None
         self._response_hook = _ResponseHook(self, retry=True)
         _LIVE.add(self)
 
     def _after_fork(self) -> None:
-        self._lock = threading.RLock()
-        self._last_failure = None
+        self._state.after_fork()
         if self._owns_session:
             # Pooled sockets are shared with the parent; never write to them from both.
             self._session = None
 
+    # The token state's parts under the names vendor modules and tests use.
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._state.lock
+
+    @property
+    def _token(self) -> Optional[CachedToken]:
+        return self._state.token
+
+    @_token.setter
+    def _token(self, token: Optional[CachedToken]) -> None:
+        self._state.token = token
+
+    @property
+    def _cache_retry_at(self) -> float:
+        return self._state.cache_retry_at
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_token", "_last_failure", "_generation", "_response_hook", "_redactor"):
+        for name in ("_state", "_response_hook", "_redactor"):
             state.pop(name, None)
         if self._owns_session:
             state["_session"] = None
@@ -543,7 +527,7 @@ class TokenAuth(AuthBase):
         self._init_state()
 
     def _token_state(self) -> str:
-        cached = self._token
+        cached = self._state.token
         if cached is None:
             return "none yet"
         left = cached.expires_at - _monotonic()
@@ -572,124 +556,14 @@ class TokenAuth(AuthBase):
             session = self._session = requests.Session()
         return session
 
-    def _renew(self, seen_generation: int) -> str:
-        cached = self._token
-        # Due for renewal but still valid with a safe margin (half the leeway):
-        # if another thread is already renewing, keep serving this token rather
-        # than queueing behind it. Closer to expiry, wait for the fresh one: a
-        # token sent in its last moments may be stale on arrival.
-        if cached is not None and _monotonic() < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2:
-            if not self._lock.acquire(blocking=False):
-                return cached.value
-        else:
-            self._lock.acquire()
-        try:
-            return self._renew_locked(seen_generation)
-        finally:
-            self._lock.release()
-
-    def _renew_locked(self, seen_generation: int) -> str:
-        cached = self._token
-        now = _monotonic()
-        if cached is not None and now < cached.refresh_at:
-            return cached.value
-        if self._generation != seen_generation and self._last_failure is not None:
-            # The fetch this thread waited on has just failed: one failure for
-            # all waiters, not one full retry cycle per waiting thread.
-            raise self._last_failure
-        try:
-            fresh = self._obtain()
-        except AuthError as exc:
-            self._generation += 1
-            if cached is not None and now < cached.expires_at:
-                self._token = cached._replace(
-                    refresh_at=now + min(RENEWAL_RETRY_INTERVAL, (cached.expires_at - now) / 2)
-                )
-                self._last_failure = None
-                logger.warning(
-                    "%s: renewing the token failed (%s); the current one is valid for %.0f s more",
-                    self._describe(),
-                    exc,
-                    cached.expires_at - now,
-                )
-                return cached.value
-            self._last_failure = exc
-            raise
-        self._generation += 1
-        self._last_failure = None
-        self._token = fresh
-        return fresh.value
-
-    def _obtain(self) -> _CachedToken:
-        """A fresh token: from the shared cache if it has one, else fetched (and shared)."""
-        cache = self.cache
-        if cache is None or _monotonic() < self._cache_retry_at:
-            return self._fetch_with_retries()
-        key = self._cache_key()
-        with contextlib.ExitStack() as held:
-            try:
-                found = self._adopt(cache.load(key))
-                if found is None:
-                    # Another process may be fetching: wait for it, then look again.
-                    held.enter_context(cache.lock(key))
-                    found = self._adopt(cache.load(key))
-            except CacheUnavailableError as exc:
-                self._cache_down(exc)
-                found, cache = None, None
-            if found is not None:
-                logger.debug("%s: using the token in %r", self._describe(), self.cache)
-                return found
-            fresh = self._fetch_with_retries()
-            if cache is not None:
-                self._store_shared(fresh, key)
-            return fresh
-
     def _cache_key(self) -> str:
         return cache_key(type(self).__name__, self.token_url, self._public_id(), *self._secrets(), *self._cache_scope())
 
-    def _adopt(self, stored: Optional[StoredToken]) -> Optional[_CachedToken]:
-        # Wall-clock times from the cache become this process's monotonic times.
-        # An entry is trusted no further than a fetched answer: a usable token,
-        # finite times, and no longer than MAX_LIFETIME from now.
-        if stored is None or not is_token_syntax(stored.value):
-            return None
-        if not (math.isfinite(stored.refresh_at) and math.isfinite(stored.expires_at)):
-            return None
-        now_wall, now = time.time(), _monotonic()
-        if now_wall >= stored.refresh_at:
-            return None
-        expires_in = min(stored.expires_at - now_wall, MAX_LIFETIME)
-        refresh_in = min(stored.refresh_at - now_wall, expires_in)
-        # Its age is unknown: count it as old, so a refusal may renew it at once.
-        return _CachedToken.of(stored.value, now + refresh_in, now + expires_in, issued_at=now - MAX_LIFETIME)
+    def _store_shared(self, token: CachedToken, key: Optional[str] = None) -> None:
+        """Put ``token`` in the shared cache, if there is one."""
+        self._state.store_shared(token, key or self._cache_key())
 
-    def _cache_down(self, exc: CacheUnavailableError) -> None:
-        # Leave a failing cache alone for a while: each attempt may cost the
-        # backend's own timeouts and retries, on the caller's request.
-        self._cache_retry_at = _monotonic() + CACHE_RETRY_INTERVAL
-        if not self._cache_warned:
-            self._cache_warned = True
-            logger.warning("%s: %s; fetching tokens directly until it is back", self._describe(), exc)
-
-    def _store_shared(self, token: _CachedToken, key: Optional[str] = None) -> None:
-        """Put ``token`` in the shared cache, if there is one (its times as wall clock)."""
-        if self.cache is None:
-            return
-        now_wall, now = time.time(), _monotonic()
-        stored = StoredToken(token.value, now_wall + token.refresh_at - now, now_wall + token.expires_at - now)
-        try:
-            self.cache.store(key or self._cache_key(), stored)
-        except CacheUnavailableError as exc:
-            self._cache_down(exc)
-
-    def _discard_shared(self, value: str) -> None:
-        if self.cache is not None:
-            try:
-                self.cache.discard(self._cache_key(), value)
-            except CacheUnavailableError as exc:
-                self._cache_down(exc)
-
-    def _fetch_with_retries(self) -> _CachedToken:
+    def _fetch_with_retries(self) -> CachedToken:
         def attempt() -> tuple[float, IssuedToken]:
             started = _monotonic()
             return started, self._issued_from(self._post_token_endpoint(self._token_request()))
@@ -702,7 +576,7 @@ class TokenAuth(AuthBase):
         )
         # Lifetime counts from before the request left: the server's clock
         # started while our request and its answer were in flight.
-        return _CachedToken.of(issued.value, started + lifetime - leeway, started + lifetime, issued_at=started)
+        return CachedToken.of(issued.value, started + lifetime - leeway, started + lifetime, issued_at=started)
 
     def _retrying(self, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt``, retrying transient :class:`TokenRequestError` with backoff."""
@@ -861,7 +735,7 @@ class TokenAuth(AuthBase):
         return redactor
 
     def _live(self) -> tuple[str, ...]:
-        cached = self._token
+        cached = self._state.token
         return (cached.value,) if cached is not None else ()
 
     def _redact(self, text: str) -> str:
@@ -881,9 +755,7 @@ class TokenAuth(AuthBase):
             for name in self.credential_headers:
                 request.headers.pop(name, None)
 
-    def _carries_cached_token(self, request: requests.PreparedRequest, cached: Optional[_CachedToken]) -> bool:
-        if cached is None:
-            return False
+    def _carries_cached_token(self, request: requests.PreparedRequest, cached: CachedToken) -> bool:
         return any(cached.value in str(request.headers.get(name) or "") for name in self.credential_headers)
 
     def _replay_refused(self, response: requests.Response, send_kwargs: dict[str, Any]) -> requests.Response:
@@ -892,7 +764,7 @@ class TokenAuth(AuthBase):
             # A redirect took this request off our hosts: never answer a foreign refusal with a token.
             return response
         status = response.status_code
-        cached = self._token
+        cached = self._state.token
         if (
             status != 401
             and cached is not None
@@ -906,13 +778,8 @@ class TokenAuth(AuthBase):
                 "%s: got HTTP %d but the request body cannot be replayed; returning it", self._describe(), status
             )
             return response
-        with self._lock:
-            # Drop the token only if it is the one refused: another thread may
-            # already have replaced it, and that one must not be thrown away.
-            cached = self._token
-            if self._carries_cached_token(request, cached) and cached is not None:
-                self._token = None
-                self._discard_shared(cached.value)
+        if cached is not None and self._carries_cached_token(request, cached):
+            self._state.drop(cached.value, self._cache_key)  # only if still the cached one
         logger.info(
             "%s: got HTTP %d from %s; replaying once with a fresh token",
             self._describe(),

@@ -1,0 +1,235 @@
+"""A credential's token state: cached, renewed before expiry, fetched single-flight.
+
+:class:`TokenState` knows nothing of HTTP or of vendors: it holds the cached token
+on a monotonic clock, decides when it is due, makes sure one caller at a time
+fetches (through a function it is handed), shares tokens through a
+:class:`~requests_adtech_auth.cache.TokenCache`, and survives ``fork()``. The
+requests glue (:mod:`~requests_adtech_auth.core`) and the httpx adapter both
+stand on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from typing import Callable, NamedTuple, Optional
+
+from .cache import CacheUnavailableError, StoredToken, TokenCache
+from .exceptions import AuthError
+from .token_endpoint import MAX_LIFETIME, is_token_syntax
+
+__all__ = ["CACHE_RETRY_INTERVAL", "RENEWAL_RETRY_INTERVAL", "CachedToken", "TokenState"]
+
+logger = logging.getLogger("requests_adtech_auth")
+
+#: After a shared cache fails, fetch directly for this long before trying it again.
+CACHE_RETRY_INTERVAL = 30.0
+#: After a failed renewal while the old token is still valid, try again this soon.
+RENEWAL_RETRY_INTERVAL = 5.0
+
+_monotonic = time.monotonic
+
+
+class CachedToken(NamedTuple):
+    """A token in memory, its times on this process's monotonic clock."""
+
+    value: str
+    refresh_at: float
+    expires_at: float
+    bearer: str  # "Bearer <value>", built once rather than on every request
+    issued_at: float  # when the request that got it left
+
+    @classmethod
+    def of(cls, value: str, refresh_at: float, expires_at: float, issued_at: Optional[float] = None) -> CachedToken:
+        """A cached token with its Bearer header value built."""
+        return cls(value, refresh_at, expires_at, "Bearer " + value, _monotonic() if issued_at is None else issued_at)
+
+    def with_value(self, value: str) -> CachedToken:
+        """The same lifetime for another value (a vendor that updates a token in place)."""
+        return self._replace(value=value, bearer="Bearer " + value)
+
+    def __repr__(self) -> str:  # traceback locals show reprs: never the token
+        return f"<cached token, refresh in {self.refresh_at - _monotonic():.0f} s>"
+
+
+#: Fetches a fresh token (with retries); raises AuthError.
+Fetch = Callable[[], CachedToken]
+
+
+class TokenState:
+    """The cached token of one credential and the single-flight machinery around it.
+
+    Args:
+        cache: a shared cache to look in before fetching and to store into.
+        describe: how log lines name the credential (never a secret).
+    """
+
+    def __init__(self, cache: Optional[TokenCache], describe: str) -> None:
+        self.cache = cache
+        self.describe = describe
+        self.token: Optional[CachedToken] = None
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        # RLock: a vendor method holding the lock (Algonomy's update) may renew.
+        self.lock = threading.RLock()
+        self.generation = 0
+        self.last_failure: Optional[AuthError] = None
+        self.cache_warned = False
+        self.cache_retry_at = 0.0
+
+    def after_fork(self) -> None:
+        """New locks in a forked child (a parent thread may have held one); the token stays."""
+        self._init_runtime()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"cache": self.cache, "describe": self.describe}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.token = None  # a token stays with the process that fetched it
+        self._init_runtime()
+
+    def get(self, fetch: Fetch, key: Callable[[], str]) -> str:
+        """A valid token value: the cached one while fresh, else renewed.
+
+        Args:
+            fetch: gets a fresh token from the vendor.
+            key: the shared-cache key of the credential.
+        """
+        cached = self.token
+        if cached is not None and _monotonic() < cached.refresh_at:
+            return cached.value
+        return self.renew(self.generation, fetch, key)
+
+    def renew(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
+        """Renew unless another caller did since ``seen_generation``; one fetch however many ask."""
+        cached = self.token
+        # Due for renewal but still valid with a safe margin (half the leeway):
+        # if another thread is already renewing, keep serving this token rather
+        # than queueing behind it. Closer to expiry, wait for the fresh one: a
+        # token sent in its last moments may be stale on arrival.
+        if cached is not None and _monotonic() < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2:
+            if not self.lock.acquire(blocking=False):
+                return cached.value
+        else:
+            self.lock.acquire()
+        try:
+            return self._renew_locked(seen_generation, fetch, key)
+        finally:
+            self.lock.release()
+
+    def _renew_locked(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
+        cached = self.token
+        now = _monotonic()
+        if cached is not None and now < cached.refresh_at:
+            return cached.value
+        if self.generation != seen_generation and self.last_failure is not None:
+            # The fetch this thread waited on has just failed: one failure for
+            # all waiters, not one full retry cycle per waiting thread.
+            raise self.last_failure
+        try:
+            fresh = self._obtain(fetch, key)
+        except AuthError as exc:
+            self.generation += 1
+            if cached is not None and now < cached.expires_at:
+                retry_in = min(RENEWAL_RETRY_INTERVAL, (cached.expires_at - now) / 2)
+                self.token = cached._replace(refresh_at=now + retry_in)
+                self.last_failure = None
+                logger.warning(
+                    "%s: renewing the token failed (%s); the current one is valid for %.0f s more",
+                    self.describe,
+                    exc,
+                    cached.expires_at - now,
+                )
+                return cached.value
+            self.last_failure = exc
+            raise
+        self.generation += 1
+        self.last_failure = None
+        self.token = fresh
+        return fresh.value
+
+    def _obtain(self, fetch: Fetch, key_of: Callable[[], str]) -> CachedToken:
+        """A fresh token: from the shared cache if it has one, else fetched (and shared)."""
+        cache = self.cache
+        if cache is None or _monotonic() < self.cache_retry_at:
+            return fetch()
+        key = key_of()
+        with contextlib.ExitStack() as held:
+            try:
+                found = adopt(cache.load(key))
+                if found is None:
+                    # Another process may be fetching: wait for it, then look again.
+                    held.enter_context(cache.lock(key))
+                    found = adopt(cache.load(key))
+            except CacheUnavailableError as exc:
+                self.cache_down(exc)
+                found, cache = None, None
+            if found is not None:
+                logger.debug("%s: using the token in %r", self.describe, self.cache)
+                return found
+            fresh = fetch()
+            if cache is not None:
+                self.store_shared(fresh, key)
+            return fresh
+
+    def cache_down(self, exc: CacheUnavailableError) -> None:
+        """Leave a failing cache alone for a while; warn once."""
+        # Each attempt may cost the backend's own timeouts, on the caller's request.
+        self.cache_retry_at = _monotonic() + CACHE_RETRY_INTERVAL
+        if not self.cache_warned:
+            self.cache_warned = True
+            logger.warning("%s: %s; fetching tokens directly until it is back", self.describe, exc)
+
+    def store_shared(self, token: CachedToken, key: str) -> None:
+        """Put ``token`` in the shared cache, if there is one (its times as wall clock)."""
+        if self.cache is None:
+            return
+        now_wall, now = time.time(), _monotonic()
+        stored = StoredToken(token.value, now_wall + token.refresh_at - now, now_wall + token.expires_at - now)
+        try:
+            self.cache.store(key, stored)
+        except CacheUnavailableError as exc:
+            self.cache_down(exc)
+
+    def discard_shared(self, value: str, key: str) -> None:
+        """Remove ``value`` from the shared cache, if it still holds it."""
+        if self.cache is not None:
+            try:
+                self.cache.discard(key, value)
+            except CacheUnavailableError as exc:
+                self.cache_down(exc)
+
+    def drop(self, value: Optional[str], key: Callable[[], str]) -> None:
+        """Forget the cached token (``value=None``), or only if it is ``value`` (a refused one).
+
+        Another thread may already have replaced a refused token: that one stays.
+        """
+        with self.lock:
+            cached = self.token
+            if cached is not None and (value is None or cached.value == value):
+                self.token = None
+                self.discard_shared(cached.value, key())
+
+
+def adopt(stored: Optional[StoredToken]) -> Optional[CachedToken]:
+    """A shared cache's entry as this process's token, or None if it is unusable or due.
+
+    Wall-clock times become monotonic ones. An entry is trusted no further than a
+    fetched answer: a usable token, finite times, at most MAX_LIFETIME from now.
+    """
+    if stored is None or not is_token_syntax(stored.value):
+        return None
+    if not (math.isfinite(stored.refresh_at) and math.isfinite(stored.expires_at)):
+        return None
+    now_wall, now = time.time(), _monotonic()
+    if now_wall >= stored.refresh_at:
+        return None
+    expires_in = min(stored.expires_at - now_wall, MAX_LIFETIME)
+    refresh_in = min(stored.refresh_at - now_wall, expires_in)
+    # Its age is unknown: count it as old, so that a refusal may renew it at once.
+    return CachedToken.of(stored.value, now + refresh_in, now + expires_in, issued_at=now - MAX_LIFETIME)
