@@ -424,9 +424,13 @@ class TokenAuth(AuthBase):
         renews the token. It does not check the URL the headers go to: that is
         the caller's to do.
         """
+        return self._credential_headers(self.get_token())
+
+    def _credential_headers(self, token: str) -> dict[str, str]:
+        """The headers that carry ``token`` (and the vendor's other credential headers)."""
         request = requests.PreparedRequest()
         request.prepare_headers({})
-        self._apply_token(request, self.get_token())
+        self._apply_token(request, token)
         return {
             name: value if isinstance(value, str) else value.decode("latin-1")
             for name, value in request.headers.items()
@@ -755,31 +759,38 @@ class TokenAuth(AuthBase):
             for name in self.credential_headers:
                 request.headers.pop(name, None)
 
-    def _carries_cached_token(self, request: requests.PreparedRequest, cached: CachedToken) -> bool:
-        return any(cached.value in str(request.headers.get(name) or "") for name in self.credential_headers)
+    def _replay_decision(self, url: str, status: int, sent: Mapping[str, Any]) -> bool:
+        """Whether a request to ``url`` refused with ``status`` is replayed with a fresh token.
+
+        The one place both HTTP adapters ask. A refused token is dropped here (only
+        if still the cached one: another thread may already have replaced it).
+
+        Args:
+            url: the refused request's URL, as sent.
+            status: the refusal's HTTP status (one of :attr:`refused_token_statuses`).
+            sent: the refused request's headers (any case-insensitive mapping).
+        """
+        if not self._boundary.allows_quietly(url):
+            # A redirect took this request off our hosts: never answer a foreign refusal with a token.
+            return False
+        cached = self._state.token
+        if cached is None or not any(cached.value in str(sent.get(name) or "") for name in self.credential_headers):
+            return True  # it carried no token, or an older one: replaying costs no token call
+        if status != 401 and _monotonic() - cached.issued_at < self.refusal_renewal_floor:
+            return False  # a fresh token refused with, say, 403: "not allowed", not "stale"
+        self._state.drop(cached.value, self._cache_key)
+        return True
 
     def _replay_refused(self, response: requests.Response, send_kwargs: dict[str, Any]) -> requests.Response:
         request = response.request
-        if not self._boundary.allows_quietly(request.url or ""):
-            # A redirect took this request off our hosts: never answer a foreign refusal with a token.
-            return response
         status = response.status_code
-        cached = self._state.token
-        if (
-            status != 401
-            and cached is not None
-            and self._carries_cached_token(request, cached)
-            and _monotonic() - cached.issued_at < self.refusal_renewal_floor
-        ):
-            # A fresh token refused with, say, 403: "not allowed", not "stale".
+        if not self._replay_decision(request.url or "", status, request.headers):
             return response
         if not _rewind_body(request):
             logger.info(
                 "%s: got HTTP %d but the request body cannot be replayed; returning it", self._describe(), status
             )
             return response
-        if cached is not None and self._carries_cached_token(request, cached):
-            self._state.drop(cached.value, self._cache_key)  # only if still the cached one
         logger.info(
             "%s: got HTTP %d from %s; replaying once with a fresh token",
             self._describe(),
