@@ -426,10 +426,19 @@ class TokenAuth(AuthBase):
         """
         return self._credential_headers(self.get_token())
 
-    def _credential_headers(self, token: str) -> dict[str, str]:
-        """The headers that carry ``token`` (and the vendor's other credential headers)."""
+    def _credential_headers(self, token: str, present: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+        """The headers that carry ``token`` (and the vendor's other credential headers).
+
+        Args:
+            token: the access token.
+            present: credential headers the request already has; :meth:`_apply_token`
+                decides, as on a requests request, which of them stay (Partnerships
+                keeps a parent header the caller set).
+        """
         request = requests.PreparedRequest()
         request.prepare_headers({})
+        if present:
+            request.headers.update(present)
         self._apply_token(request, token)
         return {
             name: value if isinstance(value, str) else value.decode("latin-1")
