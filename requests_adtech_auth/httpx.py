@@ -1,0 +1,331 @@
+"""Every flow as an :class:`httpx.Auth`, for ``httpx.Client`` and ``httpx.AsyncClient``.
+
+Install with ``pip install 'requests-adtech-auth[httpx]'``::
+
+    from requests_adtech_auth import RoktAuth
+    from requests_adtech_auth.httpx import HttpxAuth
+
+    auth = RoktAuth.from_env()
+    with httpx.Client(auth=HttpxAuth(auth)) as client:
+        client.get("https://api.rokt.com/reporting/accounts/123/summary")
+    async with httpx.AsyncClient(auth=HttpxAuth(auth)) as client:
+        await client.get("https://api.rokt.com/reporting/accounts/123/summary")
+
+:class:`HttpxAuth` is a thin adapter: the token, its renewal, the replay decision
+and where credentials may go all belong to the wrapped
+:class:`~requests_adtech_auth.TokenAuth` (its
+:class:`~requests_adtech_auth.token_state.TokenState` and
+:class:`~requests_adtech_auth.boundary.CredentialBoundary`). Wrapping the object
+a requests session uses shares its token: one token call per renewal for both.
+
+What it guarantees:
+
+* **The event loop never blocks on the token.** A coroutine whose token is due
+  awaits a renewal that runs in a worker thread (``anyio.to_thread``, so asyncio
+  and trio alike); the coroutines of one event loop share that one renewal and
+  wait on an event, without spinning. Across threads, loops and processes the
+  token state's lock (and a shared cache's) makes it one token call. A coroutine
+  cancelled while it waits, or while its renewal runs, holds no lock: the worker
+  thread finishes the renewal and stores the token for the next request.
+* **One replay** after the vendor's "token refused" status, with a fresh token,
+  when httpx can send the body again (``content=`` bytes, ``data=`` a dict,
+  ``json=``). A streamed body (a generator, a file, multipart) cannot be: the
+  refused response is returned.
+* **No credential header reaches another origin through a redirect.** httpx
+  (``follow_redirects=True``) drops ``Authorization`` on a cross-origin hop but
+  keeps every other header, Algonomy's ``access_token`` and ``tenant_hash`` and
+  Partnerships' parent header among them. So each request carries an httpcore
+  ``trace`` callback (httpx copies it onto every redirect hop); httpcore calls it
+  with the request it is about to write, and it takes the credential headers off
+  any hop to which requests would not carry ``Authorization`` (another origin,
+  or a host the credential boundary does not allow), and off every hop after
+  that. A ``trace`` callback the caller set still gets every event.
+
+  This covers every transport built on httpcore: httpx's default
+  ``HTTPTransport`` and ``AsyncHTTPTransport``, HTTP/1.1 and HTTP/2, direct or
+  through a proxy. A transport that does not use httpcore (``MockTransport``,
+  ``ASGITransport``, ``WSGITransport``, one of your own) never calls the
+  callback: with one of those, leave ``follow_redirects`` off for requests that
+  carry credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping
+from typing import Any, Callable, Optional, TypeVar
+
+import anyio
+import anyio.to_thread
+import httpcore
+import httpx
+from anyio.lowlevel import RunVar
+
+from .boundary import url_for_display
+from .core import TokenAuth
+from .exceptions import AuthError, ConfigurationError
+from .token_endpoint import without_trace
+from .token_state import TokenState
+
+__all__ = ["HttpxAuth"]
+
+logger = logging.getLogger("requests_adtech_auth")
+
+_monotonic = time.monotonic
+_T = TypeVar("_T")
+#: The httpcore trace events at which a request's headers are about to be written.
+_HEADER_EVENTS = frozenset({"http11.send_request_headers.started", "http2.send_request_headers.started"})
+
+#: An httpcore ``trace`` callback: a function for httpx.Client, a coroutine function for AsyncClient.
+Trace = Callable[[str, dict[str, Any]], Optional[Awaitable[None]]]
+
+
+class _Flight:
+    """One renewal in flight, shared by the coroutines of one event loop."""
+
+    __slots__ = ("done", "error", "token")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.token: Optional[str] = None
+        self.error: Optional[AuthError] = None
+
+
+#: The renewals in flight in the running event loop, per token state.
+_FLIGHTS: RunVar[weakref.WeakKeyDictionary[TokenState, _Flight]] = RunVar("requests_adtech_auth.flights")
+
+
+async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
+    # Abandoned on cancellation: the thread still finishes, so no lock stays held
+    # and no state is left half-written; the cancelled coroutine just stops waiting.
+    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+
+
+def _wire_url(url: httpcore.URL) -> str:
+    """The URL httpcore is about to send a request to (the target's, through a forward proxy)."""
+    target = url.target.decode("latin-1")
+    if not target.startswith("/"):
+        return target  # absolute form: the request goes to a proxy, which forwards it there
+    host = url.host.decode("latin-1")
+    if ":" in host:
+        host = f"[{host}]"
+    port = "" if url.port is None else f":{url.port}"
+    return f"{url.scheme.decode('latin-1')}://{host}{port}{target}"
+
+
+class _WireGuard:
+    """The check behind the trace callbacks: credential headers stay with their origin, hop by hop.
+
+    Requests' rule: a hop keeps them only if requests would keep ``Authorization``
+    (same origin, or the http to https upgrade) and the credential boundary allows
+    its URL; once a hop has lost them, so do the hops after it.
+    """
+
+    __slots__ = ("_auth", "_names", "_origin", "_url", "carried", "chained")
+
+    def __init__(self, adapter: HttpxAuth, url: httpx.URL, chained: Optional[Trace]) -> None:
+        self._auth = adapter.auth
+        self._names = adapter._header_names
+        # httpx hands httpcore exactly these parts: a hop to the same ones needs no parsing.
+        self._origin: Optional[tuple[bytes, bytes, Optional[int]]] = (url.raw_scheme, url.raw_host, url.port)
+        self._url = str(url)
+        #: Whether the last hop sent carried the credential headers.
+        self.carried = True
+        #: The caller's own trace callback, called after this one.
+        self.chained = chained
+
+    def check(self, info: Mapping[str, Any]) -> None:
+        request = info.get("request")
+        if not isinstance(request, httpcore.Request):
+            # Not the httpcore this was written against: send no credential unchecked.
+            raise AuthError("cannot check where httpcore sends this request; no credential is sent")
+        if request.method == b"CONNECT":
+            return  # a proxy tunnel's own request: the request itself comes next
+        url = request.url
+        origin = (url.scheme, url.host, url.port) if url.target.startswith(b"/") else None
+        if self.carried and origin is not None and origin == self._origin:
+            return
+        sent_to = _wire_url(url)
+        if self.carried and self._auth._boundary.keeps_credentials(self._url, sent_to):
+            self._origin, self._url = origin, sent_to
+            return
+        self.carried = False
+        self._origin, self._url = origin, sent_to
+        kept = [(name, value) for name, value in request.headers if name.lower() not in self._names]
+        if len(kept) < len(request.headers):
+            request.headers[:] = kept  # the list httpcore is about to write
+            logger.debug(
+                "%s: credential headers taken off a redirect to %s",
+                self._auth._describe(),
+                url.host.decode("latin-1"),  # host only: a path or query may carry something private
+            )
+
+
+class _SyncWireGuard(_WireGuard):
+    __slots__ = ()
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event in _HEADER_EVENTS:
+            self.check(info)
+        if self.chained is not None:
+            self.chained(event, info)
+
+
+class _AsyncWireGuard(_WireGuard):
+    __slots__ = ()
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event in _HEADER_EVENTS:
+            self.check(info)
+        if self.chained is not None:
+            await self.chained(event, info)  # type: ignore[misc]  # the async client's callbacks are async
+
+
+class HttpxAuth(httpx.Auth):
+    """A :class:`~requests_adtech_auth.TokenAuth` as an :class:`httpx.Auth`, sync and async.
+
+    It shares the wrapped object's token, cache and credential boundary: requests
+    and httpx clients using the same auth object hold one token.
+
+    Args:
+        auth: any of the library's auth objects (a :class:`~requests_adtech_auth.TokenAuth`).
+
+    Raises:
+        ConfigurationError: ``auth`` is not a TokenAuth.
+    """
+
+    def __init__(self, auth: TokenAuth) -> None:
+        if not isinstance(auth, TokenAuth):
+            raise ConfigurationError("HttpxAuth wraps one of this library's auth objects, e.g. HttpxAuth(RoktAuth.from_env())")
+        #: The wrapped auth object.
+        self.auth = auth
+        self._header_names = frozenset(name.lower().encode("latin-1") for name in auth.credential_headers)
+
+    def __repr__(self) -> str:
+        return f"HttpxAuth({self.auth!r})"
+
+    # -- public API --------------------------------------------------------------------
+
+    async def aget_token(self) -> str:
+        """The async twin of :meth:`TokenAuth.get_token`: a valid token, renewed off the event loop.
+
+        Raises:
+            TokenRequestError: the token endpoint refused or failed (after retries).
+        """
+        state = self.auth._state
+        while True:
+            cached = state.token
+            if cached is not None and _monotonic() < cached.refresh_at:
+                return cached.value
+            flights = _FLIGHTS.get(None)
+            if flights is None:
+                flights = weakref.WeakKeyDictionary()
+                _FLIGHTS.set(flights)
+            flight = flights.get(state)
+            if flight is None:
+                return await self._renew(state, flights)
+            await flight.done.wait()
+            if flight.error is not None:
+                raise without_trace(flight.error)
+            if flight.token is not None:
+                return flight.token
+            # Its coroutine was cancelled; its thread may still be fetching, and the
+            # token state's lock makes a new renewal wait for that fetch.
+
+    async def aget_headers(self) -> dict[str, str]:
+        """The async twin of :meth:`TokenAuth.get_headers`: the headers an API call carries.
+
+        For async clients other than httpx (aiohttp, websockets). Like
+        ``get_headers()``, it does not check the URL the headers go to.
+
+        Raises:
+            TokenRequestError: the token endpoint refused or failed (after retries).
+        """
+        return self.auth._credential_headers(await self.aget_token())
+
+    # -- httpx.Auth --------------------------------------------------------------------
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Attach the token if the URL may have it; replay once after a refusal."""
+        if not self._allows(request):
+            yield request
+            return
+        guard = self._attach(request, self.auth.get_token(), _SyncWireGuard)
+        response = yield request
+        refusal = self._refusal(response, guard)
+        if refusal is not None and self.auth._replay_decision(*refusal) and self._replayable(request, refusal):
+            self._attach(request, self.auth.get_token(), _SyncWireGuard)
+            yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Attach the token if the URL may have it; replay once after a refusal. Never blocks the loop."""
+        if not self._allows(request):
+            yield request
+            return
+        guard = self._attach(request, await self.aget_token(), _AsyncWireGuard)
+        response = yield request
+        refusal = self._refusal(response, guard)
+        # The decision may drop the token under the token state's lock (and from a shared cache): not on the loop.
+        if (
+            refusal is not None
+            and await _in_thread(self.auth._replay_decision, *refusal)
+            and self._replayable(request, refusal)
+        ):
+            self._attach(request, await self.aget_token(), _AsyncWireGuard)
+            yield request
+
+    # -- the machinery -----------------------------------------------------------------
+
+    async def _renew(self, state: TokenState, flights: weakref.WeakKeyDictionary[TokenState, _Flight]) -> str:
+        """Renew in a worker thread, as this event loop's one renewal for ``state``."""
+        flight = flights[state] = _Flight()
+        try:
+            flight.token = await _in_thread(self.auth.get_token)
+        except AuthError as exc:
+            flight.error = exc
+            raise
+        finally:
+            # Also on cancellation: the waiters wake up, and one of them renews.
+            if flights.get(state) is flight:
+                del flights[state]
+            flight.done.set()
+        return flight.token
+
+    def _allows(self, request: httpx.Request) -> bool:
+        url = str(request.url)
+        boundary = self.auth._boundary
+        return url.startswith(boundary.prefixes) or boundary.allows(url)
+
+    def _attach(self, request: httpx.Request, token: str, guard_type: type[_WireGuard]) -> _WireGuard:
+        """Put the credential headers on ``request`` and the wire guard in its trace extension."""
+        auth = self.auth
+        if auth._plain_bearer:
+            request.headers["Authorization"] = "Bearer " + token
+        else:
+            present = {name: request.headers[name] for name in auth.credential_headers if name in request.headers}
+            request.headers.update(auth._credential_headers(token, present))
+        previous = request.extensions.get("trace")
+        guard = guard_type(self, request.url, previous.chained if isinstance(previous, _WireGuard) else previous)
+        # A new dict: the caller's extensions may be shared with other requests.
+        request.extensions = {**request.extensions, "trace": guard}
+        return guard
+
+    def _refusal(self, response: httpx.Response, guard: _WireGuard) -> Optional[tuple[str, int, Mapping[str, str]]]:
+        """The replay decision's arguments for a "token refused" answer, else None."""
+        status = response.status_code
+        if status not in self.auth.refused_token_statuses:
+            return None
+        refused = response.request  # after redirects: the last hop
+        return str(refused.url), status, (refused.headers if guard.carried else {})
+
+    def _replayable(self, request: httpx.Request, refusal: tuple[str, int, Mapping[str, str]]) -> bool:
+        url, status, _ = refusal
+        describe = self.auth._describe()
+        if not isinstance(request.stream, httpx.ByteStream):
+            logger.info("%s: got HTTP %d but the request body cannot be replayed; returning it", describe, status)
+            return False
+        shown = url_for_display(url.split("?", 1)[0])  # a query string may carry something private
+        logger.info("%s: got HTTP %d from %s; replaying once with a fresh token", describe, status, shown)
+        return True

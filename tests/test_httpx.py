@@ -1,0 +1,389 @@
+"""The httpx adapter: every flow through real httpx.Client and httpx.AsyncClient against the sandbox.
+
+Sync and async alike: lazy fetch, one token shared with requests, one replay after a
+refusal (with the body, or none for a stream), the vendors' headers, and no
+credential header on a cross-origin redirect hop. Timing and concurrency (the event
+loop never blocks, one renewal per loop, cancellation) are in test_httpx_async.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+import sys
+import traceback
+from collections.abc import AsyncIterator
+from typing import Any, Callable, Optional
+
+import httpx
+import pytest
+import requests
+
+from requests_adtech_auth import ConfigurationError, InsecureTransportError, RoktAuth, TokenAuth, TokenRequestError
+from requests_adtech_auth.httpx import HttpxAuth
+from requests_adtech_auth.sandbox import Fault, Sandbox
+
+from .flows import FLOWS, Flow
+from .test_boundary import _assert_storage_got_nothing
+
+MODES = ["sync", "async"]
+#: Shared by every client here: httpx builds one per client otherwise, which takes a while.
+TLS = ssl.create_default_context()
+
+
+def api_call(flow: Flow, box: Sandbox) -> tuple[str, str, Optional[dict[str, Any]]]:
+    """The method, URL and JSON body of the flow's API call (as tests/flows.py makes it)."""
+    if flow.vendor == "rokt":
+        return "GET", box.rokt.api_url + "/reporting/accounts/123/summary", None
+    if flow.vendor == "rokt_partnerships":
+        return "POST", box.rokt_partnerships.api_url + "/v1/accounts/register/partnership", {"name": "shop"}
+    if flow.vendor == "digital_turbine":
+        return "POST", box.digital_turbine.api_url + "/api/v1/report", {"metrics": ["installs"]}
+    return "POST", box.algonomy.api_url + "/api/v1/profile/b2b/basic", {"customerId": "c1"}
+
+
+def call(mode: str, auth: HttpxAuth, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request through a fresh httpx.Client or httpx.AsyncClient."""
+    kwargs.setdefault("timeout", 10)
+    if mode == "sync":
+        with httpx.Client(auth=auth, verify=TLS) as client:
+            return client.request(method, url, **kwargs)
+
+    async def run() -> httpx.Response:
+        async with httpx.AsyncClient(auth=auth, verify=TLS) as client:
+            return await client.request(method, url, **kwargs)
+
+    return asyncio.run(run())
+
+
+def flow_call(mode: str, auth: HttpxAuth, flow: Flow, box: Sandbox, **kwargs: Any) -> httpx.Response:
+    method, url, body = api_call(flow, box)
+    return call(mode, auth, method, url, json=body, **kwargs)
+
+
+def sent_token(flow: Flow, box: Sandbox, path: str = "/") -> Optional[str]:
+    """The token the last API call under ``path`` carried."""
+    return flow.token_header(box.calls_to("main", path)[-1].headers)
+
+
+# -- every flow, sync and async, one token with requests ---------------------------------------------
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_every_flow_shares_one_token_across_requests_httpx_and_asyncio(sandbox: Sandbox, flow: Flow) -> None:
+    auth = flow.auth(sandbox)
+    wrapped = HttpxAuth(auth)
+    assert sandbox.count(flow.vendor, "token") == 0  # lazy: nothing fetched yet
+    for mode in MODES:
+        response = flow_call(mode, wrapped, flow, sandbox)
+        assert response.is_success, response.text
+        assert sent_token(flow, sandbox) == auth.get_token()
+    session = requests.Session()
+    session.auth = auth
+    assert flow.call(session, sandbox).ok
+    assert sandbox.count(flow.vendor, "token") == 1
+
+
+def test_partnerships_parent_header_set_by_the_caller_wins_as_on_requests(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_partnerships_auth()
+    url = sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership"
+    mine = {"X-Platform-Parent-Account-Id": "sbx-parent-caller"}
+    session = requests.Session()
+    session.auth = auth
+    session.post(url, json={"name": "shop"}, headers=mine, timeout=10)
+    on_requests = sandbox.calls_to("main", "/rokt-partnerships/v1")[-1].headers
+    for mode in MODES:
+        call(mode, HttpxAuth(auth), "POST", url, json={"name": "shop"}, headers=mine)
+        got = sandbox.calls_to("main", "/rokt-partnerships/v1")[-1].headers
+        assert got["X-Platform-Parent-Account-Id"] == on_requests["X-Platform-Parent-Account-Id"] == "sbx-parent-caller"
+        assert got["Authorization"] == on_requests["Authorization"] == "Bearer " + auth.get_token()
+
+
+def test_algonomy_headers_overwrite_the_callers_as_on_requests(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth()
+    url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
+    stale = {"access_token": "old-token", "tenant_hash": "old-hash"}
+    for mode in MODES:
+        response = call(mode, HttpxAuth(auth), "POST", url, json={"customerId": "c1"}, headers=stale)
+        assert response.status_code == 200, response.text
+        got = sandbox.calls_to("main", "/algonomy/api")[-1].headers
+        assert (got["access_token"], got["tenant_hash"]) == (auth.get_token(), sandbox.algonomy.tenant_hash)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_get_headers_and_its_async_twin(sandbox: Sandbox, mode: str) -> None:
+    auth = sandbox.algonomy_auth()
+    wrapped = HttpxAuth(auth)
+    headers = auth.get_headers() if mode == "sync" else asyncio.run(wrapped.aget_headers())
+    assert headers == {"access_token": auth.get_token(), "tenant_hash": sandbox.algonomy.tenant_hash}
+    assert asyncio.run(wrapped.aget_token()) == auth.get_token()
+    assert sandbox.count("algonomy", "token") == 1
+
+
+# -- the credential boundary on the URL httpx sends ------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_credential_and_no_token_call_for_a_host_not_allowed(sandbox: Sandbox, mode: str) -> None:
+    auth = sandbox.algonomy_auth()
+    assert call(mode, HttpxAuth(auth), "GET", sandbox.storage_url + "/collect").status_code == 200
+    _assert_storage_got_nothing(sandbox, auth)
+    assert sandbox.count("algonomy", "token") == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_plain_http_to_an_allowed_remote_host_is_refused_before_sending(sandbox: Sandbox, mode: str) -> None:
+    auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
+    with pytest.raises(InsecureTransportError):
+        call(mode, HttpxAuth(auth), "GET", "http://api.rokt.com/reporting/accounts/1/summary")
+    assert sandbox.count("rokt", "token") == 0
+
+
+def test_wraps_only_token_auth_objects() -> None:
+    with pytest.raises(ConfigurationError, match="HttpxAuth wraps"):
+        HttpxAuth(requests.auth.HTTPBasicAuth("user", "pass"))  # type: ignore[arg-type]
+
+
+def test_repr_names_the_wrapped_object_and_no_secret(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_auth()
+    wrapped = HttpxAuth(auth)
+    auth.get_token()
+    assert repr(wrapped) == f"HttpxAuth({auth!r})"
+    assert not any(secret in repr(wrapped) for secret in sandbox.secrets())
+
+
+def test_importing_the_package_does_not_import_httpx() -> None:
+    code = "import sys, requests_adtech_auth; sys.exit('httpx' in sys.modules or 'anyio' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=60).returncode == 0
+
+
+# -- one replay after a refusal ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_refused_token_is_renewed_and_the_request_replayed_with_its_body(
+    sandbox: Sandbox, flow: Flow, mode: str
+) -> None:
+    auth = flow.auth(sandbox)
+    wrapped = HttpxAuth(auth)
+    assert flow_call(mode, wrapped, flow, sandbox).is_success
+    refused = auth.get_token()
+    sandbox.add_fault(flow.vendor, "api", Fault.status(401, {"error": "invalid_token"}))
+    response = flow_call(mode, wrapped, flow, sandbox)
+    assert response.is_success, response.text
+    assert [r.status_code for r in response.history] == [401]
+    path = httpx.URL(api_call(flow, sandbox)[1]).path
+    first, replay = sandbox.calls_to("main", path)[-2:]
+    assert replay.body == first.body and replay.method == first.method
+    assert flow.token_header(first.headers) == refused
+    assert flow.token_header(replay.headers) == auth.get_token() != refused
+    assert sandbox.count(flow.vendor, "token") == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_refusal_forever_is_returned_after_one_replay(sandbox: Sandbox, mode: str) -> None:
+    flow = FLOWS[1]
+    wrapped = HttpxAuth(flow.auth(sandbox))
+    sandbox.add_fault(flow.vendor, "api", Fault.status(401), times=100)
+    for _ in range(3):
+        assert flow_call(mode, wrapped, flow, sandbox).status_code == 401
+    assert sandbox.count(flow.vendor, "api") == 6  # one replay per call, never a loop
+    sandbox.clear_faults()
+    assert flow_call(mode, wrapped, flow, sandbox).is_success
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rokt_403_for_a_fresh_token_is_not_replayed(sandbox: Sandbox, mode: str) -> None:
+    sandbox.rokt.forbidden_paths.add("/reporting/accounts/999/summary")
+    wrapped = HttpxAuth(sandbox.rokt_auth())
+    url = sandbox.rokt.api_url + "/reporting/accounts/999/summary"
+    assert call(mode, wrapped, "GET", url).status_code == 403
+    assert (sandbox.count("rokt", "api"), sandbox.count("rokt", "token")) == (1, 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_streamed_body_is_not_replayed_but_the_refused_token_is_dropped(sandbox: Sandbox, mode: str) -> None:
+    auth = sandbox.digital_turbine_auth()
+    wrapped = HttpxAuth(auth)
+    url = sandbox.digital_turbine.api_url + "/api/v1/report"
+    headers = {"Content-Type": "application/json"}
+    refused = auth.get_token()
+    sandbox.add_fault("digital_turbine", "api", Fault.status(401, {"error": "invalid_token"}))
+    if mode == "sync":
+        content: Any = iter([b'{"metrics": ', b'["installs"]}'])
+    else:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b'{"metrics": '
+            yield b'["installs"]}'
+
+        content = chunks()
+    response = call(mode, wrapped, "POST", url, content=content, headers=headers)
+    assert response.status_code == 401  # a consumed stream cannot go again: the answer is returned
+    assert sandbox.count("digital_turbine", "api") == 1
+    assert auth._state.token is None or auth._state.token.value != refused
+    assert call(mode, wrapped, "POST", url, json={"metrics": ["installs"]}).status_code == 200
+    assert sandbox.count("digital_turbine", "token") == 2
+
+
+# -- redirects: no credential header on another origin ------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_cross_origin_redirect_carries_no_credential_header(sandbox: Sandbox, flow: Flow, mode: str) -> None:
+    auth = flow.auth(sandbox)
+    wrapped = HttpxAuth(auth)
+    assert flow_call(mode, wrapped, flow, sandbox).is_success  # a token is cached and in use
+    target = sandbox.storage_url + "/landing"
+    response = call(mode, wrapped, "GET", sandbox.url + "/redirect", params={"to": target}, follow_redirects=True)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [302]
+    assert len(sandbox.calls_to("storage")) == 1
+    _assert_storage_got_nothing(sandbox, auth)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_redirect_to_another_allowed_origin_drops_credentials_as_requests_does(sandbox: Sandbox, mode: str) -> None:
+    storage_host = httpx.URL(sandbox.storage_url).host
+    auth = sandbox.algonomy_auth(hosts=["127.0.0.1", storage_host])
+    target = sandbox.storage_url + "/landing"
+    response = call(mode, HttpxAuth(auth), "GET", sandbox.url + "/redirect", params={"to": target}, follow_redirects=True)
+    assert response.status_code == 200
+    _assert_storage_got_nothing(sandbox, auth)
+    # The first hop, to an allowed origin, did carry them.
+    assert sandbox.calls_to("main", "/redirect")[-1].header("access_token") == auth.get_token()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_same_origin_redirect_keeps_credentials(sandbox: Sandbox, mode: str) -> None:
+    response = call(
+        mode,
+        HttpxAuth(sandbox.algonomy_auth()),
+        "POST",
+        sandbox.url + "/redirect",
+        params={"to": "/algonomy/api/v1/profile/b2b/basic", "status": "307"},
+        json={"customerId": "c1"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200, response.text
+    assert [r.status_code for r in response.history] == [307]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_same_origin_hop_then_foreign_hop(sandbox: Sandbox, mode: str) -> None:
+    auth = sandbox.rokt_partnerships_auth()
+    foreign = sandbox.storage_url + "/landing"
+    via = "/redirect?" + str(httpx.QueryParams({"to": foreign}))
+    response = call(mode, HttpxAuth(auth), "GET", sandbox.url + "/redirect", params={"to": via}, follow_redirects=True)
+    assert [r.status_code for r in response.history] == [302, 302]
+    assert all(c.header("X-Platform-Parent-Account-Id") for c in sandbox.calls_to("main", "/redirect"))
+    _assert_storage_got_nothing(sandbox, auth)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_replay_whose_answer_redirects_off_host_carries_nothing(sandbox: Sandbox, mode: str) -> None:
+    flow = FLOWS[4]  # Algonomy: custom headers, which httpx itself keeps on every hop
+    auth = flow.auth(sandbox)
+    wrapped = HttpxAuth(auth)
+    assert flow_call(mode, wrapped, flow, sandbox).is_success
+    sandbox.add_fault(flow.vendor, "api", Fault.status(401, {"error": "invalid_token"}))
+    sandbox.add_fault(flow.vendor, "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
+    response = flow_call(mode, wrapped, flow, sandbox, follow_redirects=True)
+    assert response.status_code == 200  # the storage host's answer
+    _assert_storage_got_nothing(sandbox, auth)
+    assert sandbox.count(flow.vendor, "token") == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_callers_trace_callback_still_gets_every_event(sandbox: Sandbox, mode: str) -> None:
+    auth = sandbox.algonomy_auth()
+    events: list[tuple[str, list[bytes]]] = []
+
+    def record(event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.started"):
+            events.append((event, [name.lower() for name, _ in info["request"].headers]))
+        else:
+            events.append((event, []))
+
+    async def record_async(event: str, info: dict[str, Any]) -> None:
+        record(event, info)
+
+    trace: Callable[..., Any] = record if mode == "sync" else record_async
+    target = sandbox.storage_url + "/landing"
+    call(
+        mode,
+        HttpxAuth(auth),
+        "GET",
+        sandbox.url + "/redirect",
+        params={"to": target},
+        follow_redirects=True,
+        extensions={"trace": trace},
+    )
+    headers_sent = [names for event, names in events if event.endswith("send_request_headers.started")]
+    assert len(headers_sent) == 2
+    assert b"access_token" in headers_sent[0]  # the first hop, to an allowed host
+    assert b"access_token" not in headers_sent[1] and b"tenant_hash" not in headers_sent[1]  # as sent: stripped
+    assert any(event.endswith("receive_response_headers.complete") for event, _ in events)
+    _assert_storage_got_nothing(sandbox, auth)
+
+
+# -- token-endpoint faults surface as the same library errors --------------------------------------------
+
+
+FAULTS = {
+    "reset-always": (Fault.reset(), 3, TokenRequestError, 200, True),
+    "500-always": (Fault.status(500, {"error": "server_error"}), 3, TokenRequestError, 500, True),
+    "503-once": (Fault.status(503), 1, None, None, None),
+    "200-html": (Fault.raw(200, b"<!doctype html><p>Login</p>", "text/html"), 1, TokenRequestError, 200, False),
+    "401-invalid-client": (Fault.status(401, {"error": "invalid_client"}), 1, TokenRequestError, 401, False),
+}
+
+
+# Every flow on the async path (worker thread, shared renewal), and one on the sync path.
+@pytest.mark.parametrize(
+    ("flow", "mode"),
+    [*((f, "async") for f in FLOWS), (FLOWS[1], "sync")],
+    ids=[*(f"{f.name}-async" for f in FLOWS), f"{FLOWS[1].name}-sync"],
+)
+def test_token_endpoint_faults_through_httpx(sandbox: Sandbox, flow: Flow, mode: str) -> None:
+    for case, (fault, times, raises, status, transient) in FAULTS.items():
+        sandbox.add_fault(flow.vendor, "token", fault, times=times)
+        sandbox.reset_counts()
+        auth = flow.auth(sandbox, timeout=2, max_retries=2, backoff=0.01, max_backoff=0.05)
+        auth.invalidate()  # the previous case's token: objects with one credential share it
+        wrapped = HttpxAuth(auth)
+        if raises is None:
+            assert flow_call(mode, wrapped, flow, sandbox).is_success, case
+        else:
+            with pytest.raises(raises) as caught:
+                flow_call(mode, wrapped, flow, sandbox)
+            error = caught.value
+            assert isinstance(error, TokenRequestError)
+            assert (error.status_code, error.transient) == (status, transient), case
+            assert sandbox.count(flow.vendor, "token") == times, case
+            _assert_no_secret_shown(error, auth, sandbox)
+        sandbox.clear_faults()
+        assert flow_call(mode, wrapped, flow, sandbox).is_success, f"{case}: usable once the fault clears"
+
+
+def _assert_no_secret_shown(error: BaseException, auth: TokenAuth, box: Sandbox) -> None:
+    """Neither the error nor the locals of the frames it carries hold a secret the flow sends."""
+    from .test_hostile import _sent_secrets
+
+    shown = "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
+    assert "auth = HttpxAuth(" in shown, "locals were captured"
+    for secret in _sent_secrets(auth, box):
+        assert secret not in shown, "a secret is in the error or in the locals of its frames"
+
+
+def test_errors_keep_their_type_through_both_clients(sandbox: Sandbox) -> None:
+    auth = RoktAuth("app", "wrong", token_url=sandbox.rokt.token_url, max_retries=0)
+    url = sandbox.rokt.api_url + "/reporting/accounts/123/summary"
+    for mode in MODES:
+        with pytest.raises(TokenRequestError) as caught:
+            call(mode, HttpxAuth(auth), "GET", url)
+        assert (caught.value.status_code, caught.value.transient) == (400, False)
+        assert isinstance(caught.value, requests.RequestException)  # the library's errors, not httpx's
