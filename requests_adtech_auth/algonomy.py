@@ -258,6 +258,7 @@ class AlgonomyAuth(TokenAuth):
             cached = self._token
             if cached is None or time.monotonic() >= cached.expires_at:
                 self._resources = wanted
+                self._rebind_state(None)  # objects still asking for the old list keep their token
                 return
             spec = TokenRequest(
                 self.update_url, headers=self._headers, json={"resource": list(wanted), "token": cached.value}
@@ -276,8 +277,9 @@ class AlgonomyAuth(TokenAuth):
             value = self._confirmed_token(answer, wanted)
             self._resources = wanted
             if value != cached.value:
-                cached = self._token = cached._replace(value=value, bearer="Bearer " + value)
-            self._store_shared(cached)  # under the key of the wider resource list
+                cached = cached.with_value(value)
+            self._rebind_state(cached)  # the token now grants the wider list: it lives under that key
+            self._store_shared(cached)
             logger.info("%s: token updated, now grants %d resources", self._describe(), len(wanted))
 
     def _token_unknown(self, exc: TokenRequestError) -> bool:
@@ -297,10 +299,12 @@ class AlgonomyAuth(TokenAuth):
         current = self._resources
         self.invalidate()  # the refused token, also from a shared cache (under the old resources)
         self._resources = wanted
+        self._rebind_state(None)
         try:
             self.get_token()
         except AuthError:
             self._resources = current
+            self._rebind_state(None)
             raise
 
     def _confirmed_token(self, answer: dict[str, Any], wanted: tuple[str, ...]) -> str:

@@ -20,7 +20,6 @@ import os
 import random
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar
 
@@ -51,7 +50,7 @@ from .token_endpoint import (
     retry_after_seconds,
     without_trace,
 )
-from .token_state import CACHE_RETRY_INTERVAL, RENEWAL_RETRY_INTERVAL, CachedToken, TokenState
+from .token_state import CACHE_RETRY_INTERVAL, RENEWAL_RETRY_INTERVAL, CachedToken, TokenState, shared_state
 
 # Kept under its old name: vendor modules and tests refer to it.
 _CachedToken = CachedToken
@@ -136,18 +135,38 @@ class _NoAuth(AuthBase):
 
 _NO_AUTH = _NoAuth()
 
-# Every live auth object, so that a forked child can replace locks that another
-# parent thread may have held at fork time.
-_LIVE: weakref.WeakSet[TokenAuth] = weakref.WeakSet()
+class _DefaultTokenSession:
+    """The token session of every auth object not given one.
+
+    One connection pool for the process, however many auth objects come and go.
+    Its cookie jar takes nothing: a cookie one credential's token answer sets is
+    not sent with another's.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.session: Optional[requests.Session] = None
+
+    def get(self) -> requests.Session:
+        with self.lock:
+            if self.session is None:
+                from http.cookiejar import DefaultCookiePolicy
+
+                session = requests.Session()
+                session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+                self.session = session
+            return self.session
+
+    def after_fork(self) -> None:
+        # Pooled sockets are shared with the parent; never write to them from both.
+        self.lock = threading.Lock()
+        self.session = None
 
 
-def _reinit_after_fork() -> None:
-    for auth in list(_LIVE):
-        auth._after_fork()
-
+_DEFAULT_SESSION = _DefaultTokenSession()
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)
+    os.register_at_fork(after_in_child=_DEFAULT_SESSION.after_fork)
 
 
 def require_text(name: str, value: object) -> str:
@@ -229,7 +248,11 @@ class TokenAuth(AuthBase):
             asked for by ``Retry-After``.
         cache: a shared :class:`~requests_adtech_auth.cache.TokenCache`
             (file, Redis) so that processes using the same credential share
-            one token. Default: this object's memory only.
+            one token. Default: this process's memory only.
+        share_token: share the in-memory token with every other auth object of
+            this process that has the same credential (same class, token URL,
+            id, secrets and scope) and cache. Default True; False keeps this
+            object's token to itself.
 
     Raises:
         ConfigurationError: an argument is unusable (the message names it).
@@ -274,6 +297,7 @@ class TokenAuth(AuthBase):
         backoff: float = DEFAULT_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
         cache: Optional[TokenCache] = None,
+        share_token: bool = True,
     ) -> None:
         self.token_url = self._check_token_url(token_url)
         self.timeout = _seconds("timeout", timeout)
@@ -286,7 +310,10 @@ class TokenAuth(AuthBase):
             raise ConfigurationError("session must be a requests.Session")
         if cache is not None and not isinstance(cache, TokenCache):
             raise ConfigurationError("cache must be a TokenCache, e.g. FileTokenCache() or RedisTokenCache(client)")
+        if not isinstance(share_token, bool):
+            raise ConfigurationError("share_token must be True or False")
         self.cache = cache
+        self.share_token = share_token
         self.max_retries = max_retries
         token_origin = origin_of(self.token_url)
         assert token_origin is not None  # _check_token_url refused anything else
@@ -294,7 +321,6 @@ class TokenAuth(AuthBase):
             (*self.default_api_hosts, token_origin.host) if hosts is None else hosts, self.vendor
         )
         self._session = session
-        self._owns_session = session is None
         self._init_state()
 
     # -- what a vendor module overrides -------------------------------------------------
@@ -451,29 +477,47 @@ class TokenAuth(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the token to ``request`` if the credential boundary allows its URL."""
-        # The hot path of every API call: kept to a prefix test, a clock read
-        # and two writes (see bench/).
+        # The hot path of every API call (see bench/): a prefix test, a clock read,
+        # one tuple unpacked, a header and a hook. Flows with their own headers use
+        # _call_with_vendor_headers instead, chosen once per class.
         url = request.url or ""
         boundary = self._boundary
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             return request
-        cached = self._state.token
-        if cached is not None and _monotonic() < cached.refresh_at:
-            token, bearer = cached.value, cached.bearer
+        hot = self._state.hot
+        if hot is not None:
+            refresh_at, bearer, _ = hot
+            if _monotonic() < refresh_at:
+                request.headers["Authorization"] = bearer
+                request.hooks["response"].append(self._response_hook)
+                return request
+        request.headers["Authorization"] = "Bearer " + self.get_token()
+        request.hooks["response"].append(self._response_hook)
+        return request
+
+    def _call_with_vendor_headers(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = request.url or ""
+        boundary = self._boundary
+        if not url.startswith(boundary.prefixes) and not boundary.allows(url):
+            return request
+        hot = self._state.hot
+        if hot is not None:
+            refresh_at, _, token = hot
+            if _monotonic() >= refresh_at:
+                token = self.get_token()
         else:
             token = self.get_token()
-            bearer = "Bearer " + token
-        if self._plain_bearer:
-            request.headers["Authorization"] = bearer
-        else:
-            self._apply_token(request, token)
+        self._apply_token(request, token)
         request.hooks["response"].append(self._response_hook)
         return request
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # A flow that keeps the default Bearer header skips a method call per request.
+        # Decided once per class: a flow that keeps the default Bearer header
+        # skips a method call per request.
         cls._plain_bearer = cls._apply_token is TokenAuth._apply_token
+        if not cls._plain_bearer and "__call__" not in cls.__dict__:
+            cls.__call__ = TokenAuth._call_with_vendor_headers  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         shown = " ".join(f"{label}={text}" for label, text in self._identity())
@@ -499,16 +543,31 @@ class TokenAuth(AuthBase):
     # -- the machinery -----------------------------------------------------------------
 
     def _init_state(self) -> None:
-        self._state = TokenState(self.cache, self._describe())
+        # The token state itself is bound on first use (see __getattr__): the
+        # credential that keys it is complete only once the vendor's __init__ ends.
         self._redactor: Optional[Redactor] = None
         self._response_hook = _ResponseHook(self, retry=True)
-        _LIVE.add(self)
 
-    def _after_fork(self) -> None:
-        self._state.after_fork()
-        if self._owns_session:
-            # Pooled sockets are shared with the parent; never write to them from both.
-            self._session = None
+    def __getattr__(self, name: str) -> Any:
+        # Called only for attributes not found: here, _state before its first use.
+        if name != "_state":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        state = shared_state(self._cache_key(), self.cache, self._describe()) if self.share_token else None
+        state = state or TokenState(self.cache, self._describe())
+        self._state = state
+        return state
+
+    def _rebind_state(self, token: Optional[CachedToken]) -> None:
+        """Move to the token state of this object's current credential scope, taking ``token`` along.
+
+        For a vendor whose scope changes on a live object (Algonomy's resources):
+        objects still on the old scope keep their state.
+        """
+        self.__dict__.pop("_state", None)
+        state = self._state
+        if token is not None:
+            with state.lock:
+                state.token = token
 
     # The token state's parts under the names vendor modules and tests use.
     @property
@@ -531,8 +590,6 @@ class TokenAuth(AuthBase):
         state = self.__dict__.copy()
         for name in ("_state", "_response_hook", "_redactor"):
             state.pop(name, None)
-        if self._owns_session:
-            state["_session"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -564,10 +621,7 @@ class TokenAuth(AuthBase):
         return check_token_url(url, cls.vendor, argument)
 
     def _token_session(self) -> requests.Session:
-        session = self._session
-        if session is None:
-            session = self._session = requests.Session()
-        return session
+        return self._session or _DEFAULT_SESSION.get()
 
     def _cache_key(self) -> str:
         return cache_key(type(self).__name__, self.token_url, self._public_id(), *self._secrets(), *self._cache_scope())

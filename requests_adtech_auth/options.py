@@ -22,3 +22,4 @@ if TYPE_CHECKING:
         backoff: float
         max_backoff: float
         cache: Optional[TokenCache]
+        share_token: bool

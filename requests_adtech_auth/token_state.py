@@ -13,15 +13,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import threading
 import time
+import weakref
+from collections import OrderedDict
 from typing import Callable, NamedTuple, Optional
 
 from .cache import CacheUnavailableError, StoredToken, TokenCache
 from .exceptions import AuthError
 from .token_endpoint import MAX_LIFETIME, is_token_syntax
 
-__all__ = ["CACHE_RETRY_INTERVAL", "RENEWAL_RETRY_INTERVAL", "CachedToken", "TokenState"]
+__all__ = ["CACHE_RETRY_INTERVAL", "RENEWAL_RETRY_INTERVAL", "CachedToken", "TokenState", "shared_state"]
 
 logger = logging.getLogger("requests_adtech_auth")
 
@@ -29,6 +32,9 @@ logger = logging.getLogger("requests_adtech_auth")
 CACHE_RETRY_INTERVAL = 30.0
 #: After a failed renewal while the old token is still valid, try again this soon.
 RENEWAL_RETRY_INTERVAL = 5.0
+#: Credentials whose token state outlives their auth objects (the most recently used):
+#: ``requests.get(url, auth=RoktAuth(...))`` in a loop drops its object after each call.
+RECENT_CREDENTIALS = 256
 
 _monotonic = time.monotonic
 
@@ -67,11 +73,28 @@ class TokenState:
         describe: how log lines name the credential (never a secret).
     """
 
+    _token: Optional[CachedToken]
+    #: ``(refresh_at, "Bearer <value>", value)`` of the cached token, or None.
+    hot: Optional[tuple[float, str, str]]
+
     def __init__(self, cache: Optional[TokenCache], describe: str) -> None:
         self.cache = cache
         self.describe = describe
-        self.token: Optional[CachedToken] = None
+        self.token = None
         self._init_runtime()
+        _REGISTRY.all.add(self)
+
+    @property
+    def token(self) -> Optional[CachedToken]:
+        """The cached token, or None."""
+        return self._token
+
+    @token.setter
+    def token(self, token: Optional[CachedToken]) -> None:
+        self._token = token
+        # What the per-request hot path reads: one plain tuple, replaced whole, so
+        # a reader sees one token's time and header together without a lock.
+        self.hot = None if token is None else (token.refresh_at, token.bearer, token.value)
 
     def _init_runtime(self) -> None:
         # RLock: a vendor method holding the lock (Algonomy's update) may renew.
@@ -92,6 +115,7 @@ class TokenState:
         self.__dict__.update(state)
         self.token = None  # a token stays with the process that fetched it
         self._init_runtime()
+        _REGISTRY.all.add(self)
 
     def get(self, fetch: Fetch, key: Callable[[], str]) -> str:
         """A valid token value: the cached one while fresh, else renewed.
@@ -214,6 +238,51 @@ class TokenState:
             if cached is not None and (value is None or cached.value == value):
                 self.token = None
                 self.discard_shared(cached.value, key())
+
+
+class _Registry:
+    """Every state (for fork safety) and one state per credential (for sharing)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.all: weakref.WeakSet[TokenState] = weakref.WeakSet()
+        # A state lives while an auth object uses it, or while it is among the most
+        # recently used: memory stays bounded however many credentials come and go.
+        self.shared: weakref.WeakValueDictionary[tuple[str, int], TokenState] = weakref.WeakValueDictionary()
+        self.recent: OrderedDict[tuple[str, int], TokenState] = OrderedDict()
+
+    def after_fork(self) -> None:
+        # Another parent thread may have held a lock at fork time: replace them all.
+        self.lock = threading.Lock()
+        for state in list(self.all):
+            state.after_fork()
+
+
+_REGISTRY = _Registry()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_REGISTRY.after_fork)
+
+
+def shared_state(key: str, cache: Optional[TokenCache], describe: str) -> TokenState:
+    """The one token state of credential ``key`` in this process, created on first use.
+
+    Auth objects built again and again for one credential (in a loop, a notebook
+    cell, a request handler) find the token the first one fetched. A different
+    shared cache object makes a different state: the cache is part of how a state
+    renews.
+    """
+    ident = (key, id(cache) if cache is not None else 0)  # the state holds the cache: its id stays unique
+    with _REGISTRY.lock:
+        state = _REGISTRY.shared.get(ident)
+        if state is None:
+            state = _REGISTRY.shared[ident] = TokenState(cache, describe)
+        recent = _REGISTRY.recent
+        recent[ident] = state
+        recent.move_to_end(ident)
+        if len(recent) > RECENT_CREDENTIALS:
+            recent.popitem(last=False)
+        return state
 
 
 def adopt(stored: Optional[StoredToken]) -> Optional[CachedToken]:

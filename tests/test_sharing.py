@@ -1,0 +1,157 @@
+"""One token per credential in a process, however many auth objects; token connections that do not pile up."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+
+import pytest
+import requests
+
+from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth
+from requests_adtech_auth.sandbox import Sandbox
+
+from .flows import FLOWS, Flow
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_auth_objects_of_one_credential_share_one_token(sandbox: Sandbox, flow: Flow) -> None:
+    session = requests.Session()
+    for _ in range(50):  # a new object per request, as in a loop or a request handler
+        session.auth = flow.auth(sandbox)
+        assert flow.call(session, sandbox).ok
+    assert sandbox.count(flow.vendor, "token") == 1
+
+
+def test_1000_objects_one_credential_one_token_call(sandbox: Sandbox) -> None:
+    tokens = {
+        RoktAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url).get_token()
+        for _ in range(1000)
+    }
+    assert len(tokens) == 1
+    assert sandbox.count("rokt", "token") == 1
+
+
+def test_16_threads_of_new_objects_one_token_call(sandbox: Sandbox) -> None:
+    url = sandbox.digital_turbine.api_url + "/api/v1/report"
+    failures: list[int] = []
+
+    def work() -> None:
+        with requests.Session() as session:
+            for _ in range(10):
+                auth = sandbox.digital_turbine_auth()
+                status = session.post(url, json={}, auth=auth, timeout=10).status_code
+                if status != 200:
+                    failures.append(status)
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures
+    assert sandbox.count("digital_turbine", "token") == 1
+
+
+def test_share_token_false_keeps_a_token_to_itself(sandbox: Sandbox) -> None:
+    shared = sandbox.rokt_auth()
+    loner = sandbox.rokt_auth(share_token=False)
+    assert shared.get_token() != loner.get_token()
+    assert sandbox.rokt_auth().get_token() == shared.get_token()
+    assert sandbox.count("rokt", "token") == 2
+
+
+def test_different_credentials_never_share(sandbox: Sandbox) -> None:
+    a = sandbox.rokt_auth()
+    b = RoktAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url, leeway=5)
+    c = RoktAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret + "x", token_url=sandbox.rokt.token_url)
+    assert a.get_token() == b.get_token()  # options other than the credential do not matter
+    with pytest.raises(requests.RequestException):
+        c.get_token()  # a wrong secret: the sandbox refuses it, and it never sees a's token
+
+
+def test_invalidate_forgets_the_credential_token_for_every_object(sandbox: Sandbox) -> None:
+    a, b = sandbox.rokt_auth(), sandbox.rokt_auth()
+    first = a.get_token()
+    b.invalidate()
+    assert a.get_token() != first
+    assert sandbox.count("rokt", "token") == 2
+
+
+def test_algonomy_objects_share_only_for_the_same_resources(sandbox: Sandbox) -> None:
+    basic = sandbox.algonomy_auth(resources=["basic"])
+    same = sandbox.algonomy_auth(resources=["basic"])
+    wider = sandbox.algonomy_auth(resources=["basic", "segments"])
+    assert basic.get_token() == same.get_token()
+    assert wider.get_token() != basic.get_token()
+    basic.add_resources("segments")  # widens basic's live token; `same` keeps asking for basic only
+    assert same.resources == ("basic",)
+    assert sandbox.count("algonomy", "token") == 2
+
+
+def _use(box: Sandbox, count: int, keep: list[DigitalTurbineAuth]) -> None:
+    for i in range(count):
+        # Distinct credentials (the sandbox refuses them): each costs a real token request.
+        auth = DigitalTurbineAuth(
+            f"client-{threading.get_ident()}-{i}", "not-the-secret", token_url=box.digital_turbine.token_url,
+            max_retries=0,
+        )
+        with pytest.raises(requests.RequestException):
+            auth.get_token()
+        keep.append(auth)
+
+
+def test_token_connections_do_not_pile_up(sandbox: Sandbox) -> None:
+    _use(sandbox, 20, [])  # warm up: the token session's pool
+    gc.collect()
+    before = _open_descriptors()
+    alive: list[DigitalTurbineAuth] = []
+    _use(sandbox, 1000, alive)
+    held = _open_descriptors() - before
+    alive.clear()
+    gc.collect()
+    after = _open_descriptors() - before
+    assert held <= 4, f"1000 live auth objects hold {held} more descriptors"
+    assert after <= 4, f"{after} more descriptors after 1000 objects were used and dropped"
+    assert sandbox.count("digital_turbine", "token") == 1020
+
+
+def test_token_connections_do_not_pile_up_under_16_threads(sandbox: Sandbox) -> None:
+    _use(sandbox, 20, [])
+    gc.collect()
+    before = _open_descriptors()
+    alive: list[DigitalTurbineAuth] = []
+    threads = [threading.Thread(target=_use, args=(sandbox, 40, alive)) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    held = _open_descriptors() - before
+    alive.clear()
+    gc.collect()
+    # urllib3 keeps at most pool_maxsize (10) idle connections to the token host, and
+    # the sandbox (in this process) holds the other end of each.
+    assert held <= 24, f"640 live auth objects made in 16 threads hold {held} more descriptors"
+    assert _open_descriptors() - before <= 24
+
+
+def test_idle_objects_are_small(sandbox: Sandbox) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        start = tracemalloc.take_snapshot()
+        objects = [AlgonomyAuth(sandbox.algonomy.token_url, f"tenant-{i}", ["basic"]) for i in range(200)]
+        grown = sum(stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(start, "filename"))
+    finally:
+        tracemalloc.stop()
+    assert len(objects) == 200
+    assert grown / 200 < 8 * 1024, f"{grown / 200:.0f} bytes per idle auth object"
