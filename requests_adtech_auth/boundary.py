@@ -15,8 +15,10 @@ credential goes anywhere: the boundary fails closed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
+import re
 from collections.abc import Iterable
 from typing import NamedTuple, Optional
 from urllib.parse import SplitResult, urlsplit
@@ -38,6 +40,7 @@ __all__ = [
 logger = logging.getLogger("requests_adtech_auth")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_ASCII_HOST = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 #: Distinct origins remembered for the fast path (and hosts logged as refused).
 _MEMORY = 64
 
@@ -61,6 +64,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=512)
 def origin_of(url: str) -> Optional[Origin]:
     """The origin a request to ``url`` connects to, or None if that is not certain.
 
@@ -149,6 +153,11 @@ def _same_origin_for_credentials(old: Origin, new: Origin) -> bool:
 def _canonical_host(host: object) -> str:
     if not isinstance(host, str) or not host:
         raise ConfigurationError(f"hosts must hold bare host names like 'api.example.com', not {host!r}")
+    return _canonical_host_name(host)
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_host_name(host: str) -> str:
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         return str(ipaddress.ip_address(bare))
@@ -158,6 +167,8 @@ def _canonical_host(host: object) -> str:
     if problem is not None:
         what = {":": "a port", "@": "user info", "*": "a wildcard"}.get(problem, f"the character {problem!r}")
         raise ConfigurationError(f"hosts must hold bare host names like 'api.example.com'; {host!r} has {what}")
+    if _ASCII_HOST.fullmatch(bare):
+        return bare.lower()  # what IDNA encoding would give, without its cost
     import idna  # a dependency of requests, which encodes hosts the same way
 
     try:
@@ -257,6 +268,19 @@ class CredentialBoundary:
 
 
 def check_token_url(url: object, vendor: str, argument: str = "token_url") -> str:
+    """Validate a token endpoint URL; return it as requests will send it (see :func:`_check_token_url`)."""
+    if not isinstance(url, str):
+        return _check_token_url(url, vendor, argument)
+    return _checked_token_url(url, vendor, argument)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_token_url(url: str, vendor: str, argument: str) -> str:
+    # Pure, and the same few URLs come again for every auth object a program builds.
+    return _check_token_url(url, vendor, argument)
+
+
+def _check_token_url(url: object, vendor: str, argument: str) -> str:
     """Validate a token endpoint URL; return it as requests will send it.
 
     Raises:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from .core import IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
 from .exceptions import ConfigurationError, InvalidTokenResponseError, TokenRequestError
@@ -54,23 +54,25 @@ class OAuth2ClientCredentialsAuth(TokenAuth):
             # RFC 7617: the Basic user-id ends at the first colon, so the server would read another id.
             raise ConfigurationError(f"{id_name} must not contain ':' (it goes in an HTTP Basic header)")
         super().__init__(token_url, **common)
-        # oauthlib.oauth2 takes ~25 ms to import: paid by the first OAuth 2.0 auth
-        # object, not by every `import requests_adtech_auth` (DT and Algonomy never need it).
-        from oauthlib.oauth2 import BackendApplicationClient
-
-        # Built once: the request never changes for a given credential.
-        client = BackendApplicationClient(client_id)
-        if self.credentials_in_body:
-            body = client.prepare_request_body(include_client_id=True, client_secret=client_secret)
-            headers = {}
-        else:
-            body = client.prepare_request_body()
-            pair = f"{client_id}:{client_secret}".encode()
-            headers = {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
-        headers.update({"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
-        self._request = TokenRequest(self.token_url, headers=headers, data=body)
+        self._request: Optional[TokenRequest] = None
 
     def _token_request(self) -> TokenRequest:
+        # Built at the first token fetch (a network call anyway), not in the
+        # constructor: oauthlib.oauth2 takes ~25 ms to import. Built once: the
+        # request never changes for a given credential.
+        if self._request is None:
+            from oauthlib.oauth2 import BackendApplicationClient
+
+            client = BackendApplicationClient(self.client_id)
+            if self.credentials_in_body:
+                body = client.prepare_request_body(include_client_id=True, client_secret=self._client_secret)
+                headers = {}
+            else:
+                body = client.prepare_request_body()
+                pair = f"{self.client_id}:{self._client_secret}".encode()
+                headers = {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+            headers.update({"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+            self._request = TokenRequest(self.token_url, headers=headers, data=body)
         return self._request
 
     def _secrets(self) -> tuple[str, ...]:
