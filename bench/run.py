@@ -1,29 +1,37 @@
 """Benchmark requests-adtech-auth against the libraries users would pick instead.
 
-Run:  python bench/run.py            (about 2 minutes; --quick for a short pass)
+Run:  python bench/run.py            (about 10 minutes; --quick for a short pass)
 
 Everything talks to the project's sandbox on loopback, run in a separate process so
-that its serving does not share this process's GIL. Contenders are interleaved in
-every round, so machine noise hits all of them alike; each figure is the median
-over rounds, with the spread (min..max over rounds) beside it.
+that its serving does not share this process's GIL. Contenders are interleaved and
+shuffled in every round, so machine noise hits all of them alike; ratios are taken
+per round, against the floor measured in the same round. bench/README.md says how
+each figure is computed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import itertools
+import json
+import logging
+import math
 import multiprocessing
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, Optional
 
 import requests
 from requests.auth import AuthBase
@@ -37,12 +45,22 @@ from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
 from oauthlib.oauth2 import BackendApplicationClient, TokenExpiredError
 from requests_oauthlib import OAuth2, OAuth2Session
 
-from requests_adtech_auth import RoktAuth
+from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
+from requests_adtech_auth.core import DEFAULT_LEEWAY
 
 HERE = Path(__file__).resolve().parent
-CONTENDERS = ["baseline", "requests-adtech-auth", "requests-auth", "authlib", "requests-oauthlib"]
+US = "requests-adtech-auth"
+PEERS = ["requests-auth", "authlib", "requests-oauthlib"]
+CONTENDERS = [US, *PEERS]
+COLUMNS = ["floor", *CONTENDERS]
 MANUAL_FETCH = {"authlib", "requests-oauthlib"}
-API_URL_FOR_HOOK = "https://api.rokt.com/reporting/accounts/123/summary"
+#: The peers' documented defaults for renewing before expiry (requests-oauthlib has none).
+PEER_LEEWAY = {"requests-auth": 30.0, "authlib": 60.0}
+HOOK_TARGET = 1.7
+IMPORT_TARGET_MS = 25.0
+# A shared Session used by 32 threads outgrows urllib3's pool of 10 and says so at
+# WARNING for every extra connection; the same for every contender, and not news.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 # -- the sandbox in its own process ------------------------------------------------------
@@ -59,12 +77,15 @@ def _serve(queue: Any, stop: Any) -> None:
 class RemoteSandbox:
     """The sandbox in a child process, steered through its /_sandbox control paths."""
 
+    def __init__(self) -> None:
+        self._runs = itertools.count(1)
+
     def __enter__(self) -> RemoteSandbox:
         ctx = multiprocessing.get_context("spawn")
         queue, self._stop = ctx.Queue(), ctx.Event()
         self._process = ctx.Process(target=_serve, args=(queue, self._stop), daemon=True)
         self._process.start()
-        self.info = queue.get(timeout=60)
+        self.info: dict[str, Any] = queue.get(timeout=60)
         self.url = self.info["url"]
         rokt = self.info["rokt"]
         self.token_url, self.app_id, self.app_secret = rokt["token_url"], rokt["app_id"], rokt["app_secret"]
@@ -75,67 +96,109 @@ class RemoteSandbox:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
 
     def reset(self, lifetime: float = 3600.0) -> None:
+        """Zero the counters and set the Rokt token lifetime."""
         self._control.post(self.url + "/_sandbox/reset", timeout=10).raise_for_status()
         self._control.post(self.url + "/_sandbox/lifetimes", json={"rokt": lifetime}, timeout=10).raise_for_status()
 
-    def counts(self) -> dict[str, int]:
-        return self._control.get(self.url + "/_sandbox/counts", timeout=10).json().get("rokt", {})  # type: ignore[no-any-return]
+    def counts(self, vendor: str = "rokt") -> dict[str, int]:
+        answer = self._control.get(self.url + "/_sandbox/counts", timeout=10).json()
+        return answer.get(vendor, {})  # type: ignore[no-any-return]
+
+    def fresh_token_url(self) -> str:
+        """Rokt's token URL with a query string no earlier run used.
+
+        The sandbox ignores the query; every library's token cache keys on the token
+        URL, so a run never inherits a token that an earlier run left in the process.
+        """
+        return f"{self.token_url}?run={next(self._runs)}"
+
+
+# -- the floors: constant headers, nothing else -------------------------------------------------
+
+
+def floor_for(headers: dict[str, str]) -> AuthBase:
+    """An ``AuthBase`` that sets exactly ``headers`` (one or two), constant, and appends nothing.
+
+    Names and values are closure cells, the cheapest loads Python has, so the floor is
+    as low as a real auth object could go.
+    """
+    items = list(headers.items())
+    if len(items) == 1:
+        ((name, value),) = items
+
+        class OneHeader(AuthBase):
+            def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+                r.headers[name] = value
+                return r
+
+        return OneHeader()
+    if len(items) == 2:
+        (name1, value1), (name2, value2) = items
+
+        class TwoHeaders(AuthBase):
+            def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+                headers = r.headers
+                headers[name1] = value1
+                headers[name2] = value2
+                return r
+
+        return TwoHeaders()
+    raise ValueError(f"no floor for {len(items)} headers")
 
 
 # -- the contenders, each configured for Rokt's flow as its documentation says -----------------
 
 
-class ConstantHeader(AuthBase):
-    """The physical floor: an auth that sets one constant header."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = self.value
-        return r
-
-
 class Contender:
-    """One library, configured for the Rokt flow: how to build it and use it."""
+    """One library, configured for the Rokt flow: how to build it and use it.
 
-    def __init__(self, name: str, box: RemoteSandbox) -> None:
+    ``leeway_scale`` divides every contender's renew-before-expiry default (the
+    scaled-clock lifetime rows); ``token_url`` lets a run start with no cached token.
+    """
+
+    def __init__(self, name: str, box: RemoteSandbox, token_url: str, leeway_scale: float = 1.0) -> None:
         self.name = name
         self.box = box
+        self.token_url = token_url
         self.session: requests.Session
-        self.hook: Callable[[requests.PreparedRequest], Any]
-        if name == "baseline":
-            token = RoktAuth(box.app_id, box.app_secret, token_url=box.token_url).get_token()
+        if name == "floor":
+            token = RoktAuth(box.app_id, box.app_secret, token_url=box.fresh_token_url()).get_token()
             self.session = requests.Session()
-            self.session.auth = self.hook = ConstantHeader("Bearer " + token)
-        elif name == "requests-adtech-auth":
+            self.session.auth = floor_for({"Authorization": "Bearer " + token})
+        elif name == US:
             self.session = requests.Session()
-            self.session.auth = self.hook = RoktAuth(box.app_id, box.app_secret, token_url=box.token_url)
+            self.session.auth = RoktAuth(
+                box.app_id, box.app_secret, token_url=token_url, leeway=DEFAULT_LEEWAY / leeway_scale
+            )
         elif name == "requests-auth":
-            requests_auth.OAuth2.token_cache.clear()
             self.session = requests.Session()
-            self.session.auth = self.hook = requests_auth.OAuth2ClientCredentials(
-                box.token_url, box.app_id, box.app_secret
+            self.session.auth = requests_auth.OAuth2ClientCredentials(
+                token_url, box.app_id, box.app_secret, early_expiry=PEER_LEEWAY[name] / leeway_scale
             )
         elif name == "authlib":
             self.session = AuthlibSession(
-                box.app_id, box.app_secret, token_endpoint=box.token_url, grant_type="client_credentials"
+                box.app_id,
+                box.app_secret,
+                token_endpoint=token_url,
+                grant_type="client_credentials",
+                leeway=PEER_LEEWAY[name] / leeway_scale,
             )
-            self.hook = lambda r: self.session.token_auth(r)  # type: ignore[attr-defined]  # noqa: PLW0108
         elif name == "requests-oauthlib":
             self.session = OAuth2Session(client=BackendApplicationClient(client_id=box.app_id))
-            # Built per call: the session's token only exists after the manual fetch.
-            self.hook = lambda r: OAuth2(client=self.session._client, token=self.session.token)(r)  # type: ignore[attr-defined]  # noqa: PLW0108
+        else:
+            raise ValueError(name)
 
     def manual_fetch(self) -> None:
         """What a user of Authlib or requests-oauthlib must do before the first call."""
         if self.name == "authlib":
-            self.session.fetch_token(self.box.token_url, grant_type="client_credentials")  # type: ignore[attr-defined]
+            self.session.fetch_token(self.token_url, grant_type="client_credentials")  # type: ignore[attr-defined]
         elif self.name == "requests-oauthlib":
             self.session.fetch_token(  # type: ignore[attr-defined]
-                self.box.token_url, client_id=self.box.app_id, client_secret=self.box.app_secret
+                self.token_url, client_id=self.box.app_id, client_secret=self.box.app_secret
             )
 
     def get(self, url: str) -> requests.Response:
@@ -150,37 +213,201 @@ class Contender:
         return self.session.get(url, timeout=10)
 
 
-# -- measurements -----------------------------------------------------------------------------
+# -- statistics ---------------------------------------------------------------------------------
 
 
-def hook_overhead(contenders: dict[str, Contender], rounds: int, n: int) -> dict[str, list[float]]:
-    """Microseconds per auth-hook call on a prepared request, warm token."""
+class Summary(NamedTuple):
+    median: float
+    q1: float
+    q3: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+def summarize(values: list[float]) -> Summary:
+    """Median, interquartile range, and a distribution-free 95% interval for the median.
+
+    The interval is the pair of order statistics at ranks n/2 -+ 1.96 sqrt(n)/2 (the
+    binomial sign-test interval): no assumption about the shape of the noise.
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 1:
+        v = ordered[0]
+        return Summary(v, v, v, v, v, 1)
+    q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    half = 1.96 * math.sqrt(n) / 2
+    low = max(1, math.floor(n / 2 - half))
+    high = min(n, math.ceil(n / 2 + half + 1))
+    return Summary(statistics.median(ordered), q1, q3, ordered[low - 1], ordered[high - 1], n)
+
+
+def cell(values: list[float], fmt: str) -> str:
+    s = summarize(values)
+    return f"{format(s.median, fmt)} ({format(s.q1, fmt)}..{format(s.q3, fmt)})"
+
+
+def decide(s: Summary, target: float, at_most: bool = True) -> str:
+    """met / MISSED when the median's 95% interval is on one side of the target, else too close to call."""
+    if at_most:
+        if s.ci_high <= target:
+            return "met"
+        if s.ci_low > target:
+            return "MISSED"
+    else:
+        if s.ci_low >= target:
+            return "met"
+        if s.ci_high < target:
+            return "MISSED"
+    return "too close to call"
+
+
+def ratios(values: list[float], against: list[float]) -> list[float]:
+    return [v / b for v, b in zip(values, against)]
+
+
+# -- 1. the per-request hook, per flow ------------------------------------------------------------
+
+
+class Flow(NamedTuple):
+    label: str
+    url: str  # a URL the auth object's default hosts allow (prepared, never sent)
+    build: Callable[[RemoteSandbox], Any]
+
+
+def _flows(box: RemoteSandbox) -> list[Flow]:
+    info = box.info
+    p, d, a = info["rokt_partnerships"], info["digital_turbine"], info["algonomy"]
+    return [
+        Flow(
+            "Rokt (= Rokt Event, Reporting)",
+            "https://api.rokt.com/reporting/accounts/123/summary",
+            lambda b: RoktAuth(b.app_id, b.app_secret, token_url=b.token_url),
+        ),
+        Flow(
+            "Rokt Partnerships",
+            "https://accounts.rokt.com/v1/accounts",
+            lambda b: RoktPartnershipsAuth(
+                p["client_id"], p["client_secret"], p["parent_account_id"], token_url=p["token_url"]
+            ),
+        ),
+        Flow(
+            "Digital Turbine",
+            "https://reporting.digitalturbine.com/api/v1/report",
+            lambda b: DigitalTurbineAuth(d["client_id"], d["client_secret"], token_url=d["token_url"]),
+        ),
+        Flow(
+            "Algonomy",
+            a["api_url"] + "/api/v1/profile/b2b/basic",
+            lambda b: AlgonomyAuth(a["token_url"], a["tenant_hash"], ["basic"], oauth_key_secret=a["oauth_key_secret"]),
+        ),
+    ]
+
+
+def _prepared(url: str) -> requests.PreparedRequest:
+    """A request as a Session prepares it (its default headers), with no auth and no .netrc."""
+    session = requests.Session()
+    session.trust_env = False
+    return session.prepare_request(requests.Request("GET", url))
+
+
+def _fresh(template: requests.PreparedRequest) -> requests.PreparedRequest:
+    """A new prepared request like ``template``: its own headers and hooks, as requests makes each one."""
+    r = requests.PreparedRequest()
+    r.method, r.url, r.body = template.method, template.url, template.body
+    r.headers = template.headers.copy()
+    return r
+
+
+def _timer_overhead_ns(samples: int = 2001) -> float:
+    """What one timed interval costs with nothing in it (a thread_time_ns pair), median."""
+    thread_time_ns = time.thread_time_ns
+    empty = []
+    for _ in range(samples):
+        started = thread_time_ns()
+        empty.append(thread_time_ns() - started)
+    return float(statistics.median(empty))
+
+
+def hook_overhead(
+    box: RemoteSandbox, rounds: int, passes: int, chunk: int
+) -> tuple[dict[tuple[str, str], list[float]], float]:
+    """CPU nanoseconds per auth call, per (flow, contender) and round; and the timer's own cost.
+
+    A round visits the flows in a shuffled order; within a flow it makes ``passes``
+    passes over the flow's contenders, each pass in a new shuffled order, each
+    contender timing one chunk of ``chunk`` calls (CPU time of this thread, GC off,
+    the timer's empty-interval cost subtracted). A contender's figure for the round
+    is its total over the passes: floor and contender alternate within milliseconds,
+    so what disturbs one disturbs the other.
+    """
+    hooks: dict[str, dict[str, tuple[Callable[[requests.PreparedRequest], Any], requests.PreparedRequest]]] = {}
+    for flow in _flows(box):
+        auth = flow.build(box)
+        auth.get_token()  # warm: the token is cached before any timing
+        template = _prepared(flow.url)
+        hooks[flow.label] = {"floor": (floor_for(auth.get_headers()), template), US: (auth, template)}
+    rokt = _flows(box)[0]
+    template = _prepared(rokt.url)
+    peers = {name: Contender(name, box, box.fresh_token_url()) for name in PEERS}
+    for c in peers.values():
+        c.manual_fetch()
+        c.get(box.api).raise_for_status()  # warms requests-auth's cache
+    hooks[rokt.label]["requests-auth"] = (peers["requests-auth"].session.auth, template)  # type: ignore[assignment]
+    # Authlib's session passes its token_auth to requests: that object is its hook.
+    hooks[rokt.label]["authlib"] = (peers["authlib"].session.token_auth, template)  # type: ignore[attr-defined]
+    # requests-oauthlib's OAuth2 auth, built once with the fetched token, as its users do.
+    fetched = peers["requests-oauthlib"].session.token  # type: ignore[attr-defined]
+    oauth2 = OAuth2(client=BackendApplicationClient(client_id=box.app_id), token=fetched)
+    hooks[rokt.label]["requests-oauthlib"] = (oauth2, template)
+
+    warm = 10
+    overhead = _timer_overhead_ns()
+    thread_time_ns = time.thread_time_ns
+    per_round = {(label, name): [] for label, contenders in hooks.items() for name in contenders}
+    for contenders in hooks.values():  # every hook a few times before the first round, outside timing
+        for hook, template in contenders.values():
+            for _ in range(warm):
+                hook(_fresh(template))
+    labels = list(hooks)
+    for _ in range(rounds):
+        random.shuffle(labels)
+        for label in labels:
+            contenders = hooks[label]
+            totals = dict.fromkeys(contenders, 0.0)
+            for _ in range(passes):
+                for name in random.sample(list(contenders), len(contenders)):
+                    hook, template = contenders[name]
+                    batch = [_fresh(template) for _ in range(warm + chunk)]
+                    for r in batch[:warm]:  # the code and data this hook touches, back in cache
+                        hook(r)
+                    timed = batch[warm:]
+                    gc_was_on = gc.isenabled()
+                    gc.disable()
+                    started = thread_time_ns()
+                    for r in timed:
+                        hook(r)
+                    elapsed = thread_time_ns() - started
+                    if gc_was_on:
+                        gc.enable()
+                    totals[name] += elapsed - overhead
+            for name, total in totals.items():
+                per_round[(label, name)].append(total / (passes * chunk))
+    return per_round, overhead
+
+
+# -- 2. end to end ------------------------------------------------------------------------------
+
+
+def end_to_end(box: RemoteSandbox, rounds: int, n: int) -> dict[str, list[float]]:
+    """Requests per second through one session over loopback, warm token."""
+    contenders = {name: Contender(name, box, box.fresh_token_url()) for name in COLUMNS}
     for c in contenders.values():
         c.manual_fetch()
-        c.get(c.box.api)  # warms requests-auth's cache and ours
-    per_round: dict[str, list[float]] = {name: [] for name in contenders}
-    template = requests.Request("GET", API_URL_FOR_HOOK)
-    for _ in range(rounds):
-        order = list(contenders)
-        random.shuffle(order)
-        for name in order:
-            prepared = [template.prepare() for _ in range(n)]
-            hook = contenders[name].hook
-            for r in prepared[:50]:
-                hook(r)  # warm-up
-            started = time.perf_counter()
-            for r in prepared:
-                hook(r)
-            per_round[name].append((time.perf_counter() - started) / n * 1e6)
-    return per_round
-
-
-def end_to_end(contenders: dict[str, Contender], rounds: int, n: int) -> dict[str, list[float]]:
-    """Requests per second through one session over loopback, warm token."""
-    per_round: dict[str, list[float]] = {name: [] for name in contenders}
-    for c in contenders.values():
         for _ in range(20):
-            c.get(c.box.api)
+            c.get(box.api).raise_for_status()
+    per_round: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         order = list(contenders)
         random.shuffle(order)
@@ -188,219 +415,559 @@ def end_to_end(contenders: dict[str, Contender], rounds: int, n: int) -> dict[st
             c = contenders[name]
             started = time.perf_counter()
             for _ in range(n):
-                c.get(c.box.api)
+                c.get(box.api)
             per_round[name].append(n / (time.perf_counter() - started))
     return per_round
 
 
-def run_threads(c: Contender, threads: int, seconds: float | None) -> tuple[float, int, int]:
-    """``threads`` threads call the API (once each, or for ``seconds``); return time, requests, failures."""
+# -- 3. threads: cold start and token lifetimes ---------------------------------------------------
+
+
+class ThreadRun(NamedTuple):
+    seconds: float
+    requests: int
+    failures: int
+    token_calls: int
+    api_401: int
+
+
+def run_threads(
+    name: str,
+    box: RemoteSandbox,
+    threads: int,
+    seconds: Optional[float],
+    *,
+    per_thread: bool,
+    lifetime: float = 3600.0,
+    leeway_scale: float = 1.0,
+) -> ThreadRun:
+    """``threads`` threads call the API, once each or for ``seconds``.
+
+    ``per_thread``: every thread builds its own session and auth object (and makes
+    the manual fetch if the library needs one) after the start line; otherwise one
+    object, built and manually fetched for before the threads, is shared by all.
+    The clock starts before the manual fetch, so that it is counted either way.
+    """
+    box.reset(lifetime)
+    token_url = box.fresh_token_url()
+    shared = None if per_thread else Contender(name, box, token_url, leeway_scale)
     barrier = threading.Barrier(threads + 1)
     lock = threading.Lock()
     done = {"requests": 0, "failures": 0}
     stop = threading.Event()
-    # Libraries whose state is an auth object get a session per thread; the session-based
-    # peers hold their token in the session, so their threads share it, as their users do.
-    shared = c.name in MANUAL_FETCH
 
     def worker() -> None:
-        mine = c if shared else _with_own_session(c)
+        mine = shared or Contender(name, box, token_url, leeway_scale)
         barrier.wait()
+        if shared is None:
+            mine.manual_fetch()
+        deadline = time.monotonic() + (seconds or 0) + 60  # bounded even if stop is never set
         while True:
             try:
-                ok = mine.get(c.box.api).status_code == 200
+                ok = mine.get(box.api).status_code == 200
             except Exception:
                 ok = False
             with lock:
                 done["requests"] += 1
                 done["failures"] += not ok
-            if seconds is None or stop.is_set():
+            if seconds is None or stop.is_set() or time.monotonic() > deadline:
                 return
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
     for t in pool:
         t.start()
-    barrier.wait()
     started = time.perf_counter()
+    if shared is not None:
+        shared.manual_fetch()
+    barrier.wait()
     if seconds is not None:
         time.sleep(seconds)
         stop.set()
     for t in pool:
-        t.join()
-    return time.perf_counter() - started, done["requests"], done["failures"]
+        t.join(120)
+    elapsed = time.perf_counter() - started
+    counts = box.counts()
+    return ThreadRun(elapsed, done["requests"], done["failures"], counts.get("token", 0), counts.get("api_401", 0))
 
 
-def _with_own_session(c: Contender) -> Contender:
-    twin = Contender.__new__(Contender)
-    twin.__dict__.update(c.__dict__)
-    twin.session = requests.Session()
-    twin.session.auth = c.session.auth
-    return twin
-
-
-def cold_start(box: RemoteSandbox, rounds: int) -> dict[str, list[tuple[int, float]]]:
-    """32 threads make their first request at once: token calls and time until all answered."""
-    results: dict[str, list[tuple[int, float]]] = {name: [] for name in CONTENDERS if name != "baseline"}
+def cold_start(box: RemoteSandbox, rounds: int, per_thread: bool) -> dict[str, list[ThreadRun]]:
+    """32 threads make their first request at once."""
+    results: dict[str, list[ThreadRun]] = {name: [] for name in CONTENDERS}
     for _ in range(rounds):
-        order = list(results)
-        random.shuffle(order)
-        for name in order:
-            box.reset()
-            c = Contender(name, box)
-            started = time.perf_counter()
-            c.manual_fetch()
-            elapsed, _, failures = run_threads(c, 32, None)
-            elapsed += time.perf_counter() - started - elapsed
-            assert failures == 0, (name, failures)
-            results[name].append((box.counts().get("token", 0), elapsed))
+        for name in random.sample(CONTENDERS, len(CONTENDERS)):
+            run = run_threads(name, box, 32, None, per_thread=per_thread)
+            if run.failures:
+                raise RuntimeError(f"cold start: {name} had {run.failures} failed requests")
+            results[name].append(run)
     return results
 
 
-def short_lived(box: RemoteSandbox, seconds: float) -> dict[str, dict[str, float]]:
-    """2 s tokens, 8 threads for ``seconds``: token calls against the ideal, 401s seen by the server."""
-    results = {}
-    for name in CONTENDERS[1:]:
-        box.reset(lifetime=2.0)
-        c = Contender(name, box)
-        c.manual_fetch()
-        elapsed, total, failures = run_threads(c, 8, seconds)
-        counts = box.counts()
-        results[name] = {
-            "token_calls": counts.get("token", 0),
-            "ideal": 1 + int(elapsed / 1.5),
-            "api_401": counts.get("api_401", 0),
-            "requests": total,
-            "failures": failures,
-        }
+class Lifetime(NamedTuple):
+    label: str
+    lifetime: float  # seconds the sandbox's tokens live (after scaling)
+    scale: float  # how many real seconds one bench second stands for
+    seconds: float  # how long 8 threads call, per run
+
+
+def lifetimes(quick: bool) -> list[Lifetime]:
+    """The 2 s row runs in real time; the documented lifetimes run on a clock sped up ``scale`` times."""
+    scaled = 4.0 if quick else 10.0  # the documented lifetimes shrink to this many seconds
+    return [
+        Lifetime("2 s tokens, defaults", 2.0, 1.0, 4.0 if quick else 8.0),
+        Lifetime(f"3600 s tokens, 60 s leeway, clock x{3600 / scaled:.0f}", scaled, 3600 / scaled, 1.5 * scaled),
+        Lifetime(f"300 s tokens, clock x{300 / scaled:.0f}", scaled, 300 / scaled, 1.5 * scaled),
+    ]
+
+
+def token_lifetimes(box: RemoteSandbox, rows: list[Lifetime], rounds: int) -> dict[tuple[str, str], list[ThreadRun]]:
+    """8 threads through one shared session for a while; interleaved over rows and contenders."""
+    results: dict[tuple[str, str], list[ThreadRun]] = {(row.label, n): [] for row in rows for n in CONTENDERS}
+    by_label = {row.label: row for row in rows}
+    for _ in range(rounds):
+        for label, name in random.sample(list(results), len(results)):
+            row = by_label[label]
+            results[(label, name)].append(
+                run_threads(name, box, 8, row.seconds, per_thread=False, lifetime=row.lifetime, leeway_scale=row.scale)
+            )
     return results
 
 
-def import_time(runs: int) -> dict[str, list[float]]:
-    """Milliseconds to import each library in a fresh interpreter, beyond ``import requests``."""
-    modules = {
-        "requests-adtech-auth": "requests_adtech_auth",
-        "requests-auth": "requests_auth",
-        "authlib": "authlib.integrations.requests_client",
-        "requests-oauthlib": "requests_oauthlib",
-    }
-    code = (
-        "import time; t0 = time.perf_counter(); import requests; t1 = time.perf_counter(); "
-        "import {m}; t2 = time.perf_counter(); print((t2 - t1) * 1000)"
-    )
-    results: dict[str, list[float]] = {name: [] for name in modules}
+def ideal_token_calls(run: ThreadRun, lifetime: float) -> int:
+    """The fewest tokens that cover the run: each used for its whole lifetime, back to back."""
+    return math.ceil(run.seconds / lifetime)
+
+
+# -- 4. import time ----------------------------------------------------------------------------
+
+_IMPORT_PROBE = """\
+import time
+w0, c0 = time.perf_counter(), time.process_time()
+import requests
+w1, c1 = time.perf_counter(), time.process_time()
+{imports}
+w2, c2 = time.perf_counter(), time.process_time()
+{build}
+w3, c3 = time.perf_counter(), time.process_time()
+print((w2 - w1) * 1e3, (w3 - w1) * 1e3, (c2 - c1) * 1e3, (c3 - c1) * 1e3)
+"""
+
+ROKT_TOKEN_URL = "https://api.rokt.com/auth/oauth2/token"
+#: (row, contender) -> (import statement, build one auth object). Constructors only: no network.
+IMPORT_PROBES = {
+    ("Rokt", US): ("from requests_adtech_auth import RoktAuth", "RoktAuth('app-id', 'app-secret')"),
+    ("Rokt Partnerships", US): (
+        "from requests_adtech_auth import RoktPartnershipsAuth",
+        "RoktPartnershipsAuth('rspub_id', 'rsec_secret', 'parent-1')",
+    ),
+    ("Digital Turbine", US): (
+        "from requests_adtech_auth import DigitalTurbineAuth",
+        "DigitalTurbineAuth('client-id', 'client-secret')",
+    ),
+    ("Algonomy", US): (
+        "from requests_adtech_auth import AlgonomyAuth",
+        "AlgonomyAuth('https://t.algonomy.com/secureApi/token/profile/create', 'abc123', ['basic'],"
+        " oauth_key_secret='def456')",
+    ),
+    ("Rokt", "requests-auth"): (
+        "import requests_auth",
+        f"requests_auth.OAuth2ClientCredentials({ROKT_TOKEN_URL!r}, 'app-id', 'app-secret')",
+    ),
+    ("Rokt", "authlib"): (
+        "from authlib.integrations.requests_client import OAuth2Session",
+        f"OAuth2Session('app-id', 'app-secret', token_endpoint={ROKT_TOKEN_URL!r}, grant_type='client_credentials')",
+    ),
+    ("Rokt", "requests-oauthlib"): (
+        "from requests_oauthlib import OAuth2Session",
+        "from oauthlib.oauth2 import BackendApplicationClient\n"
+        "OAuth2Session(client=BackendApplicationClient(client_id='app-id'))",
+    ),
+}
+
+
+class ImportTimes(NamedTuple):
+    import_wall: float
+    total_wall: float
+    import_cpu: float
+    total_cpu: float
+
+
+def import_time(rounds: int) -> dict[tuple[str, str], list[ImportTimes]]:
+    """Milliseconds beyond ``import requests``, each probe in a fresh interpreter."""
     # Bytecode as users have it: cached. (Some shells set PYTHONDONTWRITEBYTECODE,
     # which would charge a compile to whichever package has no __pycache__ yet.)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    for module in modules.values():
-        subprocess.run([sys.executable, "-c", f"import {module}"], env=env, check=True)
-    for _ in range(runs):
-        for name, module in random.sample(list(modules.items()), len(modules)):
+    codes = {key: _IMPORT_PROBE.format(imports=i, build=b) for key, (i, b) in IMPORT_PROBES.items()}
+    for code in codes.values():
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, timeout=60)
+    results: dict[tuple[str, str], list[ImportTimes]] = {key: [] for key in codes}
+    for _ in range(rounds):
+        for key in random.sample(list(codes), len(codes)):
             out = subprocess.run(
-                [sys.executable, "-c", code.format(m=module)], capture_output=True, text=True, check=True, env=env
+                [sys.executable, "-c", codes[key]], capture_output=True, text=True, check=True, env=env, timeout=60
             )
-            results[name].append(float(out.stdout))
+            results[key].append(ImportTimes(*map(float, out.stdout.split())))
     return results
 
 
-# -- the report -------------------------------------------------------------------------------
+# -- 5. objects per call: many auth objects, one or many credentials ------------------------------
 
 
-def spread(values: list[float], fmt: str) -> str:
-    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}..{format(max(values), fmt)})"
+def _fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _use_once(name: str, info: dict[str, Any], token_url: str, api: str) -> object:
+    """Build one auth object as the library's users do, make one API call with it, return it."""
+    rokt = info["rokt"]
+    if name == US:
+        auth: Any = RoktAuth(rokt["app_id"], rokt["app_secret"], token_url=token_url)
+        requests.get(api, auth=auth, timeout=10).raise_for_status()
+        return auth
+    if name == "requests-auth":
+        auth = requests_auth.OAuth2ClientCredentials(token_url, rokt["app_id"], rokt["app_secret"])
+        requests.get(api, auth=auth, timeout=10).raise_for_status()
+        return auth
+    if name == "authlib":
+        session: Any = AuthlibSession(
+            rokt["app_id"], rokt["app_secret"], token_endpoint=token_url, grant_type="client_credentials"
+        )
+        session.fetch_token(token_url, grant_type="client_credentials")
+    else:
+        session = OAuth2Session(client=BackendApplicationClient(client_id=rokt["app_id"]))
+        session.fetch_token(token_url, client_id=rokt["app_id"], client_secret=rokt["app_secret"])
+    session.get(api, timeout=10).raise_for_status()
+    return session
+
+
+def objects_child(name: str, scenario: str, objects: int) -> dict[str, float]:
+    """Runs in a fresh interpreter (see ``objects_per_call``): the sandbox's info comes on stdin."""
+    info = json.loads(sys.stdin.read())
+    rokt = info["rokt"]
+    api = rokt["api_url"] + "/reporting/accounts/123/summary"
+    control = requests.Session()
+
+    def token_calls() -> int:
+        answer = control.get(info["url"] + "/_sandbox/counts", timeout=10).json()
+        return int(answer.get("rokt", {}).get("token", 0))
+
+    _use_once(name, info, rokt["token_url"] + "?warm=up", api)  # every module and pool in place
+    gc.collect()
+    calls0, fds0, rss0 = token_calls(), _fd_count(), _rss_bytes()
+    result: dict[str, float] = {}
+    if scenario == "one":
+        for _ in range(objects):
+            _use_once(name, info, rokt["token_url"], api)  # dropped at once, as in a loop
+        result["token_calls"] = token_calls() - calls0
+    elif scenario == "distinct":
+        held = [_use_once(name, info, f"{rokt['token_url']}?credential={i}", api) for i in range(objects)]
+        gc.collect()
+        result["token_calls"] = token_calls() - calls0
+        result["fds_held"] = _fd_count() - fds0
+        result["rss_held"] = _rss_bytes() - rss0
+        del held
+        gc.collect()
+        result["fds_after"] = _fd_count() - fds0
+        result["rss_after"] = _rss_bytes() - rss0
+    elif scenario == "traced":
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        held = [_use_once(name, info, f"{rokt['token_url']}?credential={i}", api) for i in range(objects)]
+        gc.collect()
+        result["bytes_per_object"] = (tracemalloc.get_traced_memory()[0] - base) / objects
+        del held
+        gc.collect()
+        result["bytes_left_per_object"] = (tracemalloc.get_traced_memory()[0] - base) / objects
+        tracemalloc.stop()
+    else:
+        raise ValueError(scenario)
+    return result
+
+
+SCENARIOS = ("one", "distinct", "traced")
+
+
+def objects_per_call(box: RemoteSandbox, rounds: int, objects: int) -> dict[tuple[str, str], list[dict[str, float]]]:
+    """Each (contender, scenario) in a fresh interpreter, interleaved and shuffled over rounds."""
+    box.reset()  # documented lifetimes again, whatever the rows before left
+    script = str(Path(__file__).resolve())
+    results: dict[tuple[str, str], list[dict[str, float]]] = {(n, s): [] for n in CONTENDERS for s in SCENARIOS}
+    payload = json.dumps(box.info)
+    for _ in range(rounds):
+        for name, scenario in random.sample(list(results), len(results)):
+            out = subprocess.run(
+                [sys.executable, script, "--objects-child", name, scenario, str(objects)],
+                input=payload,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"objects child {name} {scenario} failed:\n{out.stderr[-2000:]}")
+            results[(name, scenario)].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _markdown_table(rows: list[tuple[str, dict[str, str]]]) -> list[str]:
+    lines = ["| measurement | " + " | ".join(COLUMNS) + " |", "|" + "---|" * (len(COLUMNS) + 1)]
+    for label, cells in rows:
+        lines.append("| " + " | ".join([label, *(cells.get(n, "") for n in COLUMNS)]) + " |")
+    return lines
+
+
+README_BEGIN = "<!-- latest results: begin (written by bench/run.py) -->"
+README_END = "<!-- latest results: end -->"
+
+
+def update_readme(report: str, path: Path) -> bool:
+    """Put ``report`` between the README's markers, leaving every other section as it is."""
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(text):
+        return False
+    path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n\n{report}\n{README_END}", text, count=1), encoding="utf-8")
+    return True
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and a 3 s short-lived test")
-    parser.add_argument("--out", default=str(HERE / "latest.md"), help="where to write the table")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter runs (writes no file)")
+    parser.add_argument("--out", default=None, help="where to write the table (default: bench/latest.md)")
+    parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md's results alone")
+    parser.add_argument("--objects-child", nargs=3, metavar=("NAME", "SCENARIO", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rounds = 5 if args.quick else 15
+    if args.objects_child:
+        name, scenario, n = args.objects_child
+        print(json.dumps(objects_child(name, scenario, int(n))))
+        return 0
+
+    quick = args.quick
+    plan = {
+        "hook_rounds": 100 if quick else 400,
+        "hook_passes": 3,
+        "hook_chunk": 100,
+        "e2e_rounds": 10 if quick else 60,
+        "e2e_requests": 30 if quick else 50,
+        "cold_rounds": 2 if quick else 8,
+        "life_rounds": 1 if quick else 2,
+        "import_rounds": 5 if quick else 30,
+        "object_rounds": 1 if quick else 3,
+        "objects": 200 if quick else 1000,
+    }
+    started, load_before = time.perf_counter(), _load()
     rows: list[tuple[str, dict[str, str]]] = []
+    verdicts: list[str] = []
+
+    def verdict(figure: str, target: str, outcome: str) -> None:
+        verdicts.append(f"{figure} (target {target}): {outcome}")
+
+    def progress(stage: str) -> None:
+        print(f"[{time.perf_counter() - started:6.0f} s] {stage}", file=sys.stderr, flush=True)
 
     with RemoteSandbox() as box:
-        contenders = {name: Contender(name, box) for name in CONTENDERS}
-        hook = hook_overhead(contenders, rounds * 2, 20000)
-        ratios = {n: [v / b for v, b in zip(hook[n], hook["baseline"])] for n in hook}
-        rows.append(("hook overhead, µs per call", {n: spread(hook[n], ".2f") for n in hook}))
-        rows.append(("hook overhead, x baseline", {n: spread(ratios[n], ".2f") for n in hook}))
+        # 1. Hook, per flow.
+        progress("hook")
+        hook, timer_ns = hook_overhead(box, plan["hook_rounds"], plan["hook_passes"], plan["hook_chunk"])
+        for label in dict.fromkeys(flow for flow, _ in hook):
+            names = [n for flow, n in hook if flow == label]
+            floor = hook[(label, "floor")]
+            per_call = {n: cell([v / 1000 for v in hook[(label, n)]], ".3f") for n in names}
+            rows.append((f"hook, {label}: CPU µs per call", per_call))
+            rows.append((f"hook, {label}: x floor", {n: cell(ratios(hook[(label, n)], floor), ".2f") for n in names}))
+            s = summarize(ratios(hook[(label, US)], floor))
+            verdict(
+                f"hook, {label}: {s.median:.2f}x floor, 95% interval of the median {s.ci_low:.2f}..{s.ci_high:.2f}",
+                f"<= {HOOK_TARGET}x",
+                decide(s, HOOK_TARGET),
+            )
+        rokt_label = next(iter(dict.fromkeys(flow for flow, _ in hook)))
+        for peer in PEERS:
+            s = summarize(ratios(hook[(rokt_label, US)], hook[(rokt_label, peer)]))
+            verdict(
+                f"hook, Rokt: {s.median:.2f} of {peer}'s (95% interval {s.ci_low:.2f}..{s.ci_high:.2f})",
+                "<= 0.5",
+                decide(s, 0.5),
+            )
 
-        e2e = end_to_end(contenders, rounds * 2, 200)
-        e2e_ratio = {n: [v / b for v, b in zip(e2e[n], e2e["baseline"])] for n in e2e}
-        rows.append(("end to end, requests/s", {n: spread(e2e[n], ".0f") for n in e2e}))
-        rows.append(("end to end, x baseline", {n: spread(e2e_ratio[n], ".3f") for n in e2e}))
+        # 2. End to end.
+        progress("end to end")
+        e2e = end_to_end(box, plan["e2e_rounds"], plan["e2e_requests"])
+        e2e_ratio = {n: ratios(e2e[n], e2e["floor"]) for n in e2e}
+        rows.append(("end to end, Rokt: requests/s", {n: cell(e2e[n], ".0f") for n in e2e}))
+        rows.append(("end to end, Rokt: x floor", {n: cell(e2e_ratio[n], ".3f") for n in e2e}))
+        s = summarize(e2e_ratio[US])
+        verdict(
+            f"end to end {s.median:.3f}x floor (95% interval {s.ci_low:.3f}..{s.ci_high:.3f})",
+            ">= 0.97",
+            decide(s, 0.97, at_most=False),
+        )
 
-        cold = cold_start(box, 3 if args.quick else 5)
-        calls = {
-            n: spread([float(t) for t, _ in v], ".0f") + (" *" if n in MANUAL_FETCH else "") for n, v in cold.items()
-        }
-        rows.append(("cold start, 32 threads: token calls", calls))
-        waits = {n: spread([s * 1000 for _, s in v], ".0f") for n, v in cold.items()}
-        rows.append(("cold start, 32 threads: ms until all answered", waits))
+        # 3. Cold start, both session arrangements.
+        progress("cold start")
+        for per_thread, what in ((False, "one shared session"), (True, "a session and auth object per thread")):
+            cold = cold_start(box, plan["cold_rounds"], per_thread)
+            calls = {
+                n: cell([float(r.token_calls) for r in v], ".0f") + (" *" if n in MANUAL_FETCH else "")
+                for n, v in cold.items()
+            }
+            rows.append((f"cold start, 32 threads, {what}: token calls", calls))
+            rows.append(
+                (
+                    f"cold start, 32 threads, {what}: ms until all answered",
+                    {n: cell([r.seconds * 1000 for r in v], ".0f") for n, v in cold.items()},
+                )
+            )
+            most = max(r.token_calls for r in cold[US])
+            verdict(f"cold start, {what}: at most {most} token call(s)", "exactly 1", "met" if most == 1 else "MISSED")
 
-        short = short_lived(box, 3.0 if args.quick else 10.0)
+        # 4. Token lifetimes.
+        progress("token lifetimes")
+        life_rows = lifetimes(quick)
+        life = token_lifetimes(box, life_rows, plan["life_rounds"])
+        for row in life_rows:
+            runs = {n: life[(row.label, n)] for n in CONTENDERS}
+            ideal = {n: sum(ideal_token_calls(r, row.lifetime) for r in v) for n, v in runs.items()}
+            calls_total = {n: sum(r.token_calls for r in v) for n, v in runs.items()}
+            unauthorized = {n: sum(r.api_401 for r in v) for n, v in runs.items()}
+            rows.append(
+                (f"{row.label}, 8 threads: token calls (ideal)", {n: f"{calls_total[n]} ({ideal[n]})" for n in runs})
+            )
+            rows.append((f"{row.label}: 401s seen by the server", {n: str(unauthorized[n]) for n in runs}))
+            rows.append(
+                (
+                    f"{row.label}: requests (failed)",
+                    {n: f"{sum(r.requests for r in v)} ({sum(r.failures for r in v)})" for n, v in runs.items()},
+                )
+            )
+            ok = calls_total[US] <= 2 * ideal[US] and unauthorized[US] == 0
+            verdict(
+                f"{row.label}: {calls_total[US]} token calls vs ideal {ideal[US]}, {unauthorized[US]} 401s",
+                "<= 2 x ideal, 0 401s",
+                "met" if ok else "MISSED",
+            )
+
+        # 5. Objects per call.
+        progress("objects per call")
+        objects = objects_per_call(box, plan["object_rounds"], plan["objects"])
+
+    # 6. Import time (no sandbox needed; run last, when the sandbox's process is gone).
+    progress("imports")
+    imports = import_time(plan["import_rounds"])
+    rows.append(
+        (
+            "import beyond `import requests`, CPU ms",
+            {n: cell([t.import_cpu for t in v], ".1f") for (flow, n), v in imports.items() if flow == "Rokt"},
+        )
+    )
+    for flow in dict.fromkeys(f for f, _ in imports):
         rows.append(
             (
-                "2 s tokens, 8 threads: token calls (ideal)",
-                {n: f"{r['token_calls']:.0f} ({r['ideal']:.0f})" for n, r in short.items()},
+                f"import + one {flow} auth object, CPU ms",
+                {n: cell([t.total_cpu for t in v], ".1f") for (f, n), v in imports.items() if f == flow},
             )
         )
-        rows.append(
-            ("2 s tokens, 8 threads: 401s seen by the server", {n: f"{r['api_401']:.0f}" for n, r in short.items()})
+        ours = imports[(flow, US)]
+        s = summarize([t.total_cpu for t in ours])
+        wall = statistics.median(t.total_wall for t in ours)
+        verdict(
+            f"import + one {flow} object: {s.median:.1f} ms CPU ({wall:.1f} ms wall), "
+            f"95% interval {s.ci_low:.1f}..{s.ci_high:.1f}",
+            f"< {IMPORT_TARGET_MS:.0f} ms",
+            decide(s, IMPORT_TARGET_MS),
         )
-        done = {n: f"{r['requests']:.0f} ({r['failures']:.0f})" for n, r in short.items()}
-        rows.append(("2 s tokens, 8 threads: requests (failed)", done))
 
-    imports = import_time(5 if args.quick else 9)
-    rows.append(("import time beyond requests, ms", {n: spread(v, ".1f") for n, v in imports.items()}))
+    def obj(name: str, scenario: str, key: str) -> list[float]:
+        return [r[key] for r in objects[(name, scenario)]]
 
-    us, med = "requests-adtech-auth", statistics.median
-    peers_hook = min(med(hook["requests-auth"]), med(hook["requests-oauthlib"]))
-    s_us = short[us]
+    n_obj = plan["objects"]
+    rows.append(
+        (
+            f"{n_obj} objects, one credential, each used once: token calls",
+            {n: cell(obj(n, "one", "token_calls"), ".0f") for n in CONTENDERS},
+        )
+    )
+    rows.append(
+        (
+            f"{n_obj} objects, distinct credentials, used once and held: open fds over start",
+            {n: cell(obj(n, "distinct", "fds_held"), ".0f") for n in CONTENDERS},
+        )
+    )
+    rows.append(
+        (
+            "the same objects after del + gc.collect(): open fds over start",
+            {n: cell(obj(n, "distinct", "fds_after"), ".0f") for n in CONTENDERS},
+        )
+    )
+    rows.append(
+        (
+            "the same: RSS over start, held / after del + gc, MiB",
+            {
+                n: f"{statistics.median(obj(n, 'distinct', 'rss_held')) / 2**20:.1f} / "
+                f"{statistics.median(obj(n, 'distinct', 'rss_after')) / 2**20:.1f}"
+                for n in CONTENDERS
+            },
+        )
+    )
+    rows.append(
+        (
+            "memory per idle object (used once, held), KiB (tracemalloc)",
+            {n: cell([b / 1024 for b in obj(n, "traced", "bytes_per_object")], ".1f") for n in CONTENDERS},
+        )
+    )
+    one = max(obj(US, "one", "token_calls"))
+    verdict(f"{n_obj} objects, one credential: at most {one:.0f} token call(s)", "1", "met" if one == 1 else "MISSED")
+    held, after = max(obj(US, "distinct", "fds_held")), max(obj(US, "distinct", "fds_after"))
+    verdict(
+        f"{n_obj} objects, distinct credentials: at most {held:.0f} fds over start held, {after:.0f} after drop",
+        "<= 10 held, <= 4 after drop",
+        "met" if held <= 10 and after <= 4 else "MISSED",
+    )
 
-    def verdict(figure: str, target: str, ok: bool) -> str:
-        return f"{figure} (target {target}): {'met' if ok else 'MISSED'}"
-
-    verdicts = [
-        verdict(f"hook overhead {med(ratios[us]):.2f}x floor", "<= 2x", med(ratios[us]) <= 2),
-        verdict(
-            f"hook overhead {med(hook[us]) / med(hook['requests-auth']):.2f} of requests-auth's, "
-            f"{med(hook[us]) / med(hook['requests-oauthlib']):.2f} of requests-oauthlib's",
-            "<= 0.5",
-            med(hook[us]) <= 0.5 * peers_hook,
-        ),
-        verdict(f"end to end {med(e2e_ratio[us]):.3f}x baseline", ">= 0.97", med(e2e_ratio[us]) >= 0.97),
-        verdict(f"cold start token calls {max(t for t, _ in cold[us])}", "exactly 1", all(t == 1 for t, _ in cold[us])),
-        verdict(
-            f"2 s tokens: {s_us['token_calls']:.0f} token calls vs ideal {s_us['ideal']:.0f}, "
-            f"{s_us['api_401']:.0f} 401s",
-            "<= ideal + 2, 0 401s",
-            s_us["token_calls"] <= s_us["ideal"] + 2 and s_us["api_401"] == 0,
-        ),
-        verdict(f"import {med(imports[us]):.1f} ms over requests", "<= 25", med(imports[us]) <= 25),
-    ]
-
-    header = ["measurement", *CONTENDERS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, cells in rows:
-        lines.append("| " + " | ".join([label, *(cells.get(n, "") for n in CONTENDERS)]) + " |")
+    minutes = (time.perf_counter() - started) / 60
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
     report = "\n".join(
         [
             f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine}; "
-            f"{rounds} interleaved rounds; median (min..max).",
+            f"load average (1, 5, 15 min) {load_before} at the start, {_load()} at the end; "
+            f"the run took {minutes:.1f} min.",
             "",
-            *lines,
+            f"Rounds, each interleaving the contenders in a shuffled order: hook {plan['hook_rounds']} rounds, "
+            f"each of {plan['hook_passes']} passes of {plan['hook_chunk']} calls per contender and flow "
+            f"(the timer's own {timer_ns / 1000:.1f} µs per interval subtracted); "
+            f"end to end {plan['e2e_rounds']} rounds of "
+            f"{plan['e2e_requests']} requests; cold start {plan['cold_rounds']} rounds per arrangement; "
+            f"token lifetimes {plan['life_rounds']} round(s) per row; imports {plan['import_rounds']} rounds; "
+            f"objects {plan['object_rounds']} round(s) of {n_obj} objects. "
+            "Cells: median (Q1..Q3) over rounds; token-lifetime cells are totals over rounds.",
+            "",
+            *_markdown_table(rows),
             "",
             "\\* after the manual `fetch_token()` that library needs before its first call (counted).",
             "",
-            "Targets:",
+            "Targets (decided on the median's 95% interval where there is one):",
             "",
             *(f"- {v}" for v in verdicts),
             "",
         ]
     )
+    progress("done")
     print(report)
-    Path(args.out).write_text(report)
+    if args.out or not quick:
+        Path(args.out or HERE / "latest.md").write_text(report, encoding="utf-8")
+    if not quick and not args.no_readme and args.out is None and not update_readme(report, HERE / "README.md"):
+        print("bench/README.md has no results markers; left alone", file=sys.stderr)
     return 0
 
 
