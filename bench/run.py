@@ -763,7 +763,7 @@ def main() -> int:
         "cold_rounds": 2 if quick else 8,
         "life_rounds": 1 if quick else 2,
         "import_rounds": 5 if quick else 30,
-        "object_rounds": 1 if quick else 3,
+        "object_rounds": 1 if quick else 2,
         "objects": 200 if quick else 1000,
     }
     started, load_before = time.perf_counter(), _load()
