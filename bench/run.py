@@ -451,7 +451,7 @@ def run_threads(
     box.reset(lifetime)
     token_url = box.fresh_token_url()
     shared = None if per_thread else Contender(name, box, token_url, leeway_scale)
-    barrier = threading.Barrier(threads + 1)
+    barrier = threading.Barrier(threads + 1, timeout=120)  # a thread that fails to start breaks it
     lock = threading.Lock()
     done = {"requests": 0, "failures": 0}
     stop = threading.Event()
