@@ -375,7 +375,9 @@ class AlgonomyAuth(TokenAuth):
         request.headers["tenant_hash"] = self._tenant_hash
 
     def _cache_scope(self) -> tuple[str, ...]:
-        return tuple(sorted(self._resources))
+        # The validity too: a token asked for 15 minutes must not serve an object
+        # promised at most 30 seconds (nor the other way round).
+        return (*sorted(self._resources), f"validity={self.validity!r}")
 
     def _identity(self) -> tuple[tuple[str, str], ...]:
         # No public id to show (the tenant hash is a secret): what the token grants tells objects apart.

@@ -255,12 +255,17 @@ class CredentialBoundary:
 
     def _log_refused(self, origin: Optional[Origin]) -> None:
         host = origin.host if origin is not None else "(a URL whose host is ambiguous)"
-        if host in self._refused_logged or len(self._refused_logged) >= _MEMORY:
+        # Only counted as told once it was told: a user who sees a 401 and then turns
+        # DEBUG on still gets the line on the next request.
+        if host in self._refused_logged or not logger.isEnabledFor(logging.DEBUG):
             return
-        self._refused_logged.add(host)
+        if len(self._refused_logged) < _MEMORY:
+            self._refused_logged.add(host)
         # Host only: a path or query may carry something private.
         logger.debug(
-            "%s: no credentials sent to %s: not one of hosts=%s (pass hosts=... to allow it)",
+            "%s: no credentials sent to %s: not one of hosts=%s. If it serves the vendor's API (a test "
+            "environment, the sandbox), give the auth object that environment's token_url (or use from_env()) "
+            "and add the host with hosts=...",
             self.vendor,
             host,
             sorted(self.hosts),

@@ -192,6 +192,16 @@ def _seconds(name: str, value: object, *, zero_ok: bool = False, most: float = _
     return number
 
 
+def _near_miss(name: str, environ: Mapping[str, str], expected: set[str]) -> Optional[str]:
+    """A variable set in ``environ`` whose name looks like a typo of ``name`` (names only, never values)."""
+    import difflib
+
+    head = name.split("_", 1)[0] + "_"
+    candidates = [key for key in environ if key.startswith(head) and key not in expected]
+    found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.85)
+    return found[0] if found else None
+
+
 def _public(method: _F) -> _F:
     """Library errors leave a public method without the frames (and chained errors) that hold secrets."""
 
@@ -202,6 +212,32 @@ def _public(method: _F) -> _F:
         except AuthError as exc:
             raise without_trace(exc)  # noqa: B904 - the chain is what must go
 
+    return wrapper  # type: ignore[return-value]
+
+
+def _constructor(init: _F) -> _F:
+    """A constructor whose errors carry no frame holding the credentials it was given."""
+    if getattr(init, "_scrubbed", False):
+        return init
+
+    @functools.wraps(init)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except AuthError as exc:
+            # Error trackers and --showlocals print the locals of every frame an error
+            # carries: the vendor constructors' frames (dropped here) and this one
+            # (emptied here) hold the secrets they were given.
+            del self, args, kwargs
+            raise without_trace(exc)  # noqa: B904 - the chain is what must go
+        except TypeError as exc:  # a misspelt option: the message says which
+            del self, args, kwargs
+            raise exc.with_traceback(None)  # noqa: B904
+        except BaseException:
+            del self, args, kwargs
+            raise
+
+    wrapper._scrubbed = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 
@@ -285,6 +321,7 @@ class TokenAuth(AuthBase):
     _plain_bearer: ClassVar[bool] = True
     _state: TokenState
 
+    @_constructor
     def __init__(
         self,
         token_url: str,
@@ -406,15 +443,27 @@ class TokenAuth(AuthBase):
             ConfigurationError: one message naming every variable that is
                 missing or malformed (never a value).
         """
-        environ = os.environ if environ is None else environ
+        try:
+            return cls._from_environ(prefix, os.environ if environ is None else environ, options)
+        except ConfigurationError as exc:
+            del environ, options  # os.environ's repr is every secret of the process
+            raise without_trace(exc)  # noqa: B904 - the frames below hold the values read
+
+    @classmethod
+    def _from_environ(cls, prefix: str, environ: Mapping[str, str], options: Mapping[str, Any]) -> Self:
         arguments: dict[str, Any] = {}
         problems = []
+        expected = {prefix + var.name for var in cls.env_variables}
         for var in cls.env_variables:
             name = prefix + var.name
             raw = (environ.get(name) or "").strip()
             if not raw:
+                near = _near_miss(name, environ, expected)
                 if var.required:
-                    problems.append(f"{name} is not set")
+                    what = "is empty" if name in environ else "is not set"
+                    problems.append(f"{name} {what}" + (f" ({near} is: a typo?)" if near else ""))
+                elif near:
+                    logger.warning("%s is not set but %s is: a typo? %s does not read %s", name, near, cls.vendor, near)
                 continue
             parse, description = _ENV_KINDS[var.kind]
             try:
@@ -427,7 +476,7 @@ class TokenAuth(AuthBase):
             return cls(**arguments, **options)
         except ConfigurationError as exc:
             names = ", ".join(prefix + var.name for var in cls.env_variables if var.argument in arguments)
-            raise ConfigurationError(f"{exc} (read from {names})") from None
+            raise type(exc)(f"{exc} (read from {names})") from None
 
     @_public
     def get_token(self) -> str:
@@ -516,13 +565,19 @@ class TokenAuth(AuthBase):
         # Decided once per class: a flow that keeps the default Bearer header
         # skips a method call per request.
         cls._plain_bearer = cls._apply_token is TokenAuth._apply_token
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _constructor(cls.__dict__["__init__"])  # type: ignore[method-assign]
         if not cls._plain_bearer and "__call__" not in cls.__dict__:
             cls.__call__ = TokenAuth._call_with_vendor_headers  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
-        shown = " ".join(f"{label}={text}" for label, text in self._identity())
+        try:
+            shown = " ".join(f"{label}={text}" for label, text in self._identity())
+            hosts = sorted(self.hosts)
+        except AttributeError:  # half built: a constructor raised, and a traceback shows its locals
+            return f"<{type(self).__name__} (not fully built)>"
         return (
-            f"<{type(self).__name__} {shown} hosts={sorted(self.hosts)!r} "
+            f"<{type(self).__name__} {shown} hosts={hosts!r} "
             f"token_url={url_for_display(self.token_url)!r} token={self._token_state()}>"
         )
 
@@ -532,7 +587,7 @@ class TokenAuth(AuthBase):
 
         rows = [
             ("vendor", self.vendor),
-            *self._identity(),
+            *((label, text.strip("'")) for label, text in self._identity()),
             ("hosts", ", ".join(sorted(self.hosts))),
             ("token URL", url_for_display(self.token_url)),
             ("token", self._token_state()),
@@ -840,7 +895,14 @@ class TokenAuth(AuthBase):
         if cached is None or not any(cached.value in str(sent.get(name) or "") for name in self.credential_headers):
             return True  # it carried no token, or an older one: replaying costs no token call
         if status != 401 and _monotonic() - cached.issued_at < self.refusal_renewal_floor:
-            return False  # a fresh token refused with, say, 403: "not allowed", not "stale"
+            # A fresh token refused with, say, 403: "not allowed", not "stale".
+            logger.debug(
+                "%s: HTTP %d on a token in use for less than %.0f s: returned as it is, not renewed",
+                self._describe(),
+                status,
+                self.refusal_renewal_floor,
+            )
+            return False
         self._state.drop(cached.value, self._cache_key)
         return True
 

@@ -1,0 +1,107 @@
+"""What a newcomer's first hour found: constructor errors, environment typos, quiet refusals."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import pytest
+import requests
+
+from requests_adtech_auth import (
+    AlgonomyAuth,
+    ConfigurationError,
+    InsecureTransportError,
+    RoktAuth,
+    RoktPartnershipsAuth,
+)
+from requests_adtech_auth.sandbox import Sandbox
+
+SECRET = "TOPSECRET-value-42"
+
+
+def _locals(error: BaseException) -> str:
+    """The locals of the library's frames that ``error`` carries, as an error tracker shows them."""
+    shown = traceback.TracebackException.from_exception(error, capture_locals=True)
+    return "".join(
+        f"{frame.name}: {frame.locals}\n" for frame in shown.stack if "requests_adtech_auth" in frame.filename
+    )
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: RoktAuth("id", SECRET, token_url="http://api.rokt.com/auth/oauth2/token"),
+        lambda: RoktAuth("id:x", SECRET),
+        lambda: RoktAuth("id", SECRET, timeout=float("inf")),
+        lambda: RoktPartnershipsAuth("rspub_x", SECRET, " parent "),
+        lambda: AlgonomyAuth("https://a.example.com/secureApi/token/profile/create", SECRET, ["basic"], validity=0),
+        lambda: AlgonomyAuth("https://a.example.com/t", "tenant", ["basic"], oauth_key_secret=SECRET + " é"),
+        lambda: RoktAuth("id", SECRET, tokn_url="https://api.rokt.com/t"),  # a TypeError
+    ],
+)
+def test_constructor_errors_hold_no_secret_in_traceback_locals(build) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises((ConfigurationError, TypeError)) as caught:
+        build()
+    shown = _locals(caught.value)
+    assert SECRET not in shown
+    assert SECRET not in "".join(traceback.format_exception(caught.value))
+
+
+def test_from_env_errors_hold_no_environment_in_traceback_locals() -> None:
+    environ = {"ROKT_APP_ID": "id", "ROKT_APP_SECRET": SECRET, "ROKT_TOKEN_URL": "http://api.rokt.com/t"}
+    with pytest.raises(InsecureTransportError) as caught:  # the type survives from_env's rewording
+        RoktAuth.from_env(environ=environ)
+    assert "ROKT_TOKEN_URL" in str(caught.value)
+    assert SECRET not in _locals(caught.value)
+
+
+def test_a_typo_in_a_required_variable_is_pointed_out() -> None:
+    environ = {"ROKT_APP_ID": "id", "ROKT_APP_SECERT": SECRET}
+    with pytest.raises(ConfigurationError, match=r"ROKT_APP_SECRET is not set \(ROKT_APP_SECERT is: a typo\?\)"):
+        RoktAuth.from_env(environ=environ)
+
+
+def test_a_typo_in_an_optional_variable_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    environ = {"ROKT_APP_ID": "id", "ROKT_APP_SECRET": SECRET, "ROKT_TOKE_URL": "http://127.0.0.1:9/t"}
+    auth = RoktAuth.from_env(environ=environ)
+    assert auth.token_url == "https://api.rokt.com/auth/oauth2/token"
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("ROKT_TOKEN_URL is not set but ROKT_TOKE_URL is" in w for w in warned), warned
+    assert not any("127.0.0.1" in w for w in warned), "names only, never values"
+
+
+def test_an_empty_variable_is_called_empty() -> None:
+    with pytest.raises(ConfigurationError, match="ROKT_APP_SECRET is empty"):
+        RoktAuth.from_env(environ={"ROKT_APP_ID": "id", "ROKT_APP_SECRET": "  "})
+
+
+def test_withheld_credentials_are_explained_once_debug_is_on(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
+    url = sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    caplog.set_level(logging.INFO, logger="requests_adtech_auth")
+    assert requests.get(url, auth=auth, timeout=10).status_code == 401  # DEBUG is off: nothing said
+    caplog.set_level(logging.DEBUG, logger="requests_adtech_auth")
+    requests.get(url, auth=auth, timeout=10)  # turned on after the surprise: now it is said
+    said = [r.getMessage() for r in caplog.records if "no credentials sent" in r.getMessage()]
+    assert len(said) == 1 and "token_url" in said[0]
+
+
+def test_a_young_tokens_403_is_logged_at_debug(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="requests_adtech_auth")
+    sandbox.rokt.forbidden_paths.add("/reporting/accounts/999/summary")
+    response = requests.get(
+        sandbox.rokt.api_url + "/reporting/accounts/999/summary", auth=sandbox.rokt_auth(), timeout=10
+    )
+    assert response.status_code == 403
+    assert any("in use for less than 60 s" in r.getMessage() for r in caplog.records)
+
+
+def test_algonomy_validity_is_part_of_the_credential(sandbox: Sandbox) -> None:
+    long_lived = sandbox.algonomy_auth(validity=15)
+    short_lived = sandbox.algonomy_auth(validity=0.5)
+    assert long_lived.get_token() != short_lived.get_token()
+    status = short_lived.token_status
+    assert status is not None and status.expires_in <= 30
