@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not share the token through the user's file cache (by default repeated calls reuse one token)",
     )
+    token.add_argument(
+        "--refresh",
+        action="store_true",
+        help="forget the cached token (also in the file cache) and fetch a new one, e.g. after a key rotation",
+    )
     token.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     demo = commands.add_parser("demo", help="run every flow against the embedded loopback sandbox")
     demo.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -150,7 +155,7 @@ def _run(argv: Optional[Sequence[str]]) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "token":
-        return _token(args.vendor, args.prefix, args.header, not args.no_cache)
+        return _token(args.vendor, args.prefix, args.header, not args.no_cache, args.refresh)
     if args.command == "demo":
         from .demo import run_demo
 
@@ -209,7 +214,7 @@ def _ended_on_interrupt(read: Callable[[], str], fd: Optional[int]) -> str:
         raise
 
 
-def _token(vendor: str, prefix: str, header: bool, use_cache: bool) -> int:
+def _token(vendor: str, prefix: str, header: bool, use_cache: bool, refresh: bool = False) -> int:
     from .exceptions import AuthError, ConfigurationError, TokenRequestError
     from .file_cache import FileTokenCache
 
@@ -230,13 +235,18 @@ def _token(vendor: str, prefix: str, header: bool, use_cache: bool) -> int:
             print(f"adtech-auth: {_NO_CACHE_NOTE}", file=sys.stderr)
     try:
         auth = cls.from_env(prefix, environ=environ, cache=cache)
+        if refresh:
+            auth.invalidate()  # the file cache's copy too: the next calls get the new token
         headers = auth.get_headers()
     except ConfigurationError as exc:
         return _fail(str(exc), EXIT_CONFIGURATION)
     except TokenRequestError as exc:
         # No HTTP answer at all (unreachable, timeout, TLS) is never a refusal.
         unavailable = exc.transient or exc.status_code is None
-        return _fail(str(exc), EXIT_UNAVAILABLE if unavailable else EXIT_REFUSED)
+        message = str(exc)
+        if "session.verify" in message:
+            message += " (from a shell: set REQUESTS_CA_BUNDLE to that CA bundle's path)"
+        return _fail(message, EXIT_UNAVAILABLE if unavailable else EXIT_REFUSED)
     except AuthError as exc:  # nothing else is expected; still a message, not a traceback
         return _fail(str(exc), EXIT_REFUSED)
     if header:

@@ -229,15 +229,26 @@ class TokenState:
                 self.cache_down(exc)
 
     def drop(self, value: Optional[str], key: Callable[[], str]) -> None:
-        """Forget the cached token (``value=None``), or only if it is ``value`` (a refused one).
+        """Forget the cached token, or (given ``value``) only if it is that refused one.
 
-        Another thread may already have replaced a refused token: that one stays.
+        With ``value=None`` the shared cache's token goes too, even if this process
+        holds none. Another thread may already have replaced a refused token: that
+        one stays.
         """
         with self.lock:
             cached = self.token
             if cached is not None and (value is None or cached.value == value):
                 self.token = None
                 self.discard_shared(cached.value, key())
+            elif value is None and self.cache is not None:
+                # Nothing in memory (a new process): the shared cache may still hold one.
+                try:
+                    stored = self.cache.load(key())
+                except CacheUnavailableError as exc:
+                    self.cache_down(exc)
+                else:
+                    if stored is not None:
+                        self.discard_shared(stored.value, key())
 
 
 class _Registry:

@@ -298,6 +298,7 @@ def test_untrusted_certificate_exits_4_not_refused(tls_sandbox: Sandbox) -> None
     done = run("token", "rokt", env=tls_sandbox.environ())
     assert done.returncode == 4, done.stderr
     assert "TLS verification" in done.stderr
+    assert "REQUESTS_CA_BUNDLE" in done.stderr  # advice a shell user can follow
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
     assert tls_sandbox.count("rokt", "token") == 0
@@ -383,3 +384,16 @@ def test_without_the_file_extra_each_call_says_there_is_no_cache(sandbox: Sandbo
         done = token(blocked=False)
         assert (done.returncode, done.stderr) == (0, "")
     assert sandbox.count("rokt", "token") == 1
+
+
+def test_refresh_replaces_a_revoked_token_in_the_file_cache(sandbox: Sandbox) -> None:
+    first = run("token", "rokt", env=sandbox.environ())
+    assert first.returncode == 0, first.stderr
+    sandbox.revoke_tokens("rokt")  # a key rotation: the cached token is dead
+    assert run("token", "rokt", env=sandbox.environ()).stdout == first.stdout, "served from the file cache"
+    refreshed = run("token", "rokt", "--refresh", env=sandbox.environ())
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert refreshed.stdout != first.stdout
+    again = run("token", "rokt", env=sandbox.environ())
+    assert again.stdout == refreshed.stdout, "the new token replaced the dead one in the cache"
+    assert sandbox.count("rokt", "token") == 2
