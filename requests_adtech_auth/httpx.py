@@ -198,7 +198,7 @@ class HttpxAuth(httpx.Auth):
 
     def __init__(self, auth: TokenAuth) -> None:
         if not isinstance(auth, TokenAuth):
-            raise ConfigurationError("HttpxAuth wraps one of this library's auth objects, e.g. HttpxAuth(RoktAuth.from_env())")
+            raise ConfigurationError("HttpxAuth wraps a TokenAuth, e.g. HttpxAuth(RoktAuth.from_env())")
         #: The wrapped auth object.
         self.auth = auth
         self._header_names = frozenset(name.lower().encode("latin-1") for name in auth.credential_headers)

@@ -249,8 +249,8 @@ def test_cross_origin_redirect_carries_no_credential_header(sandbox: Sandbox, fl
 def test_redirect_to_another_allowed_origin_drops_credentials_as_requests_does(sandbox: Sandbox, mode: str) -> None:
     storage_host = httpx.URL(sandbox.storage_url).host
     auth = sandbox.algonomy_auth(hosts=["127.0.0.1", storage_host])
-    target = sandbox.storage_url + "/landing"
-    response = call(mode, HttpxAuth(auth), "GET", sandbox.url + "/redirect", params={"to": target}, follow_redirects=True)
+    target = {"to": sandbox.storage_url + "/landing"}
+    response = call(mode, HttpxAuth(auth), "GET", sandbox.url + "/redirect", params=target, follow_redirects=True)
     assert response.status_code == 200
     _assert_storage_got_nothing(sandbox, auth)
     # The first hop, to an allowed origin, did carry them.

@@ -1,0 +1,330 @@
+"""The httpx adapter under asyncio and trio: the loop never blocks, one renewal for many, cancellation.
+
+Real AsyncClients against the sandbox (in this process, on loopback). The sandbox's
+``token_delay`` makes the token endpoint slow, so that a fetch is in flight long
+enough to be shared, measured and cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Awaitable
+from typing import Any, Callable
+
+import anyio
+import httpx
+import pytest
+import requests
+
+from requests_adtech_auth import FileTokenCache, TokenAuth, TokenRequestError
+from requests_adtech_auth.httpx import HttpxAuth
+from requests_adtech_auth.sandbox import Fault, Sandbox
+
+from .flows import FLOWS
+from .test_httpx import TLS, api_call
+
+BACKENDS = ["asyncio", "trio"]
+ROKT_PATH = "/reporting/accounts/123/summary"
+
+
+def run(backend: str, main: Callable[[], Awaitable[Any]]) -> Any:
+    """Run ``main`` on a fresh event loop of ``backend`` (no pytest plugin needed)."""
+    if backend == "trio":
+        pytest.importorskip("trio")
+    return anyio.run(main, backend=backend)
+
+
+def count_worker_calls(auth: TokenAuth) -> list[str]:
+    """Record the threads ``auth.get_token`` runs in (the async path calls it in workers only)."""
+    threads: list[str] = []
+    real = auth.get_token
+
+    def counted() -> str:
+        threads.append(threading.current_thread().name)
+        return real()
+
+    auth.get_token = counted  # type: ignore[method-assign]
+    return threads
+
+
+class Ticker:
+    """Measures the event loop's longest stall: how late a 5 ms sleep wakes up."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self.running = True
+
+    async def __call__(self) -> None:
+        while self.running:
+            started = time.perf_counter()
+            await anyio.sleep(0.005)
+            self.worst = max(self.worst, time.perf_counter() - started - 0.005)
+
+
+# -- many coroutines, one renewal ------------------------------------------------------------------------
+
+
+def test_500_coroutines_on_a_cold_start_make_one_token_call_in_one_worker(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_auth()
+    workers = count_worker_calls(auth)
+    sandbox.token_delay = 0.2  # every coroutine arrives while the fetch is in flight
+    url = sandbox.rokt.api_url + ROKT_PATH
+    wrapped = HttpxAuth(auth)
+
+    async def main() -> list[int]:
+        # Ten clients (a framework makes several) on one auth object; small pools, because
+        # httpcore's pool costs grow with the square of the requests queued in one.
+        limits = httpx.Limits(max_connections=4)
+        clients = [httpx.AsyncClient(auth=wrapped, verify=TLS, limits=limits, timeout=60) for _ in range(10)]
+        try:
+            responses = await asyncio.gather(*(clients[i % 10].get(url) for i in range(500)))
+        finally:
+            for client in clients:
+                await client.aclose()
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(main()) == [200] * 500
+    assert sandbox.count("rokt", "token") == 1
+    assert len(workers) == 1, "one worker thread renews for the whole loop, not one per coroutine"
+
+
+def test_every_flow_cold_starts_many_coroutines_on_one_token(sandbox: Sandbox) -> None:
+    sandbox.token_delay = 0.1
+
+    async def main() -> None:
+        async with httpx.AsyncClient(verify=TLS, timeout=30) as client:
+            for flow in FLOWS:
+                wrapped = HttpxAuth(flow.auth(sandbox))
+                method, url, body = api_call(flow, sandbox)
+                calls = (client.request(method, url, json=body, auth=wrapped) for _ in range(20))
+                assert all(r.is_success for r in await asyncio.gather(*calls))
+
+    asyncio.run(main())
+    for flow in FLOWS:
+        assert sandbox.count(flow.vendor, "token") == (2 if flow.vendor == "rokt" else 1)  # two Rokt flows
+
+
+def test_a_failed_renewal_fails_every_waiting_coroutine_with_one_token_call(sandbox: Sandbox) -> None:
+    sandbox.token_delay = 0.1
+    sandbox.add_fault("rokt", "token", Fault.status(401, {"error": "invalid_client"}), times=50)
+    wrapped = HttpxAuth(sandbox.rokt_auth())
+
+    async def main() -> list[BaseException]:
+        async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+            calls = (client.get(sandbox.rokt.api_url + ROKT_PATH) for _ in range(50))
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        return [o for o in outcomes if isinstance(o, BaseException)]
+
+    errors = asyncio.run(main())
+    assert len(errors) == 50 and all(isinstance(e, TokenRequestError) and e.status_code == 401 for e in errors)
+    assert sandbox.count("rokt", "token") == 1
+
+
+# -- the loop never blocks -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_loop_keeps_running_while_a_slow_token_fetch_is_in_flight(sandbox: Sandbox, backend: str) -> None:
+    sandbox.token_delay = 0.5
+    wrapped = HttpxAuth(sandbox.rokt_auth())
+    ticker = Ticker()
+
+    async def main() -> float:
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            await anyio.sleep(0.02)  # the ticker is running before the request starts
+            started = time.perf_counter()
+            async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+                response = await client.get(sandbox.rokt.api_url + ROKT_PATH)
+            took = time.perf_counter() - started
+            ticker.running = False
+        assert response.status_code == 200
+        return took
+
+    took = run(backend, main)
+    assert took >= 0.5  # the fetch really was slow while the ticker ran
+    assert ticker.worst < 0.1, f"the event loop stalled {ticker.worst:.3f} s during a 0.5 s token fetch"
+
+
+def test_the_loop_keeps_running_while_another_process_holds_the_cache_lock(sandbox: Sandbox, tmp_path: Any) -> None:
+    auth = sandbox.rokt_auth(cache=FileTokenCache(tmp_path))
+    wrapped = HttpxAuth(auth)
+    ticker = Ticker()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:  # as a process fetching the same credential's token would
+        with auth.cache.lock(auth._cache_key()):  # type: ignore[union-attr]
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert locked.wait(10)
+    threading.Timer(0.5, release.set).start()
+
+    async def main() -> float:
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            await anyio.sleep(0.02)  # the ticker is running before the request starts
+            started = time.perf_counter()
+            async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+                assert (await client.get(sandbox.rokt.api_url + ROKT_PATH)).status_code == 200
+            ticker.running = False
+        return time.perf_counter() - started
+
+    took = asyncio.run(main())
+    holder.join(10)
+    assert took >= 0.4  # it did wait for the lock
+    assert ticker.worst < 0.1, f"the event loop stalled {ticker.worst:.3f} s behind a file lock"
+
+
+def test_the_loop_keeps_running_while_a_refusal_waits_for_the_token_lock(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_auth()
+    wrapped = HttpxAuth(auth)
+    refused = auth.get_token()
+    sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
+    ticker = Ticker()
+    locked, release = threading.Event(), threading.Event()
+
+    def renew_elsewhere() -> None:  # another thread holds the token's lock, as during its fetch
+        with auth._state.lock:
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=renew_elsewhere)
+    holder.start()
+    assert locked.wait(10)
+    threading.Timer(0.5, release.set).start()
+
+    async def main() -> int:
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            await anyio.sleep(0.02)
+            async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+                response = await client.get(sandbox.rokt.api_url + ROKT_PATH)
+            ticker.running = False
+        return response.status_code
+
+    assert asyncio.run(main()) == 200
+    holder.join(10)
+    assert auth.get_token() != refused
+    assert ticker.worst < 0.1, f"the event loop stalled {ticker.worst:.3f} s deciding on a refusal"
+
+
+# -- cancellation ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_coroutines_cancelled_mid_fetch_leave_no_lock_and_the_next_request_works(
+    sandbox: Sandbox, backend: str
+) -> None:
+    sandbox.token_delay = 0.5
+    auth = sandbox.rokt_auth()
+    wrapped = HttpxAuth(auth)
+    url = sandbox.rokt.api_url + ROKT_PATH
+
+    async def main() -> None:
+        async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+            # The first coroutine starts the fetch, the others wait for it; all are cancelled mid-fetch.
+            with anyio.move_on_after(0.15) as scope:
+                async with anyio.create_task_group() as group:
+                    for _ in range(5):
+                        group.start_soon(client.get, url)
+            assert scope.cancelled_caught
+            assert sandbox.count("rokt", "api") == 0
+            # The abandoned fetch is still running: this request waits for it, off the loop.
+            with anyio.fail_after(10):
+                response = await client.get(url)
+            assert response.status_code == 200
+
+    run(backend, main)
+    assert sandbox.count("rokt", "token") == 1, "the cancelled fetch's token is the one used"
+    assert auth._state.lock.acquire(blocking=False), "no lock is left held"
+    auth._state.lock.release()
+
+
+def test_a_cancelled_fetch_still_stores_its_token(sandbox: Sandbox) -> None:
+    sandbox.token_delay = 0.3
+    auth = sandbox.rokt_auth()
+    wrapped = HttpxAuth(auth)
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(wrapped.aget_token(), 0.05)
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 10
+    while auth.token_status is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert auth.token_status is not None, "the worker thread finished the fetch and stored the token"
+    assert asyncio.run(wrapped.aget_token()) == auth.get_token()
+    assert sandbox.count("rokt", "token") == 1
+
+
+# -- threads, loops and requests on one auth object, 2 s tokens under load ---------------------------------
+
+
+def test_threads_loops_and_requests_share_one_renewal_and_see_no_stale_token(sandbox: Sandbox) -> None:
+    sandbox.lifetimes["rokt"] = 2.0  # renewed 0.5 s before expiry: every 1.5 s
+    auth = sandbox.rokt_auth()
+    url = sandbox.rokt.api_url + ROKT_PATH
+    wrapped = HttpxAuth(auth)
+    duration = 3.3
+    statuses: list[int] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(5)
+    stop_at = [0.0]
+
+    def guarded(work: Callable[[], None]) -> Callable[[], None]:
+        def body() -> None:
+            try:
+                start.wait(10)
+                work()
+            except BaseException as exc:  # reported by the test thread
+                failures.append(exc)
+
+        return body
+
+    def with_requests() -> None:
+        session = requests.Session()
+        session.auth = auth
+        while time.monotonic() < stop_at[0]:
+            statuses.append(session.get(url, timeout=10).status_code)
+
+    def with_httpx() -> None:
+        with httpx.Client(auth=wrapped, verify=TLS, timeout=10) as client:
+            while time.monotonic() < stop_at[0]:
+                statuses.append(client.get(url).status_code)
+
+    def with_asyncio() -> None:
+        async def worker(client: httpx.AsyncClient) -> None:
+            while time.monotonic() < stop_at[0]:
+                statuses.append((await client.get(url)).status_code)
+
+        async def main() -> None:
+            async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=10) as client:
+                await asyncio.gather(*(worker(client) for _ in range(3)))
+
+        asyncio.run(main())
+
+    threads = [
+        threading.Thread(target=guarded(work))
+        for work in (with_requests, with_httpx, with_asyncio, with_asyncio)
+    ]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    stop_at[0] = started + duration
+    start.wait(10)
+    for thread in threads:
+        thread.join(30)
+    elapsed = time.monotonic() - started
+    assert not failures, failures[:3]
+    assert statuses and set(statuses) == {200}
+    assert sandbox.count("rokt", "api_401_stale") == 0, "a request went out with a stale token"
+    renewals = sandbox.count("rokt", "token")
+    ideal = 1 + math.floor(elapsed / 1.5)
+    assert 2 <= renewals <= ideal + 1, f"{renewals} token calls in {elapsed:.1f} s (ideal {ideal})"
