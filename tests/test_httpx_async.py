@@ -50,11 +50,18 @@ def count_worker_calls(auth: TokenAuth) -> list[str]:
     return threads
 
 
+#: The longest stall allowed while a 0.5 s fetch or lock wait is in flight. A loop
+#: that blocked on it would stall >= 0.5 s; a loop that runs stalls a few ms, and on
+#: a loaded 2-core machine the OS now and then adds ~0.1 s to any thread.
+MAX_STALL = 0.25
+
+
 class Ticker:
     """Measures the event loop's longest stall: how late a 5 ms sleep wakes up."""
 
     def __init__(self) -> None:
         self.worst = 0.0
+        self.ticks = 0
         self.running = True
 
     async def __call__(self) -> None:
@@ -62,6 +69,11 @@ class Ticker:
             started = time.perf_counter()
             await anyio.sleep(0.005)
             self.worst = max(self.worst, time.perf_counter() - started - 0.005)
+            self.ticks += 1
+
+    def check(self, what: str) -> None:
+        assert self.worst < MAX_STALL, f"the event loop stalled {self.worst:.3f} s {what}"
+        assert self.ticks >= 10, f"the loop ran only {self.ticks} ticks {what}"
 
 
 # -- many coroutines, one renewal ------------------------------------------------------------------------
@@ -133,20 +145,22 @@ def test_the_loop_keeps_running_while_a_slow_token_fetch_is_in_flight(sandbox: S
     ticker = Ticker()
 
     async def main() -> float:
-        async with anyio.create_task_group() as group:
-            group.start_soon(ticker)
-            await anyio.sleep(0.02)  # the ticker is running before the request starts
-            started = time.perf_counter()
-            async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+        async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+            # Warm up first (imports, a connection), on a host that gets no token.
+            assert (await client.get(sandbox.storage_url + "/warm-up")).status_code == 200
+            async with anyio.create_task_group() as group:
+                group.start_soon(ticker)
+                await anyio.sleep(0.02)  # the ticker is running before the request starts
+                started = time.perf_counter()
                 response = await client.get(sandbox.rokt.api_url + ROKT_PATH)
-            took = time.perf_counter() - started
-            ticker.running = False
+                took = time.perf_counter() - started
+                ticker.running = False
         assert response.status_code == 200
         return took
 
     took = run(backend, main)
     assert took >= 0.5  # the fetch really was slow while the ticker ran
-    assert ticker.worst < 0.1, f"the event loop stalled {ticker.worst:.3f} s during a 0.5 s token fetch"
+    ticker.check("during a 0.5 s token fetch")
 
 
 def test_the_loop_keeps_running_while_another_process_holds_the_cache_lock(sandbox: Sandbox, tmp_path: Any) -> None:
@@ -166,19 +180,20 @@ def test_the_loop_keeps_running_while_another_process_holds_the_cache_lock(sandb
     threading.Timer(0.5, release.set).start()
 
     async def main() -> float:
-        async with anyio.create_task_group() as group:
-            group.start_soon(ticker)
-            await anyio.sleep(0.02)  # the ticker is running before the request starts
-            started = time.perf_counter()
-            async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+        async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+            assert (await client.get(sandbox.storage_url + "/warm-up")).status_code == 200
+            async with anyio.create_task_group() as group:
+                group.start_soon(ticker)
+                await anyio.sleep(0.02)
+                started = time.perf_counter()
                 assert (await client.get(sandbox.rokt.api_url + ROKT_PATH)).status_code == 200
-            ticker.running = False
+                ticker.running = False
         return time.perf_counter() - started
 
     took = asyncio.run(main())
     holder.join(10)
     assert took >= 0.4  # it did wait for the lock
-    assert ticker.worst < 0.1, f"the event loop stalled {ticker.worst:.3f} s behind a file lock"
+    ticker.check("behind a file lock")
 
 
 def test_the_loop_keeps_running_while_a_refusal_waits_for_the_token_lock(sandbox: Sandbox) -> None:
@@ -200,18 +215,19 @@ def test_the_loop_keeps_running_while_a_refusal_waits_for_the_token_lock(sandbox
     threading.Timer(0.5, release.set).start()
 
     async def main() -> int:
-        async with anyio.create_task_group() as group:
-            group.start_soon(ticker)
-            await anyio.sleep(0.02)
-            async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+        async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+            assert (await client.get(sandbox.storage_url + "/warm-up")).status_code == 200
+            async with anyio.create_task_group() as group:
+                group.start_soon(ticker)
+                await anyio.sleep(0.02)
                 response = await client.get(sandbox.rokt.api_url + ROKT_PATH)
-            ticker.running = False
+                ticker.running = False
         return response.status_code
 
     assert asyncio.run(main()) == 200
     holder.join(10)
     assert auth.get_token() != refused
-    assert ticker.worst < 0.1, f"the event loop stalled {ticker.worst:.3f} s deciding on a refusal"
+    ticker.check("deciding on a refusal")
 
 
 # -- cancellation ---------------------------------------------------------------------------------------
