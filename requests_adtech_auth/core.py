@@ -43,6 +43,7 @@ from .token_endpoint import (
     Redactor,
     TokenRequest,
     body_snippet,
+    cutoff_session,
     detached,
     exchange,
     is_token_syntax,
@@ -152,7 +153,7 @@ class _DefaultTokenSession:
             if self.session is None:
                 from http.cookiejar import DefaultCookiePolicy
 
-                session = requests.Session()
+                session = cutoff_session()
                 session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
                 self.session = session
             return self.session
@@ -534,13 +535,11 @@ class TokenAuth(AuthBase):
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             return request
         hot = self._state.hot
-        if hot is not None:
-            refresh_at, bearer, _ = hot
-            if _monotonic() < refresh_at:
-                request.headers["Authorization"] = bearer
-                request.hooks["response"].append(self._response_hook)
-                return request
-        request.headers["Authorization"] = "Bearer " + self.get_token()
+        if hot is not None and _monotonic() < hot[0]:
+            request.headers["Authorization"] = hot[1]
+        else:
+            hot = None  # no old token in this frame's locals if the renewal raises
+            request.headers["Authorization"] = "Bearer " + self.get_token()
         request.hooks["response"].append(self._response_hook)
         return request
 
@@ -550,11 +549,10 @@ class TokenAuth(AuthBase):
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             return request
         hot = self._state.hot
-        if hot is not None:
-            refresh_at, _, token = hot
-            if _monotonic() >= refresh_at:
-                token = self.get_token()
+        if hot is not None and _monotonic() < hot[0]:
+            token = hot[2]
         else:
+            hot = None  # no old token in this frame's locals if the renewal raises
             token = self.get_token()
         self._apply_token(request, token)
         request.hooks["response"].append(self._response_hook)
@@ -767,8 +765,16 @@ class TokenAuth(AuthBase):
                 "check the URL and the network",
                 transient=True,
             ) from detached(exc, self._redact)
+        except (ValueError, UnicodeError, LookupError, TypeError) as exc:
+            # requests and urllib3 raise these for answers they cannot read (a Location
+            # header that is not UTF-8, an unparseable redirect target): a hostile answer.
+            raise TokenRequestError(
+                f"the {self.vendor} token endpoint {where} sent an answer that cannot be read "
+                f"({type(exc).__name__}); check token_url",
+            ) from None
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and "Content-Encoding" not in response.headers and len(body) < int(declared):
+        complete = not (declared.isascii() and declared.isdigit()) or len(body) >= int(declared)
+        if not complete and "Content-Encoding" not in response.headers:
             # urllib3 1.x returns a short body without complaint when the connection drops.
             raise TokenRequestError(
                 f"the {self.vendor} token endpoint broke off its answer ({len(body)} of {declared} bytes)",
@@ -923,8 +929,7 @@ class TokenAuth(AuthBase):
             url_for_display((request.url or "").split("?", 1)[0]),  # a query string may carry something private
         )
         token = self.get_token()
-        response.content  # noqa: B018 - drain so the connection returns to the pool
-        response.close()
+        _drain(response)
         retry = request.copy()
         no_replay = _ResponseHook(self, retry=False)
         retry.hooks = {
@@ -951,6 +956,26 @@ class TokenAuth(AuthBase):
         if second.is_redirect:
             self._guard_redirect(second, request)
         return second
+
+
+#: Most of a refused answer's body read before replaying; a larger one closes its connection.
+_DRAIN_BYTES = 64 * 1024
+
+
+def _drain(response: requests.Response) -> None:
+    """Read a little of a refused answer so its connection can be reused, then close it.
+
+    Never the whole body: a hostile API could answer 401 with gigabytes.
+    """
+    read = 0
+    try:
+        for chunk in response.iter_content(8192):
+            read += len(chunk)
+            if read > _DRAIN_BYTES:
+                break
+    except (requests.RequestException, ValueError, OSError):
+        pass
+    response.close()
 
 
 def _rewind_body(request: requests.PreparedRequest) -> bool:

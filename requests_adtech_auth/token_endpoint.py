@@ -46,6 +46,9 @@ MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
 #: A lifetime claimed beyond this is capped: a token renewed daily costs nothing,
 #: and a bogus ``expires_in`` must not pin a revoked token for years.
 MAX_LIFETIME = 24 * 3600.0
+#: A token said to live less than this is refused: it would expire before it is used,
+#: and accepting it would cost a token call per request.
+MIN_LIFETIME = 1.0
 #: Longest snippet of a non-JSON error body quoted in a message.
 SNIPPET_CHARS = 200
 
@@ -116,9 +119,10 @@ def parse_lifetime(value: object, name: str) -> Optional[float]:
         raise InvalidTokenResponseError(
             f"the token answer's {name!r} is not a number of seconds", status_code=200
         ) from None
-    if not number > 0:  # also false for NaN
+    if not number >= MIN_LIFETIME:  # also true for NaN
         raise InvalidTokenResponseError(
-            f"the token answer's {name!r} is not positive: the token would be expired on arrival",
+            f"the token answer's {name!r} is not positive or is under {MIN_LIFETIME:g} s: "
+            "the token would be expired on arrival",
             status_code=200,
         )
     return min(number, MAX_LIFETIME)
@@ -222,11 +226,11 @@ class Redactor:
 
 def body_snippet(body: bytes, content_type: Optional[str], redact: Redactor, *extra: str) -> str:
     """A short, printable, redacted quote of a non-JSON answer (an HTML error page, a WAF's text)."""
-    text = body.decode("utf-8", "replace")
+    # Redacted whole, then cut: a cut first could leave part of a secret that no longer matches.
+    text = redact(body.decode("utf-8", "replace"), *extra)
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     if not text:
         return ""
-    text = redact(text[: SNIPPET_CHARS * 4], *extra)
     if len(text) > SNIPPET_CHARS:
         text = text[: SNIPPET_CHARS - 1] + "…"
     return f"{content_type or 'no content type'}: {text!r}"
@@ -236,10 +240,7 @@ def _sever(response: requests.Response) -> None:
     # A read blocked in another thread ends only when its socket is shut down.
     raw = response.raw
     connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    _shut(getattr(connection, "sock", None))
     with contextlib.suppress(Exception):
         response.close()
 
@@ -267,6 +268,56 @@ class AnswerBrokenOff(requests.RequestException):
         self.cause = cause
 
 
+# The exchange a worker thread is running, for the connection classes below.
+_RUNNING = threading.local()
+
+
+def _shut(sock: object) -> None:
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tracked(connection_class: type[Any]) -> type[Any]:
+    class Tracked(connection_class):  # type: ignore[misc]
+        """Tells the exchange running in this thread which connection it uses."""
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            job = getattr(_RUNNING, "job", None)
+            if job is not None:
+                job.attach(self)
+            return super().request(*args, **kwargs)
+
+    Tracked.__name__ = Tracked.__qualname__ = "Tracked" + connection_class.__name__
+    return Tracked
+
+
+def cutoff_session() -> requests.Session:
+    """A session whose token requests an expired deadline can cut off even mid-headers.
+
+    Its connections tell the running exchange which socket they use, so that
+    :func:`exchange` can shut it down when the deadline passes while the answer's
+    headers are still arriving (no Response object exists yet then). Sessions a
+    caller passes in are used as they are: there only the body can be cut off.
+    """
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class TrackedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = _tracked(HTTPConnection)
+
+    class TrackedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = _tracked(HTTPSConnection)
+
+    session = requests.Session()
+    for prefix in ("https://", "http://"):
+        adapter = session.get_adapter(prefix)
+        pools = getattr(adapter, "poolmanager", None)
+        if pools is not None:
+            pools.pool_classes_by_scheme = {"http": TrackedHTTPPool, "https": TrackedHTTPSPool}
+    return session
+
+
 class _Exchange:
     """One POST and its whole answer, run in a worker thread so that a deadline can end it."""
 
@@ -274,11 +325,20 @@ class _Exchange:
         self.done = threading.Event()
         self.guard = threading.Lock()
         self.abandoned = False
+        self.connection: Any = None
         self.response: Optional[requests.Response] = None
         self.result: Optional[tuple[requests.Response, bytes]] = None
         self.error: Optional[BaseException] = None
 
+    def attach(self, connection: Any) -> None:
+        with self.guard:
+            self.connection = connection
+            abandoned = self.abandoned
+        if abandoned:
+            _shut(getattr(connection, "sock", None))
+
     def work(self, session: requests.Session, spec: TokenRequest, timeout: float, auth: AuthBase) -> None:
+        _RUNNING.job = self
         try:
             response = session.post(
                 spec.url,
@@ -308,15 +368,23 @@ class _Exchange:
                     raise AnswerBrokenOff(response.status_code, type(exc).__name__) from None
         except BaseException as exc:  # handed to the waiting thread, which maps it
             self.error = exc
+            if self.response is None and self.connection is not None:
+                # requests failed after the answer arrived (an unreadable redirect
+                # target) without closing it: close its connection here.
+                with contextlib.suppress(Exception):
+                    self.connection.close()
         finally:
+            _RUNNING.job = None
             self.done.set()
 
     def abandon(self) -> None:
         with self.guard:
             self.abandoned = True
-            response = self.response
+            response, connection = self.response, self.connection
         if response is not None:
             _sever(response)
+        elif connection is not None:  # still reading the headers
+            _shut(getattr(connection, "sock", None))
 
 
 def exchange(

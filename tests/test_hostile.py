@@ -246,3 +246,151 @@ def test_a_thirty_year_cache_entry_is_capped(sandbox: Sandbox) -> None:
     assert auth.get_token() == "long-lived-token"
     status = auth.token_status
     assert status is not None and status.expires_in <= MAX_LIFETIME and status.renews_in <= status.expires_in
+
+
+# -- found by an independent review ------------------------------------------------------------------------
+
+
+class _RawServer:
+    """A loopback server that answers each connection with ``answer(index, connection)``."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer, self.sent, self.count = answer, 0, 0
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads: list[threading.Thread] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.count += 1
+            thread = threading.Thread(target=self._serve, args=(self.count, conn), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _serve(self, index: int, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(10)
+            conn.recv(65536)
+            self.answer(self, index, conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_server(request: pytest.FixtureRequest) -> Iterator[_RawServer]:
+    server = _RawServer(request.param)
+    yield server
+    server.close()
+
+
+def _library_locals(error: BaseException) -> str:
+    shown = traceback.TracebackException.from_exception(error, capture_locals=True)
+    return "".join(f"{f.name}: {f.locals}\n" for f in shown.stack if "requests_adtech_auth" in f.filename)
+
+
+def _send(raw: bytes) -> Any:
+    return lambda server, index, conn: conn.sendall(raw)
+
+
+@pytest.mark.parametrize(
+    "raw_server",
+    [
+        _send(b"HTTP/1.1 302 Found\r\nLocation: /\xff\r\nContent-Length: 0\r\n\r\n"),
+        _send(b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n"),
+        _send(b"HTTP/1.1 302 Found\r\nLocation: http://[127.0.0.1]/\r\nContent-Length: 0\r\n\r\n"),
+        _send(b'HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\nConnection: close\r\n\r\n{"access_token":"T0KEN"}'),
+    ],
+    indirect=True,
+    ids=["location-not-utf8", "location-bad-ipv6", "location-bracketed-ipv4", "content-length-superscript"],
+)
+def test_unreadable_token_answers_are_library_errors(raw_server: _RawServer) -> None:
+    auth = RoktPartnershipsAuth("rspub_x", _ODD_SECRET + "-long", "parent", token_url=raw_server.url + "/t",
+                                max_retries=0)
+    try:
+        auth.get_token()
+    except requests.RequestException as error:  # an AuthError is one; nothing else may escape
+        assert isinstance(error, TokenRequestError), repr(error)
+        assert _ODD_SECRET not in _library_locals(error)
+
+
+def _refuse_with_a_huge_body(server: _RawServer, index: int, conn: socket.socket) -> None:
+    if index > 1:  # the replay
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        return
+    conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 400000000\r\nConnection: close\r\n\r\n")
+    chunk = b"x" * 65536
+    while server.sent < 400_000_000 and not server.stop.is_set():
+        conn.sendall(chunk)
+        server.sent += len(chunk)
+
+
+@pytest.mark.parametrize("raw_server", [_refuse_with_a_huge_body], indirect=True)
+def test_a_refusal_with_a_huge_body_is_not_read_before_the_replay(sandbox: Sandbox, raw_server: _RawServer) -> None:
+    auth = sandbox.digital_turbine_auth()  # allowed on 127.0.0.1, where the raw server listens
+    started = time.monotonic()
+    response = requests.get(raw_server.url + "/api", auth=auth, stream=True, timeout=10)
+    assert response.status_code == 200
+    assert time.monotonic() - started < 5
+    assert raw_server.sent < 50_000_000, f"{raw_server.sent} bytes of the refusal were read"
+
+
+def test_a_snippet_never_shows_part_of_a_secret(sandbox: Sandbox) -> None:
+    secret = "S3cr3t-" + "q" * 57  # 64 characters
+    sandbox.add_fault("rokt", "token", Fault.raw(400, ((secret + " ") * 13).encode(), "text/html"))
+    with pytest.raises(TokenRequestError) as caught:
+        RoktAuth("app", secret, token_url=sandbox.rokt.token_url).get_token()
+    assert secret[:12] not in str(caught.value)
+    assert "[redacted]" in str(caught.value)
+
+
+def test_an_expired_token_is_not_in_the_locals_of_a_failed_renewal(sandbox: Sandbox) -> None:
+    from requests_adtech_auth.token_state import CachedToken
+
+    for auth in (sandbox.rokt_auth(), sandbox.rokt_partnerships_auth()):
+        old = auth.get_token()
+        now = time.monotonic()
+        auth._token = CachedToken.of(old, now - 2, now - 1)  # expired
+        vendor = "rokt" if isinstance(auth, RoktAuth) else "rokt_partnerships"
+        sandbox.add_fault(vendor, "token", Fault.status(400, {"error": "invalid_client"}))
+        url = (sandbox.rokt.api_url + "/reporting/accounts/1/summary") if vendor == "rokt" else (
+            sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership")
+        with pytest.raises(TokenRequestError) as caught:
+            requests.get(url, auth=auth, timeout=10)
+        assert old not in _library_locals(caught.value)
+
+
+def test_a_token_living_less_than_a_second_is_refused(sandbox: Sandbox) -> None:
+    sandbox.add_fault("rokt", "token", Fault.status(200, {"access_token": "tok-tiny", "expires_in": 1e-300}))
+    with pytest.raises(TokenRequestError, match="under 1 s"):
+        sandbox.rokt_auth().get_token()
+
+
+def _drip_headers(server: _RawServer, index: int, conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not server.stop.is_set():
+        conn.sendall(b"X-A: b\r\n")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("raw_server", [_drip_headers], indirect=True)
+def test_an_abandoned_header_drip_releases_its_thread_and_socket(raw_server: _RawServer) -> None:
+    auth = RoktAuth("app", "secret-value", token_url=raw_server.url + "/t", timeout=0.5, max_retries=0)
+    for _ in range(5):
+        with pytest.raises(TokenRequestError, match=r"within 0\.5 s"):
+            auth.get_token()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(t.is_alive() for t in raw_server.threads):
+        time.sleep(0.05)
+    assert not any(t.is_alive() for t in raw_server.threads), "a dripping connection is still open"
+    workers = [t for t in threading.enumerate() if t.name == "requests-adtech-auth token request"]
+    assert not workers, f"{len(workers)} token request threads still running"
