@@ -8,10 +8,12 @@ enough to be shared, measured and cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 import anyio
@@ -138,94 +140,77 @@ def test_a_failed_renewal_fails_every_waiting_coroutine_with_one_token_call(sand
 # -- the loop never blocks -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_the_loop_keeps_running_while_a_slow_token_fetch_is_in_flight(sandbox: Sandbox, backend: str) -> None:
-    sandbox.token_delay = 0.5
-    wrapped = HttpxAuth(sandbox.rokt_auth())
+def request_while_ticking(backend: str, wrapped: HttpxAuth, box: Sandbox) -> tuple[int, float, Ticker]:
+    """One Rokt API request on a warm client while a Ticker runs: its status, its seconds, the ticker."""
     ticker = Ticker()
 
-    async def main() -> float:
+    async def main() -> tuple[int, float]:
         async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
             # Warm up first (imports, a connection), on a host that gets no token.
-            assert (await client.get(sandbox.storage_url + "/warm-up")).status_code == 200
+            assert (await client.get(box.storage_url + "/warm-up")).status_code == 200
             async with anyio.create_task_group() as group:
                 group.start_soon(ticker)
                 await anyio.sleep(0.02)  # the ticker is running before the request starts
                 started = time.perf_counter()
-                response = await client.get(sandbox.rokt.api_url + ROKT_PATH)
+                response = await client.get(box.rokt.api_url + ROKT_PATH)
                 took = time.perf_counter() - started
                 ticker.running = False
-        assert response.status_code == 200
-        return took
+        return response.status_code, took
 
-    took = run(backend, main)
+    status, took = run(backend, main)
+    return status, took, ticker
+
+
+@contextlib.contextmanager
+def held_elsewhere(lock: AbstractContextManager[Any], seconds: float = 0.5) -> Iterator[None]:
+    """Hold ``lock`` in another thread from now until ``seconds`` from now."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    timer = threading.Timer(seconds, release.set)
+    timer.start()
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_loop_keeps_running_while_a_slow_token_fetch_is_in_flight(sandbox: Sandbox, backend: str) -> None:
+    sandbox.token_delay = 0.5
+    status, took, ticker = request_while_ticking(backend, HttpxAuth(sandbox.rokt_auth()), sandbox)
+    assert status == 200
     assert took >= 0.5  # the fetch really was slow while the ticker ran
     ticker.check("during a 0.5 s token fetch")
 
 
 def test_the_loop_keeps_running_while_another_process_holds_the_cache_lock(sandbox: Sandbox, tmp_path: Any) -> None:
     auth = sandbox.rokt_auth(cache=FileTokenCache(tmp_path))
-    wrapped = HttpxAuth(auth)
-    ticker = Ticker()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_lock() -> None:  # as a process fetching the same credential's token would
-        with auth.cache.lock(auth._cache_key()):  # type: ignore[union-attr]
-            locked.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold_the_lock)
-    holder.start()
-    assert locked.wait(10)
-    threading.Timer(0.5, release.set).start()
-
-    async def main() -> float:
-        async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
-            assert (await client.get(sandbox.storage_url + "/warm-up")).status_code == 200
-            async with anyio.create_task_group() as group:
-                group.start_soon(ticker)
-                await anyio.sleep(0.02)
-                started = time.perf_counter()
-                assert (await client.get(sandbox.rokt.api_url + ROKT_PATH)).status_code == 200
-                ticker.running = False
-        return time.perf_counter() - started
-
-    took = asyncio.run(main())
-    holder.join(10)
+    assert auth.cache is not None
+    # As a process fetching the same credential's token would.
+    with held_elsewhere(auth.cache.lock(auth._cache_key())):
+        status, took, ticker = request_while_ticking("asyncio", HttpxAuth(auth), sandbox)
+    assert status == 200
     assert took >= 0.4  # it did wait for the lock
     ticker.check("behind a file lock")
 
 
 def test_the_loop_keeps_running_while_a_refusal_waits_for_the_token_lock(sandbox: Sandbox) -> None:
     auth = sandbox.rokt_auth()
-    wrapped = HttpxAuth(auth)
     refused = auth.get_token()
     sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
-    ticker = Ticker()
-    locked, release = threading.Event(), threading.Event()
-
-    def renew_elsewhere() -> None:  # another thread holds the token's lock, as during its fetch
-        with auth._state.lock:
-            locked.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=renew_elsewhere)
-    holder.start()
-    assert locked.wait(10)
-    threading.Timer(0.5, release.set).start()
-
-    async def main() -> int:
-        async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
-            assert (await client.get(sandbox.storage_url + "/warm-up")).status_code == 200
-            async with anyio.create_task_group() as group:
-                group.start_soon(ticker)
-                await anyio.sleep(0.02)
-                response = await client.get(sandbox.rokt.api_url + ROKT_PATH)
-                ticker.running = False
-        return response.status_code
-
-    assert asyncio.run(main()) == 200
-    holder.join(10)
+    # Another thread holds the token's lock, as during its own fetch.
+    with held_elsewhere(auth._state.lock):
+        status, _, ticker = request_while_ticking("asyncio", HttpxAuth(auth), sandbox)
+    assert status == 200
     assert auth.get_token() != refused
     ticker.check("deciding on a refusal")
 
