@@ -32,21 +32,23 @@ What it guarantees:
   ``json=``). A streamed body (a generator, a file, multipart) cannot be: the
   refused response is returned.
 * **No credential header reaches another origin through a redirect.** httpx
-  (``follow_redirects=True``) drops ``Authorization`` on a cross-origin hop but
-  keeps every other header, Algonomy's ``access_token`` and ``tenant_hash`` and
-  Partnerships' parent header among them. So each request carries an httpcore
-  ``trace`` callback (httpx copies it onto every redirect hop); httpcore calls it
-  with the request it is about to write, and it takes the credential headers off
-  any hop to which requests would not carry ``Authorization`` (another origin,
-  or a host the credential boundary does not allow), and off every hop after
-  that. A ``trace`` callback the caller set still gets every event.
+  (``follow_redirects=True``) drops ``Authorization`` on a cross-origin hop (the
+  hops requests drops it on: another origin, except http to https on one host),
+  but keeps every other header, Algonomy's ``access_token`` and ``tenant_hash``
+  and Partnerships' parent header among them. So a request of a flow with such
+  headers carries an httpcore ``trace`` callback (httpx copies it onto every
+  redirect hop); httpcore calls it with the request it is about to write, and it
+  takes the credential headers off any hop to which requests would not carry
+  ``Authorization`` (another origin, or a host the credential boundary does not
+  allow), and off every hop after that. A ``trace`` callback the caller set still
+  gets every event. Bearer-only flows (Rokt, Digital Turbine) rely on httpx's own
+  rule, which is the same, and carry no callback.
 
-  This covers every transport built on httpcore: httpx's default
+  The callback covers every transport built on httpcore: httpx's default
   ``HTTPTransport`` and ``AsyncHTTPTransport``, HTTP/1.1 and HTTP/2, direct or
   through a proxy. A transport that does not use httpcore (``MockTransport``,
-  ``ASGITransport``, ``WSGITransport``, one of your own) never calls the
-  callback: with one of those, leave ``follow_redirects`` off for requests that
-  carry credentials.
+  ``ASGITransport``, ``WSGITransport``, one of your own) never calls it: with one
+  of those, leave ``follow_redirects`` off for Algonomy and Partnerships requests.
 """
 
 from __future__ import annotations
@@ -202,6 +204,10 @@ class HttpxAuth(httpx.Auth):
         #: The wrapped auth object.
         self.auth = auth
         self._header_names = frozenset(name.lower().encode("latin-1") for name in auth.credential_headers)
+        # httpx itself drops Authorization on exactly the hops requests drops it on
+        # (another origin, except http to https on the same host): a flow with no
+        # other credential header needs no guard, and its requests no trace callbacks.
+        self._guarded = self._header_names != {b"authorization"}
 
     def __repr__(self) -> str:
         return f"HttpxAuth({self.auth!r})"
@@ -298,27 +304,31 @@ class HttpxAuth(httpx.Auth):
         boundary = self.auth._boundary
         return url.startswith(boundary.prefixes) or boundary.allows(url)
 
-    def _attach(self, request: httpx.Request, token: str, guard_type: type[_WireGuard]) -> _WireGuard:
-        """Put the credential headers on ``request`` and the wire guard in its trace extension."""
+    def _attach(self, request: httpx.Request, token: str, guard_type: type[_WireGuard]) -> Optional[_WireGuard]:
+        """Put the credential headers on ``request`` and, if the flow needs one, the wire guard in its trace."""
         auth = self.auth
         if auth._plain_bearer:
             request.headers["Authorization"] = "Bearer " + token
         else:
             present = {name: request.headers[name] for name in auth.credential_headers if name in request.headers}
             request.headers.update(auth._credential_headers(token, present))
+        if not self._guarded:
+            return None
         previous = request.extensions.get("trace")
         guard = guard_type(self, request.url, previous.chained if isinstance(previous, _WireGuard) else previous)
         # A new dict: the caller's extensions may be shared with other requests.
         request.extensions = {**request.extensions, "trace": guard}
         return guard
 
-    def _refusal(self, response: httpx.Response, guard: _WireGuard) -> Optional[tuple[str, int, Mapping[str, str]]]:
+    def _refusal(
+        self, response: httpx.Response, guard: Optional[_WireGuard]
+    ) -> Optional[tuple[str, int, Mapping[str, str]]]:
         """The replay decision's arguments for a "token refused" answer, else None."""
         status = response.status_code
         if status not in self.auth.refused_token_statuses:
             return None
         refused = response.request  # after redirects: the last hop
-        return str(refused.url), status, (refused.headers if guard.carried else {})
+        return str(refused.url), status, (refused.headers if guard is None or guard.carried else {})
 
     def _replayable(self, request: httpx.Request, refusal: tuple[str, int, Mapping[str, str]]) -> bool:
         url, status, _ = refusal
