@@ -14,10 +14,12 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from .cache import CacheUnavailableError, StoredToken, TokenCache
 from .exceptions import ConfigurationError
+
+_T = TypeVar("_T")
 
 __all__ = ["RedisTokenCache"]
 
@@ -194,14 +196,44 @@ class RedisTokenCache(TokenCache):
         except Exception as exc:
             raise CacheUnavailableError(f"Redis token cache failed while {doing} ({type(exc).__name__})") from None
 
+    def _within(self, limit: float, doing: str, operation: Callable[[], _T]) -> _T:
+        """Run ``operation`` against Redis, ending it after twice ``limit`` seconds in all.
+
+        The socket timeouts bound each read; a server dripping its reply a byte
+        at a time would still hold the token fetch (and its lock). Past the
+        deadline the connections are dropped, which ends the blocked read.
+        """
+        limit *= 2  # the socket timeouts end a silent server first; this is for a dripping one
+        outcome: list[Any] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome.append((True, operation()))
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="requests-adtech-auth redis", daemon=True).start()
+        if not done.wait(limit):
+            with contextlib.suppress(Exception):
+                self.client.connection_pool.disconnect()
+            raise CacheUnavailableError(f"Redis token cache did not finish {doing} within {limit:g} s")
+        ok, value = outcome[0]
+        if not ok:
+            with self._backend(doing):
+                raise value
+        return value  # type: ignore[no-any-return]
+
     def load(self, key: str) -> Optional[StoredToken]:
         """Return the token stored under ``key``, or None.
 
         Raises:
             CacheUnavailableError: Redis failed or did not answer within ``timeout``.
         """
-        with self._backend("reading"):
-            text = self.client.get(self.prefix + key)
+        client = self.client
+        text = self._within(self.timeout, "reading", lambda: client.get(self.prefix + key))
         return None if text is None else StoredToken.loads(text)
 
     def store(self, key: str, token: StoredToken) -> None:
@@ -217,8 +249,8 @@ class RedisTokenCache(TokenCache):
         ttl_ms = math.ceil(min(token.expires_at - time.time(), MAX_TTL) * 1000)
         if ttl_ms <= 0:
             return
-        with self._backend("writing"):
-            self.client.set(self.prefix + key, token.dumps(), px=ttl_ms)
+        client = self.client
+        self._within(self.timeout, "writing", lambda: client.set(self.prefix + key, token.dumps(), px=ttl_ms))
 
     def discard(self, key: str, value: str) -> None:
         """Delete ``key`` if it still holds ``value``.
@@ -228,8 +260,8 @@ class RedisTokenCache(TokenCache):
         """
         stored = self.load(key)
         if stored is not None and stored.value == value:
-            with self._backend("deleting"):
-                self.client.delete(self.prefix + key)
+            client = self.client
+            self._within(self.timeout, "deleting", lambda: client.delete(self.prefix + key))
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[object]:
@@ -240,10 +272,14 @@ class RedisTokenCache(TokenCache):
                 for over ``wait_timeout`` seconds.
         """
         with self._backend("locking"):
+            # Not thread-local: it is taken in a worker thread (see _within) and released here.
             lock = self.client.lock(
-                self.prefix + key + ":lock", timeout=self.lock_timeout, blocking_timeout=self.wait_timeout
+                self.prefix + key + ":lock",
+                timeout=self.lock_timeout,
+                blocking_timeout=self.wait_timeout,
+                thread_local=False,
             )
-            acquired = lock.acquire()
+        acquired = self._within(self.wait_timeout + self.timeout, "locking", lock.acquire)
         if not acquired:
             raise CacheUnavailableError(f"the Redis token lock was held for over {self.wait_timeout:g} s")
         try:
@@ -252,7 +288,7 @@ class RedisTokenCache(TokenCache):
             # Expired already, or Redis went away: the lock ends by itself either
             # way, and leaving must never fail the fetch it was held for.
             with contextlib.suppress(Exception):
-                lock.release()
+                self._within(self.timeout, "unlocking", lock.release)
 
 
 def _is_asyncio_client(client: Any) -> bool:

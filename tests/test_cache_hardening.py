@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -358,8 +359,9 @@ class ScriptedRedis:
     Only for what a real redis-server cannot be made to do: answer some commands and hang on others.
     """
 
-    def __init__(self, stall: Callable[[list[bytes]], bool]) -> None:
+    def __init__(self, stall: Callable[[list[bytes]], bool], drip: bool = False) -> None:
         self.stall = stall
+        self.drip = drip  # answer the stalled command a byte every 0.3 s instead of never
         self.commands: list[list[bytes]] = []
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.server.getsockname()[1])
@@ -381,6 +383,13 @@ class ScriptedRedis:
                 if command is None:
                     return
                 self.commands.append(command)
+                if self.stall(command) and self.drip:
+                    answer = b"$60000\r\n" + b"x" * 60000 + b"\r\n"
+                    with contextlib.suppress(OSError):
+                        for byte in answer[:100]:  # the client gives up long before
+                            connection.sendall(bytes([byte]))
+                            time.sleep(0.3)
+                    return
                 if self.stall(command):
                     reader.read()  # hold the connection, never answer, until the client gives up
                     return
@@ -549,3 +558,21 @@ def test_redis_tests_skip_without_redis_server_and_fail_when_required(
     required = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     required.assert_outcomes(failed=1, errors=1)  # the fixture errors, the direct start fails
     required.stdout.fnmatch_lines(["*redis-server is not installed and ADTECH_AUTH_REQUIRE_REDIS is set*"])
+
+
+def test_a_redis_dripping_its_reply_is_cut_off(sandbox: Sandbox) -> None:
+    import redis
+
+    server = ScriptedRedis(lambda c: c[0].upper() == b"GET", drip=True)
+    try:
+        cache = RedisTokenCache(redis.Redis(host="127.0.0.1", port=server.port), timeout=0.5)
+        auth = sandbox.rokt_auth(cache=cache)
+        started = time.monotonic()
+        assert requests.get(_summary(sandbox), auth=auth, timeout=10).status_code == 200
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    # Each read is under the 0.5 s socket timeout, so only a deadline per operation ends it
+    # (30 s and more before).
+    assert elapsed < 8, f"the dripping cache cost the request {elapsed:.1f} s"
+    assert sandbox.count("rokt", "token") == 1
