@@ -401,22 +401,32 @@ def hook_overhead(
 
 
 def end_to_end(box: RemoteSandbox, rounds: int, n: int) -> dict[str, list[float]]:
-    """Requests per second through one session over loopback, warm token."""
+    """Requests per second through one session over loopback, warm token.
+
+    A round makes ``n`` passes over the contenders, each pass in a new shuffled
+    order and one timed request per contender: their requests alternate, so a
+    burst of load on the machine lands on all of them. A contender's figure for the
+    round is ``n`` over the sum of its request times.
+    """
     contenders = {name: Contender(name, box, box.fresh_token_url()) for name in COLUMNS}
     for c in contenders.values():
         c.manual_fetch()
         for _ in range(20):
             c.get(box.api).raise_for_status()
     per_round: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    clock = time.perf_counter
     for _ in range(rounds):
-        order = list(contenders)
-        random.shuffle(order)
-        for name in order:
-            c = contenders[name]
-            started = time.perf_counter()
-            for _ in range(n):
+        totals = dict.fromkeys(names, 0.0)
+        for _ in range(n):
+            random.shuffle(names)
+            for name in names:
+                c = contenders[name]
+                started = clock()
                 c.get(box.api)
-            per_round[name].append(n / (time.perf_counter() - started))
+                totals[name] += clock() - started
+        for name, total in totals.items():
+            per_round[name].append(n / total)
     return per_round
 
 
@@ -691,8 +701,13 @@ def objects_child(name: str, scenario: str, objects: int) -> dict[str, float]:
 SCENARIOS = ("one", "distinct", "traced")
 
 
-def objects_per_call(box: RemoteSandbox, rounds: int, objects: int) -> dict[tuple[str, str], list[dict[str, float]]]:
-    """Each (contender, scenario) in a fresh interpreter, interleaved and shuffled over rounds."""
+def objects_per_call(
+    box: RemoteSandbox, rounds: int, objects: int, traced: int
+) -> dict[tuple[str, str], list[dict[str, float]]]:
+    """Each (contender, scenario) in a fresh interpreter, interleaved and shuffled over rounds.
+
+    ``traced`` objects (fewer: tracemalloc slows every allocation) for the memory figure.
+    """
     box.reset()  # documented lifetimes again, whatever the rows before left
     script = str(Path(__file__).resolve())
     results: dict[tuple[str, str], list[dict[str, float]]] = {(n, s): [] for n in CONTENDERS for s in SCENARIOS}
@@ -700,7 +715,14 @@ def objects_per_call(box: RemoteSandbox, rounds: int, objects: int) -> dict[tupl
     for _ in range(rounds):
         for name, scenario in random.sample(list(results), len(results)):
             out = subprocess.run(
-                [sys.executable, script, "--objects-child", name, scenario, str(objects)],
+                [
+                    sys.executable,
+                    script,
+                    "--objects-child",
+                    name,
+                    scenario,
+                    str(traced if scenario == "traced" else objects),
+                ],
                 input=payload,
                 capture_output=True,
                 text=True,
@@ -758,13 +780,14 @@ def main() -> int:
         "hook_rounds": 100 if quick else 400,
         "hook_passes": 3,
         "hook_chunk": 100,
-        "e2e_rounds": 10 if quick else 60,
-        "e2e_requests": 30 if quick else 50,
+        "e2e_rounds": 10 if quick else 80,
+        "e2e_requests": 30 if quick else 60,
         "cold_rounds": 2 if quick else 8,
         "life_rounds": 1 if quick else 2,
         "import_rounds": 5 if quick else 30,
         "object_rounds": 1 if quick else 2,
         "objects": 200 if quick else 1000,
+        "traced_objects": 100 if quick else 300,
     }
     started, load_before = time.perf_counter(), _load()
     rows: list[tuple[str, dict[str, str]]] = []
@@ -860,7 +883,7 @@ def main() -> int:
 
         # 5. Objects per call.
         progress("objects per call")
-        objects = objects_per_call(box, plan["object_rounds"], plan["objects"])
+        objects = objects_per_call(box, plan["object_rounds"], plan["objects"], plan["traced_objects"])
 
     # 6. Import time (no sandbox needed; run last, when the sandbox's process is gone).
     progress("imports")
@@ -922,8 +945,12 @@ def main() -> int:
     )
     rows.append(
         (
-            "memory per idle object (used once, held), KiB (tracemalloc)",
-            {n: cell([b / 1024 for b in obj(n, "traced", "bytes_per_object")], ".1f") for n in CONTENDERS},
+            f"{plan['traced_objects']} such objects under tracemalloc: KiB per object held / left after del + gc",
+            {
+                n: f"{statistics.median(obj(n, 'traced', 'bytes_per_object')) / 1024:.1f} / "
+                f"{statistics.median(obj(n, 'traced', 'bytes_left_per_object')) / 1024:.1f}"
+                for n in CONTENDERS
+            },
         )
     )
     one = max(obj(US, "one", "token_calls"))
@@ -947,9 +974,11 @@ def main() -> int:
             f"each of {plan['hook_passes']} passes of {plan['hook_chunk']} calls per contender and flow "
             f"(the timer's own {timer_ns / 1000:.1f} µs per interval subtracted); "
             f"end to end {plan['e2e_rounds']} rounds of "
-            f"{plan['e2e_requests']} requests; cold start {plan['cold_rounds']} rounds per arrangement; "
+            f"{plan['e2e_requests']} alternating requests per contender; "
+            f"cold start {plan['cold_rounds']} rounds per arrangement; "
             f"token lifetimes {plan['life_rounds']} round(s) per row; imports {plan['import_rounds']} rounds; "
-            f"objects {plan['object_rounds']} round(s) of {n_obj} objects. "
+            f"objects {plan['object_rounds']} round(s) of {n_obj} objects "
+            f"({plan['traced_objects']} under tracemalloc). "
             "Cells: median (Q1..Q3) over rounds; token-lifetime cells are totals over rounds.",
             "",
             *_markdown_table(rows),
