@@ -738,6 +738,28 @@ def objects_per_call(
 # -- the report ---------------------------------------------------------------------------------
 
 
+def _code_measured() -> str:
+    """The commit of the imported requests_adtech_auth, and whether its files differ from it."""
+    import requests_adtech_auth
+
+    where = Path(requests_adtech_auth.__file__).parent
+    git = ["git", "-C", str(where)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=30, check=False
+        )
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return f"requests_adtech_auth from {where}"
+    if commit.returncode != 0:
+        return f"requests_adtech_auth from {where}"
+    return f"requests_adtech_auth at commit {commit.stdout.strip()}" + (
+        " with uncommitted changes" if dirty.stdout.strip() else ""
+    )
+
+
 def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -767,6 +789,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter runs (writes no file)")
     parser.add_argument("--out", default=None, help="where to write the table (default: bench/latest.md)")
+    parser.add_argument("--code-label", help="what code is measured, for the header (default: asked of git)")
     parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md's results alone")
     parser.add_argument("--objects-child", nargs=3, metavar=("NAME", "SCENARIO", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -790,6 +813,7 @@ def main() -> int:
         "traced_objects": 100 if quick else 300,
     }
     started, load_before = time.perf_counter(), _load()
+    code = args.code_label or _code_measured()
     rows: list[tuple[str, dict[str, str]]] = []
     verdicts: list[str] = []
 
@@ -968,7 +992,7 @@ def main() -> int:
         [
             f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine}; "
             f"load average (1, 5, 15 min) {load_before} at the start, {_load()} at the end; "
-            f"the run took {minutes:.1f} min.",
+            f"the run took {minutes:.1f} min; {code}.",
             "",
             f"Rounds, each interleaving the contenders in a shuffled order: hook {plan['hook_rounds']} rounds, "
             f"each of {plan['hook_passes']} passes of {plan['hook_chunk']} calls per contender and flow "
