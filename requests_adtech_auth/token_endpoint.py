@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
+import random
 import re
 import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar
 from urllib.parse import quote, quote_plus
 
 import requests
 from requests.auth import AuthBase
 
-from .exceptions import AuthError, InvalidTokenResponseError
+from .boundary import url_for_display
+from .exceptions import AuthError, InvalidTokenResponseError, TokenRequestError
 
 __all__ = [
     "MAX_LIFETIME",
@@ -31,6 +34,7 @@ __all__ = [
     "AnswerBrokenOff",
     "IssuedToken",
     "Redactor",
+    "TokenEndpointClient",
     "TokenRequest",
     "body_snippet",
     "detached",
@@ -40,6 +44,9 @@ __all__ = [
     "retry_after_seconds",
     "without_trace",
 ]
+
+logger = logging.getLogger("requests_adtech_auth")
+_T = TypeVar("_T")
 
 #: A token answer larger than this is refused; reading stops there (a token is a few KiB).
 MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
@@ -422,3 +429,222 @@ def exchange(
         raise job.error
     assert job.result is not None  # set whenever no error was
     return job.result
+
+
+class _NoAuth(AuthBase):
+    """Keeps a caller's session-level auth (or .netrc) off our token requests."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+_NO_AUTH = _NoAuth()
+
+class TokenEndpointClient:
+    """Talks to a vendor's token endpoint: bounded attempts, retries, answers read, errors mapped.
+
+    A mixin of :class:`~requests_adtech_auth.core.TokenAuth`, which supplies the
+    class attributes and the vendor's overrides declared here.
+    """
+
+    vendor: ClassVar[str]
+    error_hints: ClassVar[Mapping[str, str]]
+    transient_errors: ClassVar[frozenset[str]]
+    credentials_hint: ClassVar[str]
+    timeout: float
+    max_retries: int
+    backoff: float
+    max_backoff: float
+    _redactor: Optional[Redactor]
+
+    if TYPE_CHECKING:  # supplied by TokenAuth and the vendor modules
+
+        def _token_request(self) -> TokenRequest: ...
+        def _parse_token(self, answer: dict[str, Any]) -> IssuedToken: ...
+        def _secrets(self) -> tuple[str, ...]: ...
+        def _describe(self) -> str: ...
+        def _token_session(self) -> requests.Session: ...
+
+    def _parse_error(self, status: int, answer: Optional[dict[str, Any]]) -> tuple[Optional[str], Optional[str]]:
+        """Return ``(error code, description)`` from an error answer."""
+        if answer is None:
+            return None, None
+        error = answer.get("error")
+        description = answer.get("error_description", answer.get("message"))
+        return (
+            error if isinstance(error, str) and error else None,
+            description if isinstance(description, str) and description else None,
+        )
+
+    def _retrying(self, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt``, retrying transient :class:`TokenRequestError` with backoff."""
+        retries = 0
+        while True:
+            try:
+                return attempt()
+            except TokenRequestError as exc:
+                if not exc.transient or retries >= self.max_retries:
+                    raise
+                delay = self._retry_delay(retries, exc.retry_after)
+                retries += 1
+                logger.warning(
+                    "%s: token request failed (%s); retry %d of %d in %.2f s",
+                    self._describe(),
+                    exc,
+                    retries,
+                    self.max_retries,
+                    delay,
+                )
+                time.sleep(delay)
+
+    def _retry_delay(self, attempt: int, retry_after: Optional[float]) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
+        delay = self.backoff * 2.0**attempt
+        return min(delay * random.uniform(0.75, 1.25), self.max_backoff)  # noqa: S311 - jitter, not crypto
+
+    def _post_token_endpoint(self, spec: TokenRequest) -> dict[str, Any]:
+        """POST ``spec`` once; return the 2xx JSON-object answer or raise a library error.
+
+        The error carries no frames and no chained exception: those hold the
+        request's secrets in their locals (see :func:`without_trace`).
+        """
+        try:
+            return self._exchange(spec)
+        except AuthError as exc:
+            raise without_trace(exc)  # noqa: B904 - the chain is what must go
+
+    def _exchange(self, spec: TokenRequest) -> dict[str, Any]:
+        where = url_for_display(spec.url)
+        logger.debug("%s: requesting a token from %s", self._describe(), where)
+        try:
+            response, body = exchange(self._token_session(), spec, self.timeout, _NO_AUTH)
+        except requests.exceptions.SSLError as exc:
+            raise TokenRequestError(
+                f"{self.vendor} token endpoint {where} failed TLS verification; "
+                "if it uses a private CA, pass session= with session.verify set to its bundle",
+            ) from detached(exc, self._redact)
+        except requests.Timeout as exc:
+            raise TokenRequestError(
+                f"{self.vendor} token endpoint {where} did not answer in full within {self.timeout:g} s",
+                transient=True,
+            ) from detached(exc, self._redact)
+        except AnswerBrokenOff as exc:
+            raise TokenRequestError(
+                f"the {self.vendor} token endpoint broke off its answer ({exc.cause})",
+                status_code=exc.status_code,
+                transient=True,
+            ) from None
+        except requests.RequestException as exc:
+            if isinstance(exc, AuthError):
+                raise
+            raise TokenRequestError(
+                f"could not reach the {self.vendor} token endpoint {where} ({type(exc).__name__}); "
+                "check the URL and the network",
+                transient=True,
+            ) from detached(exc, self._redact)
+        except (ValueError, UnicodeError, LookupError, TypeError) as exc:
+            # requests and urllib3 raise these for answers they cannot read (a Location
+            # header that is not UTF-8, an unparseable redirect target): a hostile answer.
+            raise TokenRequestError(
+                f"the {self.vendor} token endpoint {where} sent an answer that cannot be read "
+                f"({type(exc).__name__}); check token_url",
+            ) from None
+        declared = response.headers.get("Content-Length", "")
+        complete = not (declared.isascii() and declared.isdigit()) or len(body) >= int(declared)
+        if not complete and "Content-Encoding" not in response.headers:
+            # urllib3 1.x returns a short body without complaint when the connection drops.
+            raise TokenRequestError(
+                f"the {self.vendor} token endpoint broke off its answer ({len(body)} of {declared} bytes)",
+                status_code=response.status_code,
+                transient=True,
+            )
+        return self._read_answer(response, body)
+
+    def _read_answer(self, response: requests.Response, body: bytes) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            answer = json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+            answer = None
+        if 300 <= status < 400:
+            location = self._redact(url_for_display(response.headers.get("location", "(no location)")))[:300]
+            raise TokenRequestError(
+                f"the {self.vendor} token endpoint answered HTTP {status}, a redirect to {location!r}, "
+                "which is not followed with credentials; check token_url",
+                status_code=status,
+            )
+        if not 200 <= status < 300:
+            error = self._error_for(status, answer if isinstance(answer, dict) else None, response)
+            if not isinstance(answer, dict) and body.strip():
+                # Not the vendor's JSON: a proxy, a WAF or a load balancer may have answered.
+                error.args = (f"{error} [{self._snippet(response, body)}]",)
+            raise error
+        if not isinstance(answer, dict):
+            what = "empty" if not body.strip() else "not a JSON object"
+            snippet = "" if answer is not None else self._snippet(response, body)
+            raise InvalidTokenResponseError(
+                f"the {self.vendor} token endpoint answered HTTP {status} but its body is {what}"
+                f"{f' ({snippet})' if snippet else ''}; check token_url",
+                status_code=status,
+            )
+        return answer
+
+    def _snippet(self, response: requests.Response, body: bytes) -> str:
+        return body_snippet(body, response.headers.get("Content-Type"), self._redactor_for_messages(), *self._live())
+
+    def _issued_from(self, answer: dict[str, Any]) -> IssuedToken:
+        issued = self._parse_token(answer)
+        self._check_token_value(issued.value)
+        return issued
+
+    def _check_token_value(self, value: object) -> None:
+        """Refuse a token that cannot travel in a header (CR/LF, spaces, non-ASCII)."""
+        if not is_token_syntax(value):
+            raise InvalidTokenResponseError(
+                f"the {self.vendor} token endpoint returned a token that is not a printable "
+                "ASCII string and cannot be sent in a header",
+                status_code=200,
+            )
+
+    def _error_for(
+        self, status: int, answer: Optional[dict[str, Any]], response: Optional[requests.Response] = None
+    ) -> TokenRequestError:
+        """The library error for an error answer (also one inside a 2xx, for vendors that send those)."""
+        error, description = self._parse_error(status, answer)
+        error = self._redact(error)[:200] if error else None
+        description = self._redact(description)[:500] if description else None
+        transient = status in (408, 429) or status >= 500 or error in self.transient_errors
+        if error and error in self.error_hints:
+            hint = self.error_hints[error]
+        elif transient:
+            hint = "the vendor is busy or failing; try again later"
+        elif status in (400, 401, 403):
+            hint = self.credentials_hint
+        else:
+            hint = "check token_url"
+        detail = f" {error}" if error else ""
+        detail += f" ({description})" if description else ""
+        return TokenRequestError(
+            f"{self.vendor} token request failed: HTTP {status}{detail}; {hint}",
+            status_code=status,
+            error=error,
+            description=description,
+            transient=transient,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None,
+        )
+
+    def _redactor_for_messages(self) -> Redactor:
+        redactor = self._redactor
+        if redactor is None:
+            redactor = self._redactor = Redactor.for_request(self._secrets(), self._token_request())
+        return redactor
+
+    def _live(self) -> tuple[str, ...]:
+        """Values to hide besides the secrets (the current token)."""
+        return ()
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the secrets or the current token, in any form the library sends them."""
+        return self._redactor_for_messages()(text, *self._live())
+
