@@ -59,11 +59,17 @@ import weakref
 from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping
 from typing import Any, Callable, Optional, TypeVar
 
-import anyio
-import anyio.to_thread
-import httpcore
-import httpx
-from anyio.lowlevel import RunVar
+try:
+    import anyio
+    import anyio.to_thread
+    import httpcore
+    import httpx
+    from anyio.lowlevel import RunVar
+except ImportError as missing:  # pragma: no cover - depends on what is installed
+    raise ImportError(
+        f"requests_adtech_auth.httpx needs the 'httpx' extra ({missing.name} is missing): "
+        "pip install 'requests-adtech-auth[httpx]'"
+    ) from None
 
 from .boundary import url_for_display
 from .core import TokenAuth
@@ -99,10 +105,22 @@ class _Flight:
 _FLIGHTS: RunVar[weakref.WeakKeyDictionary[TokenState, _Flight]] = RunVar("requests_adtech_auth.flights")
 
 
+#: This library's own worker-thread slots, per event loop: the default limiter is
+#: shared with the application (FastAPI's sync endpoints), which may fill it with
+#: threads waiting on this very loop.
+_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("requests_adtech_auth.limiter")
+_WORKER_SLOTS = 4
+
+
 async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
+    try:
+        limiter = _LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(_WORKER_SLOTS)
+        _LIMITER.set(limiter)
     # Abandoned on cancellation: the thread still finishes, so no lock stays held
     # and no state is left half-written; the cancelled coroutine just stops waiting.
-    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True, limiter=limiter)
 
 
 def _wire_url(url: httpcore.URL) -> str:
@@ -125,7 +143,7 @@ class _WireGuard:
     its URL; once a hop has lost them, so do the hops after it.
     """
 
-    __slots__ = ("_auth", "_names", "_origin", "_url", "carried", "chained")
+    __slots__ = ("_auth", "_names", "_origin", "_url", "called", "carried", "chained")
 
     def __init__(self, adapter: HttpxAuth, url: httpx.URL, chained: Optional[Trace]) -> None:
         self._auth = adapter.auth
@@ -135,6 +153,8 @@ class _WireGuard:
         self._url = str(url)
         #: Whether the last hop sent carried the credential headers.
         self.carried = True
+        #: Whether the transport reported any hop (httpcore's do; others never call it).
+        self.called = False
         #: The caller's own trace callback, called after this one.
         self.chained = chained
 
@@ -143,9 +163,10 @@ class _WireGuard:
         if not isinstance(request, httpcore.Request):
             # Not the httpcore this was written against: send no credential unchecked.
             raise AuthError("cannot check where httpcore sends this request; no credential is sent")
-        if request.method == b"CONNECT":
-            return  # a proxy tunnel's own request: the request itself comes next
+        self.called = True
         url = request.url
+        if request.method == b"CONNECT" and not url.target.startswith(b"/"):
+            return  # a proxy tunnel's own request (authority form): the request itself comes next
         origin = (url.scheme, url.host, url.port) if url.target.startswith(b"/") else None
         if self.carried and origin is not None and origin == self._origin:
             return
@@ -208,6 +229,7 @@ class HttpxAuth(httpx.Auth):
         # (another origin, except http to https on the same host): a flow with no
         # other credential header needs no guard, and its requests no trace callbacks.
         self._guarded = self._header_names != {b"authorization"}
+        self._warned_transport = False
 
     def __repr__(self) -> str:
         return f"HttpxAuth({self.auth!r})"
@@ -260,8 +282,9 @@ class HttpxAuth(httpx.Auth):
             return
         guard = self._attach(request, self.auth.get_token(), _SyncWireGuard)
         response = yield request
-        refusal = self._refusal(response, guard)
-        if refusal is not None and self.auth._replay_decision(*refusal) and self._replayable(request, refusal):
+        self._check_transport(response, guard)
+        # A bool, not the refused request's headers: no credential in this frame's locals if the renewal raises.
+        if self._replays(request, response, guard):
             self._attach(request, self.auth.get_token(), _SyncWireGuard)
             yield request
 
@@ -272,13 +295,8 @@ class HttpxAuth(httpx.Auth):
             return
         guard = self._attach(request, await self.aget_token(), _AsyncWireGuard)
         response = yield request
-        refusal = self._refusal(response, guard)
-        # The decision may drop the token under the token state's lock (and from a shared cache): not on the loop.
-        if (
-            refusal is not None
-            and await _in_thread(self.auth._replay_decision, *refusal)
-            and self._replayable(request, refusal)
-        ):
+        self._check_transport(response, guard)
+        if await self._areplays(request, response, guard):
             self._attach(request, await self.aget_token(), _AsyncWireGuard)
             yield request
 
@@ -329,6 +347,34 @@ class HttpxAuth(httpx.Auth):
             return None
         refused = response.request  # after redirects: the last hop
         return str(refused.url), status, (refused.headers if guard is None or guard.carried else {})
+
+    def _replays(self, request: httpx.Request, response: httpx.Response, guard: Optional[_WireGuard]) -> bool:
+        refusal = self._refusal(response, guard)
+        return refusal is not None and self.auth._replay_decision(*refusal) and self._replayable(request, refusal)
+
+    async def _areplays(self, request: httpx.Request, response: httpx.Response, guard: Optional[_WireGuard]) -> bool:
+        refusal = self._refusal(response, guard)
+        # The decision may drop the token under the token state's lock (and from a shared cache): not on the loop.
+        return (
+            refusal is not None
+            and await _in_thread(self.auth._replay_decision, *refusal)
+            and self._replayable(request, refusal)
+        )
+
+    def _check_transport(self, response: httpx.Response, guard: Optional[_WireGuard]) -> None:
+        """Warn once if redirects were followed through a transport the wire guard cannot see."""
+        if guard is None or guard.called or not response.history or self._warned_transport:
+            return
+        first = response.history[0].request.url
+        origin = (first.scheme, first.host, first.port)
+        if any((hop.url.scheme, hop.url.host, hop.url.port) != origin for hop in (*response.history[1:], response)):
+            self._warned_transport = True
+            logger.warning(
+                "%s: this client's transport does not report its requests to httpcore's trace, so the "
+                "credential headers may have followed a redirect to another origin; with such a "
+                "transport, leave follow_redirects off for requests that carry credentials",
+                self.auth._describe(),
+            )
 
     def _replayable(self, request: httpx.Request, refusal: tuple[str, int, Mapping[str, str]]) -> bool:
         url, status, _ = refusal

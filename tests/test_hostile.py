@@ -254,12 +254,13 @@ def test_a_thirty_year_cache_entry_is_capped(sandbox: Sandbox) -> None:
 class _RawServer:
     """A loopback server that answers each connection with ``answer(index, connection)``."""
 
-    def __init__(self, answer: Any) -> None:
+    def __init__(self, answer: Any, host: str = "127.0.0.1", received: Optional[list[bytes]] = None) -> None:
         self.answer, self.sent, self.count = answer, 0, 0
+        self.received = received if received is not None else []
         self.stop = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server((host, 0))
         self.listener.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.url = f"http://{host}:{self.listener.getsockname()[1]}"
         self.threads: list[threading.Thread] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -277,7 +278,7 @@ class _RawServer:
     def _serve(self, index: int, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
             conn.settimeout(10)
-            conn.recv(65536)
+            self.received.append(conn.recv(65536))
             self.answer(self, index, conn)
 
     def close(self) -> None:
