@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from .core import MAX_LIFETIME, EnvVar, IssuedToken, TokenAuth, TokenRequest, logger, require_text
+from .core import MAX_LIFETIME, EnvVar, IssuedToken, TokenAuth, TokenRequest, _public, logger, require_text
 from .exceptions import AuthError, ConfigurationError, InvalidTokenResponseError, TokenRequestError
 
 if TYPE_CHECKING:
@@ -213,6 +213,7 @@ class AlgonomyAuth(TokenAuth):
         """The resources a token from this object grants (or will grant)."""
         return self._resources
 
+    @_public
     def add_resources(self, *names: str) -> None:
         """Add resources to the live token through the update endpoint.
 
@@ -236,13 +237,9 @@ class AlgonomyAuth(TokenAuth):
             InvalidTokenResponseError: the update endpoint answered 2xx
                 without reporting success; nothing is recorded then.
         """
-        try:
-            self._add_resources(_added_names(names))
-        except AuthError as exc:
-            # The frames below hold the token and the tenant headers in their locals,
-            # which error trackers and ``pytest --showlocals`` print: drop them.
-            exc.__cause__ = exc.__context__ = None
-            raise exc.with_traceback(None) from None
+        # _public: the frames below hold the token and the tenant headers in their
+        # locals, which error trackers and ``pytest --showlocals`` print.
+        self._add_resources(_added_names(names))
 
     def _add_resources(self, added: tuple[str, ...]) -> None:
         with self._lock:
