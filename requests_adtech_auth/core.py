@@ -44,9 +44,6 @@ from .token_endpoint import (
 )
 from .token_state import CACHE_RETRY_INTERVAL, RENEWAL_RETRY_INTERVAL, CachedToken, TokenState, shared_state
 
-# Kept under its old name: vendor modules and tests refer to it.
-_CachedToken = CachedToken
-
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
@@ -86,7 +83,6 @@ REFUSAL_RENEWAL_FLOOR = 60.0
 _MAX_WAIT = 3600.0
 
 _monotonic = time.monotonic  # bound once: read on every request
-_T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ += ["CACHE_RETRY_INTERVAL", "MAX_LIFETIME", "MAX_TOKEN_ANSWER_BYTES", "RENEWAL_RETRY_INTERVAL"]
@@ -458,11 +454,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
             TokenRequestError: the token endpoint refused or failed (after
                 retrying transient failures).
         """
-        state = self._state
-        cached = state.token
-        if cached is not None and _monotonic() < cached.refresh_at:
-            return cached.value
-        return state.renew(state.generation, self._fetch_with_retries, self._cache_key)
+        return self._state.get(self._fetch_with_retries, self._cache_key)
 
     def get_headers(self) -> dict[str, str]:
         """Return the headers an API call carries, fetching a token if needed.

@@ -318,9 +318,7 @@ class HttpxAuth(httpx.Auth):
         return flight.token
 
     def _allows(self, request: httpx.Request) -> bool:
-        url = str(request.url)
-        boundary = self.auth._boundary
-        return url.startswith(boundary.prefixes) or boundary.allows(url)
+        return self.auth._boundary.allows(str(request.url))
 
     def _attach(self, request: httpx.Request, token: str, guard_type: type[_WireGuard]) -> Optional[_WireGuard]:
         """Put the credential headers on ``request`` and, if the flow needs one, the wire guard in its trace."""

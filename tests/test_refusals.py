@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from requests_adtech_auth import RoktAuth
-from requests_adtech_auth.core import _CachedToken
 from requests_adtech_auth.sandbox import Fault, Sandbox
+from requests_adtech_auth.token_state import CachedToken
 
 SUMMARY = "/reporting/accounts/{}/summary"
 
@@ -143,7 +143,7 @@ def test_during_a_renewal_the_old_token_is_served_only_with_a_safe_margin(
     auth.get_token()
     now = time.monotonic()
     # Due for renewal (refresh time passed) with a 60 s leeway: half of it is the safe margin.
-    auth._token = _CachedToken.of("old-token-value", now - 1, now + expires_in)
+    auth._token = CachedToken.of("old-token-value", now - 1, now + expires_in)
     release = threading.Event()
     holder = _hold(auth._lock, release)  # another thread is renewing
     got: list[str] = []
