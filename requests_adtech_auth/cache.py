@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from contextlib import AbstractContextManager
 from typing import NamedTuple, Optional
 
 from .exceptions import AuthError
+from .token_endpoint import is_token_syntax
 
 __all__ = ["CacheUnavailableError", "StoredToken", "TokenCache", "cache_key"]
 
@@ -32,9 +32,6 @@ class CacheUnavailableError(AuthError):
     without the cache: a cache outage never fails a request.
     """
 
-
-#: What a token may look like: visible ASCII, as the core accepts from a token endpoint.
-_TOKEN_SYNTAX = re.compile(r"[\x21-\x7e]{1,16384}")
 
 #: Longest serialised entry read back; a real one is well under 17 KiB.
 MAX_ENTRY_SIZE = 65536
@@ -57,7 +54,7 @@ class StoredToken(NamedTuple):
         """True for a visible-ASCII token with finite times, renewed no later than it expires."""
         return (
             isinstance(self.value, str)
-            and _TOKEN_SYNTAX.fullmatch(self.value) is not None
+            and is_token_syntax(self.value)  # what the core accepts from a token endpoint
             and all(_is_number(t) and math.isfinite(t) for t in (self.refresh_at, self.expires_at))
             and self.refresh_at <= self.expires_at
         )

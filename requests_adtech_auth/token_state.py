@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import threading
 import time
@@ -22,7 +21,7 @@ from typing import Callable, NamedTuple, Optional
 
 from .cache import CacheUnavailableError, StoredToken, TokenCache
 from .exceptions import AuthError
-from .token_endpoint import MAX_LIFETIME, is_token_syntax
+from .token_endpoint import MAX_LIFETIME
 
 __all__ = ["CACHE_RETRY_INTERVAL", "RENEWAL_RETRY_INTERVAL", "CachedToken", "TokenState", "shared_state"]
 
@@ -302,9 +301,8 @@ def adopt(stored: Optional[StoredToken]) -> Optional[CachedToken]:
     Wall-clock times become monotonic ones. An entry is trusted no further than a
     fetched answer: a usable token, finite times, at most MAX_LIFETIME from now.
     """
-    if stored is None or not is_token_syntax(stored.value):
-        return None
-    if not (math.isfinite(stored.refresh_at) and math.isfinite(stored.expires_at)):
+    # Checked again here: a TokenCache of the caller's own may skip StoredToken.loads.
+    if stored is None or not stored.is_valid():
         return None
     now_wall, now = time.time(), _monotonic()
     if now_wall >= stored.refresh_at:
