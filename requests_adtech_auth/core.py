@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar, Union
 
 import requests
 from requests.auth import AuthBase
@@ -220,6 +220,16 @@ def _constructor(init: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+class _Unbound:
+    """What an auth object holds before its token state is bound: no token to serve."""
+
+    __slots__ = ()
+    hot: None = None
+
+
+_UNBOUND = _Unbound()
+
+
 class _ResponseHook:
     """Response hook: one replay after a "token refused" status, credential stripping on redirects."""
 
@@ -298,7 +308,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
     env_variables: ClassVar[tuple[EnvVar, ...]] = ()
 
     _plain_bearer: ClassVar[bool] = True
-    _state: TokenState
+    _state: Union[TokenState, _Unbound]
 
     @_constructor
     def __init__(
@@ -386,7 +396,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
 
         Read-only and never the token itself: for dashboards, health checks and notebooks.
         """
-        cached = self._state.token
+        cached = self._bound_state().token
         if cached is None:
             return None
         now = _monotonic()
@@ -454,7 +464,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
             TokenRequestError: the token endpoint refused or failed (after
                 retrying transient failures).
         """
-        return self._state.get(self._fetch_with_retries, self._cache_key)
+        return self._bound_state().get(self._fetch_with_retries, self._cache_key)
 
     def get_headers(self) -> dict[str, str]:
         """Return the headers an API call carries, fetching a token if needed.
@@ -486,7 +496,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
 
     def invalidate(self) -> None:
         """Forget the cached token (in a shared cache too); the next request fetches a new one."""
-        self._state.drop(None, self._cache_key)
+        self._bound_state().drop(None, self._cache_key)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the token to ``request`` if the credential boundary allows its URL."""
@@ -559,19 +569,22 @@ class TokenAuth(TokenEndpointClient, AuthBase):
     # -- the machinery -----------------------------------------------------------------
 
     def _init_state(self) -> None:
-        # The token state itself is bound on first use (see __getattr__): the
+        # The token state itself is bound on first use (see _bound_state): the
         # credential that keys it is complete only once the vendor's __init__ ends.
+        # Not through __getattr__: a class with one makes every attribute read on
+        # the per-request path take CPython's slow lookup (~40 ns each, see bench/).
+        self._state = _UNBOUND
         self._redactor: Optional[Redactor] = None
         self._response_hook = _ResponseHook(self, retry=True)
 
-    def __getattr__(self, name: str) -> Any:
-        # Called only for attributes not found: here, _state before its first use.
-        if name != "_state":
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        state = shared_state(self._cache_key(), self.cache, self._describe()) if self.share_token else None
-        state = state or TokenState(self.cache, self._describe())
-        self._state = state
-        return state
+    def _bound_state(self) -> TokenState:
+        """The object's token state, bound on first use (shared per credential unless ``share_token=False``)."""
+        state = self._state
+        if isinstance(state, TokenState):
+            return state
+        shared = shared_state(self._cache_key(), self.cache, self._describe()) if self.share_token else None
+        self._state = bound = shared or TokenState(self.cache, self._describe())
+        return bound
 
     def _rebind_state(self, token: Optional[CachedToken]) -> None:
         """Move to the token state of this object's current credential scope, taking ``token`` along.
@@ -579,8 +592,8 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         For a vendor whose scope changes on a live object (Algonomy's resources):
         objects still on the old scope keep their state.
         """
-        self.__dict__.pop("_state", None)
-        state = self._state
+        self._state = _UNBOUND
+        state = self._bound_state()
         if token is not None:
             with state.lock:
                 state.token = token
@@ -588,19 +601,19 @@ class TokenAuth(TokenEndpointClient, AuthBase):
     # The token state's parts under the names vendor modules and tests use.
     @property
     def _lock(self) -> threading.RLock:
-        return self._state.lock
+        return self._bound_state().lock
 
     @property
     def _token(self) -> Optional[CachedToken]:
-        return self._state.token
+        return self._bound_state().token
 
     @_token.setter
     def _token(self, token: Optional[CachedToken]) -> None:
-        self._state.token = token
+        self._bound_state().token = token
 
     @property
     def _cache_retry_at(self) -> float:
-        return self._state.cache_retry_at
+        return self._bound_state().cache_retry_at
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -613,7 +626,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         self._init_state()
 
     def _token_state(self) -> str:
-        cached = self._state.token
+        cached = self._bound_state().token
         if cached is None:
             return "none yet"
         left = cached.expires_at - _monotonic()
@@ -644,7 +657,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
 
     def _store_shared(self, token: CachedToken, key: Optional[str] = None) -> None:
         """Put ``token`` in the shared cache, if there is one."""
-        self._state.store_shared(token, key or self._cache_key())
+        self._bound_state().store_shared(token, key or self._cache_key())
 
     def _fetch_with_retries(self) -> CachedToken:
         def attempt() -> tuple[float, IssuedToken]:
@@ -662,7 +675,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         return CachedToken.of(issued.value, started + lifetime - leeway, started + lifetime, issued_at=started)
 
     def _live(self) -> tuple[str, ...]:
-        cached = self._state.token
+        cached = self._bound_state().token
         return (cached.value,) if cached is not None else ()
 
     # -- response hook helpers ---------------------------------------------------------
@@ -692,7 +705,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         if not self._boundary.allows_quietly(url):
             # A redirect took this request off our hosts: never answer a foreign refusal with a token.
             return False
-        cached = self._state.token
+        cached = self._bound_state().token
         if cached is None or not any(cached.value in str(sent.get(name) or "") for name in self.credential_headers):
             return True  # it carried no token, or an older one: replaying costs no token call
         if status != 401 and _monotonic() - cached.issued_at < self.refusal_renewal_floor:
@@ -704,7 +717,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
                 self.refusal_renewal_floor,
             )
             return False
-        self._state.drop(cached.value, self._cache_key)
+        self._bound_state().drop(cached.value, self._cache_key)
         return True
 
     def _replay_refused(self, response: requests.Response, send_kwargs: dict[str, Any]) -> requests.Response:

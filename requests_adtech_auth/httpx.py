@@ -242,7 +242,7 @@ class HttpxAuth(httpx.Auth):
         Raises:
             TokenRequestError: the token endpoint refused or failed (after retries).
         """
-        state = self.auth._state
+        state = self.auth._bound_state()
         while True:
             cached = state.token
             if cached is not None and _monotonic() < cached.refresh_at:

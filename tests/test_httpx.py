@@ -223,7 +223,7 @@ def test_streamed_body_is_not_replayed_but_the_refused_token_is_dropped(sandbox:
     response = call(mode, wrapped, "POST", url, content=content, headers=headers)
     assert response.status_code == 401  # a consumed stream cannot go again: the answer is returned
     assert sandbox.count("digital_turbine", "api") == 1
-    assert auth._state.token is None or auth._state.token.value != refused
+    assert auth._bound_state().token is None or auth._bound_state().token.value != refused
     assert call(mode, wrapped, "POST", url, json={"metrics": ["installs"]}).status_code == 200
     assert sandbox.count("digital_turbine", "token") == 2
 

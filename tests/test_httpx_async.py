@@ -208,7 +208,7 @@ def test_the_loop_keeps_running_while_a_refusal_waits_for_the_token_lock(sandbox
     refused = auth.get_token()
     sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
     # Another thread holds the token's lock, as during its own fetch.
-    with held_elsewhere(auth._state.lock):
+    with held_elsewhere(auth._bound_state().lock):
         status, _, ticker = request_while_ticking("asyncio", HttpxAuth(auth), sandbox)
     assert status == 200
     assert auth.get_token() != refused
@@ -243,8 +243,8 @@ def test_coroutines_cancelled_mid_fetch_leave_no_lock_and_the_next_request_works
 
     run(backend, main)
     assert sandbox.count("rokt", "token") == 1, "the cancelled fetch's token is the one used"
-    assert auth._state.lock.acquire(blocking=False), "no lock is left held"
-    auth._state.lock.release()
+    assert auth._bound_state().lock.acquire(blocking=False), "no lock is left held"
+    auth._bound_state().lock.release()
 
 
 def test_a_cancelled_fetch_still_stores_its_token(sandbox: Sandbox) -> None:

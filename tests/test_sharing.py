@@ -155,3 +155,19 @@ def test_idle_objects_are_small(sandbox: Sandbox) -> None:
         tracemalloc.stop()
     assert len(objects) == 200
     assert grown / 200 < 8 * 1024, f"{grown / 200:.0f} bytes per idle auth object"
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_state_binds_on_first_use_without_a_getattr_hook(sandbox: Sandbox, flow: Flow) -> None:
+    # A __getattr__ anywhere in an auth class's MRO makes CPython take its slow
+    # attribute lookup for every read on the per-request path (bench/: ~0.25x the floor).
+    auth = flow.auth(sandbox)
+    assert not any("__getattr__" in vars(klass) for klass in type(auth).__mro__)
+    assert sandbox.count(flow.vendor, "token") == 0
+    other = flow.auth(sandbox)
+    session = requests.Session()
+    session.auth = auth
+    assert flow.call(session, sandbox).ok
+    assert other._bound_state() is auth._bound_state(), "objects of one credential share the state bound on first use"
+    assert other.token_status is not None
+    assert sandbox.count(flow.vendor, "token") == 1
