@@ -74,7 +74,7 @@ except ImportError as missing:  # pragma: no cover - depends on what is installe
 from .boundary import url_for_display
 from .core import TokenAuth
 from .exceptions import AuthError, ConfigurationError
-from .token_endpoint import without_trace
+from .token_endpoint import for_another_caller
 from .token_state import TokenState
 
 __all__ = ["HttpxAuth"]
@@ -244,8 +244,8 @@ class HttpxAuth(httpx.Auth):
         """
         state = self.auth._bound_state()
         while True:
-            cached = state.token
-            if cached is not None and _monotonic() < cached.refresh_at:
+            cached, now = state.token, _monotonic()
+            if cached is not None and now < cached.refresh_at:
                 return cached.value
             flights = _FLIGHTS.get(None)
             if flights is None:
@@ -254,9 +254,11 @@ class HttpxAuth(httpx.Auth):
             flight = flights.get(state)
             if flight is None:
                 return await self._renew(state, flights)
+            if cached is not None and state.serves_during_renewal(cached, now):
+                return cached.value  # as threads do: no wait while the token has a safe margin left
             await flight.done.wait()
             if flight.error is not None:
-                raise without_trace(flight.error)
+                raise for_another_caller(flight.error)
             if flight.token is not None:
                 return flight.token
             # Its coroutine was cancelled; its thread may still be fetching, and the

@@ -10,6 +10,7 @@ form the library sends them) from messages.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -168,6 +169,19 @@ def without_trace(exc: AuthError) -> AuthError:
     exc.__context__ = None
     exc.__suppress_context__ = True
     return exc.with_traceback(None)
+
+
+def for_another_caller(exc: AuthError) -> AuthError:
+    """A copy of ``exc`` (same type, message, attributes and cause) for one more caller to raise.
+
+    Raising one exception object in several threads or coroutines prepends each
+    caller's frames to the one traceback they all hold: one caller's error
+    report would show another's stack.
+    """
+    copied = copy.copy(exc)
+    copied.__cause__ = exc.__cause__  # a detached copy without frames, safe to share
+    copied.__suppress_context__ = True
+    return copied.with_traceback(None)
 
 
 def detached(exc: BaseException, redact: Callable[[str], str]) -> BaseException:

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple, Optional
 
 from .cache import CacheUnavailableError, StoredToken, TokenCache
 from .exceptions import AuthError
-from .token_endpoint import MAX_LIFETIME
+from .token_endpoint import MAX_LIFETIME, for_another_caller
 
 __all__ = ["CACHE_RETRY_INTERVAL", "RENEWAL_RETRY_INTERVAL", "CachedToken", "TokenState", "shared_state"]
 
@@ -128,16 +128,22 @@ class TokenState:
             return cached.value
         return self.renew(self.generation, fetch, key)
 
+    @staticmethod
+    def serves_during_renewal(cached: CachedToken, now: float) -> bool:
+        """Whether ``cached``, due for renewal, is still sent while another caller renews it.
+
+        Until half the leeway is left, rather than queueing behind the renewal;
+        closer to expiry, callers wait for the fresh token: one sent in its last
+        moments may be stale on arrival. Threads and coroutines follow this rule.
+        """
+        return now < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2
+
     def renew(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
         """Renew unless another caller did since ``seen_generation``; one fetch however many ask."""
         cached = self.token
-        # Due for renewal but still valid with a safe margin (half the leeway):
-        # if another thread is already renewing, keep serving this token rather
-        # than queueing behind it. Closer to expiry, wait for the fresh one: a
-        # token sent in its last moments may be stale on arrival.
-        if cached is not None and _monotonic() < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2:
+        if cached is not None and self.serves_during_renewal(cached, _monotonic()):
             if not self.lock.acquire(blocking=False):
-                return cached.value
+                return cached.value  # another thread is renewing: keep serving this one
         else:
             self.lock.acquire()
         try:
@@ -153,7 +159,7 @@ class TokenState:
         if self.generation != seen_generation and self.last_failure is not None:
             # The fetch this thread waited on has just failed: one failure for
             # all waiters, not one full retry cycle per waiting thread.
-            raise self.last_failure
+            raise for_another_caller(self.last_failure)
         try:
             fresh = self._obtain(fetch, key)
         except AuthError as exc:

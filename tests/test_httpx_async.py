@@ -134,7 +134,43 @@ def test_a_failed_renewal_fails_every_waiting_coroutine_with_one_token_call(sand
 
     errors = asyncio.run(main())
     assert len(errors) == 50 and all(isinstance(e, TokenRequestError) and e.status_code == 401 for e in errors)
+    assert len({id(e) for e in errors}) == 50, "each coroutine raises its own copy of the one failure"
+    assert len({str(e) for e in errors}) == 1
     assert sandbox.count("rokt", "token") == 1
+
+
+@pytest.mark.parametrize(
+    ("left_of_leeway", "served_old"),
+    [(0.9, True), (0.1, False)],
+    ids=["most-of-the-leeway-left-keeps-the-old-token", "near-expiry-waits-for-the-new-one"],
+)
+def test_coroutines_follow_the_threads_rule_while_a_renewal_is_in_flight(
+    sandbox: Sandbox, left_of_leeway: float, served_old: bool
+) -> None:
+    wrapped = HttpxAuth(sandbox.rokt_auth(share_token=False))
+    old = wrapped.auth.get_token()
+    state = wrapped.auth._bound_state()
+    leeway = 600.0  # the token is due; left_of_leeway of its renewal window remains
+    now = time.monotonic()
+    due = state.token
+    assert due is not None
+    state.token = due._replace(refresh_at=now - leeway * (1 - left_of_leeway), expires_at=now + leeway * left_of_leeway)
+    sandbox.token_delay = 1.0  # the renewal stays in flight while the second coroutine asks
+
+    async def main() -> tuple[str, str, bool]:
+        renewal = asyncio.ensure_future(wrapped.aget_token())
+        await asyncio.sleep(0.1)  # the first coroutine's renewal is now in flight
+        second = await wrapped.aget_token()
+        pending = not renewal.done()
+        return second, await renewal, pending
+
+    second, renewed, renewal_still_pending = asyncio.run(main())
+    assert renewed != old
+    assert sandbox.count("rokt", "token") == 2
+    if served_old:
+        assert second == old and renewal_still_pending, "a token with half its leeway left is used, not waited on"
+    else:
+        assert second == renewed, "near expiry a coroutine waits for the fresh token"
 
 
 # -- the loop never blocks -------------------------------------------------------------------------------

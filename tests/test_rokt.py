@@ -116,7 +116,7 @@ def test_32_threads_one_token_call(sandbox: Sandbox) -> None:
 def test_waiting_threads_share_one_failure(sandbox: Sandbox) -> None:
     sandbox.token_delay = 0.2
     auth = RoktAuth(sandbox.rokt.app_id, "wrong-secret", token_url=sandbox.rokt.token_url)
-    errors: list[BaseException] = []
+    errors: list[TokenRequestError] = []
 
     def worker() -> None:
         try:
@@ -127,6 +127,14 @@ def test_waiting_threads_share_one_failure(sandbox: Sandbox) -> None:
     in_threads(8, worker)
     assert len(errors) == 8
     assert sandbox.count("rokt", "token") == 1
+    # One failure, but an exception object per thread: raising one object in eight
+    # threads would splice their stacks into the one traceback they all hold.
+    assert len({id(e) for e in errors}) == 8
+    first = errors[0]
+    assert first.error == "invalid_client" and first.status_code is not None
+    assert {(type(e), str(e), e.status_code, e.error, e.transient) for e in errors} == {
+        (type(first), str(first), first.status_code, first.error, first.transient)
+    }
 
 
 def test_401_refreshes_once_and_replays_post_body(sandbox: Sandbox) -> None:
