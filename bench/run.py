@@ -45,7 +45,7 @@ from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
 from oauthlib.oauth2 import BackendApplicationClient, TokenExpiredError
 from requests_oauthlib import OAuth2, OAuth2Session
 
-from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
+from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth, TokenAuth
 from requests_adtech_auth.core import DEFAULT_LEEWAY
 
 HERE = Path(__file__).resolve().parent
@@ -148,6 +148,63 @@ def floor_for(headers: dict[str, str]) -> AuthBase:
 
         return TwoHeaders()
     raise ValueError(f"no floor for {len(items)} headers")
+
+
+#: The hook rows' pseudo-flow that prices RoktAuth's per-request safety checks one at a time.
+ANATOMY = "Rokt, the floor plus one of RoktAuth's per-request checks"
+
+
+def safety_pieces(auth: TokenAuth, template: requests.PreparedRequest) -> dict[str, AuthBase]:
+    """The Rokt floor plus each per-request check RoktAuth makes, one at a time, then all three.
+
+    Each is written as RoktAuth's hot path writes it (closure cells, as in the
+    floor): what one check costs on this machine, against the same floor.
+    """
+    ((name, value),) = auth.get_headers().items()
+    auth(_fresh(template))  # the boundary now holds the template's origin among its allowed prefixes
+    prefixes = auth._boundary.prefixes  # as the hot path tests them
+    status = auth.token_status
+    assert status is not None  # warmed before
+    refresh_at = time.monotonic() + status.renews_in
+    monotonic = time.monotonic
+
+    def response_hook(r: requests.Response, **kwargs: Any) -> requests.Response:
+        return r
+
+    class HostCheck(AuthBase):
+        def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+            if (r.url or "").startswith(prefixes):
+                r.headers[name] = value
+            return r
+
+    class ClockCheck(AuthBase):
+        def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+            if monotonic() < refresh_at:
+                r.headers[name] = value
+            return r
+
+    class ResponseHook(AuthBase):
+        def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+            r.headers[name] = value
+            r.hooks["response"].append(response_hook)
+            return r
+
+    class AllThree(AuthBase):
+        def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+            if (r.url or "").startswith(prefixes) and monotonic() < refresh_at:
+                r.headers[name] = value
+            r.hooks["response"].append(response_hook)
+            return r
+
+    pieces: dict[str, AuthBase] = {
+        "+ host check on the URL": HostCheck(),
+        "+ monotonic expiry check": ClockCheck(),
+        "+ response hook appended": ResponseHook(),
+        "all three, nothing else": AllThree(),
+    }
+    for piece in pieces.values():  # each does the floor's work too, or its figure means nothing
+        assert piece(_fresh(template)).headers.get(name) == value
+    return pieces
 
 
 # -- the contenders, each configured for Rokt's flow as its documentation says -----------------
@@ -361,6 +418,13 @@ def hook_overhead(
     fetched = peers["requests-oauthlib"].session.token  # type: ignore[attr-defined]
     oauth2 = OAuth2(client=BackendApplicationClient(client_id=box.app_id), token=fetched)
     hooks[rokt.label]["requests-oauthlib"] = (oauth2, template)
+    rokt_auth = hooks[rokt.label][US][0]
+    assert isinstance(rokt_auth, TokenAuth)
+    hooks[ANATOMY] = {
+        "floor": hooks[rokt.label]["floor"],
+        **{name: (piece, template) for name, piece in safety_pieces(rokt_auth, template).items()},
+        US: (rokt_auth, template),
+    }
 
     warm = 10
     overhead = _timer_overhead_ns()
@@ -827,7 +891,7 @@ def main() -> int:
         # 1. Hook, per flow.
         progress("hook")
         hook, timer_ns = hook_overhead(box, plan["hook_rounds"], plan["hook_passes"], plan["hook_chunk"])
-        for label in dict.fromkeys(flow for flow, _ in hook):
+        for label in dict.fromkeys(flow for flow, _ in hook if flow != ANATOMY):
             names = [n for flow, n in hook if flow == label]
             floor = hook[(label, "floor")]
             per_call = {n: cell([v / 1000 for v in hook[(label, n)]], ".3f") for n in names}
@@ -839,6 +903,11 @@ def main() -> int:
                 f"<= {HOOK_TARGET}x",
                 decide(s, HOOK_TARGET),
             )
+        anatomy = [
+            f"| {n} | {cell(ratios(hook[(ANATOMY, n)], hook[(ANATOMY, 'floor')]), '.2f')} |"
+            for flow, n in hook
+            if flow == ANATOMY
+        ]
         rokt_label = next(iter(dict.fromkeys(flow for flow, _ in hook)))
         for peer in PEERS:
             s = summarize(ratios(hook[(rokt_label, US)], hook[(rokt_label, peer)]))
@@ -1008,6 +1077,12 @@ def main() -> int:
             *_markdown_table(rows),
             "",
             "\\* after the manual `fetch_token()` that library needs before its first call (counted).",
+            "",
+            f"{ANATOMY} (x floor, median (Q1..Q3), measured with the hook rows):",
+            "",
+            "| contender | x floor |",
+            "|---|---|",
+            *anatomy,
             "",
             "Targets (decided on the median's 95% interval where there is one):",
             "",
