@@ -226,8 +226,28 @@ class _Unbound:
     __slots__ = ()
     hot: None = None
 
+    def __getattr__(self, name: str) -> Any:
+        # Only this placeholder's lookups come here, never the auth object's.
+        raise AttributeError(f"the token state is bound on first use: read _bound_state().{name}")
+
 
 _UNBOUND = _Unbound()
+
+
+class _BindingLock:
+    """Serializes first bindings: objects used by many threads at once bind one state."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def after_fork(self) -> None:
+        self.lock = threading.Lock()  # another thread may have held it at the fork
+
+
+_BINDING = _BindingLock()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_BINDING.after_fork)
 
 
 class _ResponseHook:
@@ -582,21 +602,30 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         state = self._state
         if isinstance(state, TokenState):
             return state
+        with _BINDING.lock:
+            state = self._state
+            if not isinstance(state, TokenState):
+                self._state = state = self._new_state()
+        return state
+
+    def _new_state(self) -> TokenState:
+        """The token state of this object's credential as it is now: the shared one, or its own."""
         shared = shared_state(self._cache_key(), self.cache, self._describe()) if self.share_token else None
-        self._state = bound = shared or TokenState(self.cache, self._describe())
-        return bound
+        return shared or TokenState(self.cache, self._describe())
 
     def _rebind_state(self, token: Optional[CachedToken]) -> None:
         """Move to the token state of this object's current credential scope, taking ``token`` along.
 
         For a vendor whose scope changes on a live object (Algonomy's resources):
-        objects still on the old scope keep their state.
+        objects still on the old scope keep their state. Other threads see the old
+        state or the new one with its token, never an unbound object that would
+        fetch a token of its own.
         """
-        self._state = _UNBOUND
-        state = self._bound_state()
+        state = self._new_state()
         if token is not None:
             with state.lock:
                 state.token = token
+        self._state = state
 
     # The token state's parts under the names vendor modules and tests use.
     @property
@@ -705,7 +734,8 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         if not self._boundary.allows_quietly(url):
             # A redirect took this request off our hosts: never answer a foreign refusal with a token.
             return False
-        cached = self._bound_state().token
+        state = self._bound_state()
+        cached = state.token
         if cached is None or not any(cached.value in str(sent.get(name) or "") for name in self.credential_headers):
             return True  # it carried no token, or an older one: replaying costs no token call
         if status != 401 and _monotonic() - cached.issued_at < self.refusal_renewal_floor:
@@ -717,7 +747,8 @@ class TokenAuth(TokenEndpointClient, AuthBase):
                 self.refusal_renewal_floor,
             )
             return False
-        self._bound_state().drop(cached.value, self._cache_key)
+        state.refuse(cached.value)  # at once: the drop may wait for a renewal in flight
+        state.drop(cached.value, self._cache_key)
         return True
 
     def _replay_refused(self, response: requests.Response, send_kwargs: dict[str, Any]) -> requests.Response:

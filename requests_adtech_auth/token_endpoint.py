@@ -10,7 +10,6 @@ form the library sends them) from messages.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import math
@@ -178,7 +177,17 @@ def for_another_caller(exc: AuthError) -> AuthError:
     caller's frames to the one traceback they all hold: one caller's error
     report would show another's stack.
     """
-    copied = copy.copy(exc)
+    kind = type(exc)
+    try:
+        # Not through the constructor: a subclass's own may take other arguments.
+        copied = kind.__new__(kind, *exc.args)
+        copied.args = exc.args  # OSError's __new__ (requests' errors are OSErrors) leaves them to __init__
+        copied.__dict__.update(vars(exc))
+    except Exception:  # a type that cannot be copied so: shared after all, rather than another error
+        return exc.with_traceback(None)
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        copied.__notes__ = list(notes)  # a note one caller adds stays on its own copy
     copied.__cause__ = exc.__cause__  # a detached copy without frames, safe to share
     copied.__suppress_context__ = True
     return copied.with_traceback(None)

@@ -80,6 +80,8 @@ class TokenState:
         self.cache = cache
         self.describe = describe
         self.token = None
+        #: The last token value the vendor refused, marked without the lock (see :meth:`refuse`).
+        self.refused: Optional[str] = None
         self._init_runtime()
         _REGISTRY.all.add(self)
 
@@ -124,19 +126,27 @@ class TokenState:
             key: the shared-cache key of the credential.
         """
         cached = self.token
-        if cached is not None and _monotonic() < cached.refresh_at:
+        if cached is not None and _monotonic() < cached.refresh_at and cached.value != self.refused:
             return cached.value
         return self.renew(self.generation, fetch, key)
 
-    @staticmethod
-    def serves_during_renewal(cached: CachedToken, now: float) -> bool:
+    def serves_during_renewal(self, cached: CachedToken, now: float) -> bool:
         """Whether ``cached``, due for renewal, is still sent while another caller renews it.
 
         Until half the leeway is left, rather than queueing behind the renewal;
         closer to expiry, callers wait for the fresh token: one sent in its last
-        moments may be stale on arrival. Threads and coroutines follow this rule.
+        moments may be stale on arrival. Never a token the vendor refused.
+        Threads and coroutines follow this rule.
         """
-        return now < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2
+        return now < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2 and cached.value != self.refused
+
+    def refuse(self, value: str) -> None:
+        """Mark ``value`` refused by the vendor, at once.
+
+        Without the lock, which a renewal may hold for seconds: until the token is
+        dropped, no caller is served it while renewing, and no renewal keeps it.
+        """
+        self.refused = value
 
     def renew(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
         """Renew unless another caller did since ``seen_generation``; one fetch however many ask."""
@@ -154,6 +164,8 @@ class TokenState:
     def _renew_locked(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
         cached = self.token
         now = _monotonic()
+        if cached is not None and cached.value == self.refused:
+            cached = None  # refused by the vendor: neither served nor kept if the renewal fails
         if cached is not None and now < cached.refresh_at:
             return cached.value
         if self.generation != seen_generation and self.last_failure is not None:
@@ -180,6 +192,7 @@ class TokenState:
         self.generation += 1
         self.last_failure = None
         self.token = fresh
+        self.refused = None  # a fresh token is refused by no one yet, even if the vendor sent the same value
         return fresh.value
 
     def _obtain(self, fetch: Fetch, key_of: Callable[[], str]) -> CachedToken:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 import time
 import traceback
 from fractions import Fraction
@@ -343,3 +345,47 @@ def test_sandbox_refuses_non_standard_json_numbers(sandbox: Sandbox) -> None:
         timeout=10,
     )
     assert (response.status_code, response.json()["message"]) == (400, "body must be JSON")
+
+
+# -- add_resources on an object other threads are using --------------------------------------
+
+
+def _add_resources_while_in_use(auth: AlgonomyAuth) -> list[BaseException]:
+    """``add_resources`` on ``auth`` while 4 threads read its headers in a loop; their errors."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def use() -> None:
+        while not stop.is_set():
+            try:
+                auth.get_headers()
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.02)
+    auth.add_resources("segments")
+    time.sleep(0.02)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    return errors
+
+
+def test_add_resources_while_threads_use_the_object_makes_no_extra_token_call(sandbox: Sandbox) -> None:
+    # The state moves to the wider scope in one step: a thread never meets an
+    # unbound object that would fetch a token of its own in between.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads change often, so that they land in any window there is
+    try:
+        for _ in range(4):
+            sandbox.reset_counts()
+            auth = sandbox.algonomy_auth(resources=("basic",), share_token=False)
+            auth.get_token()
+            assert _add_resources_while_in_use(auth) == []
+            assert (sandbox.count("algonomy", "token"), sandbox.count("algonomy", "update")) == (1, 1)
+    finally:
+        sys.setswitchinterval(switch)

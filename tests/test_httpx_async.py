@@ -27,6 +27,7 @@ from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .flows import FLOWS
 from .test_httpx import TLS, api_call
+from .test_rokt import MissingScope, ScopeCheckingRokt
 
 BACKENDS = ["asyncio", "trio"]
 ROKT_PATH = "/reporting/accounts/123/summary"
@@ -139,6 +140,20 @@ def test_a_failed_renewal_fails_every_waiting_coroutine_with_one_token_call(sand
     assert sandbox.count("rokt", "token") == 1
 
 
+
+def test_waiting_coroutines_share_a_subclass_own_failure_with_its_type(sandbox: Sandbox) -> None:
+    sandbox.token_delay = 0.1
+    rokt = sandbox.rokt
+    wrapped = HttpxAuth(ScopeCheckingRokt(rokt.app_id, rokt.app_secret, token_url=rokt.token_url, share_token=False))
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(wrapped.aget_token() for _ in range(6)), return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    assert [type(o) for o in outcomes] == [MissingScope] * 6
+    assert len({id(o) for o in outcomes}) == 6
+    assert sandbox.count("rokt", "token") == 1
+
 @pytest.mark.parametrize(
     ("left_of_leeway", "served_old"),
     [(0.9, True), (0.1, False)],
@@ -172,6 +187,48 @@ def test_coroutines_follow_the_threads_rule_while_a_renewal_is_in_flight(
     else:
         assert second == renewed, "near expiry a coroutine waits for the fresh token"
 
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_a_token_refused_during_a_renewal_is_not_served_to_coroutines(sandbox: Sandbox) -> None:
+    wrapped = HttpxAuth(sandbox.rokt_auth(share_token=False))
+    old = wrapped.auth.get_token()
+    state = wrapped.auth._bound_state()
+    cached = state.token
+    assert cached is not None
+    now = time.monotonic()
+    state.token = cached._replace(refresh_at=now - 0.01, expires_at=now + 20)  # due, a safe margin left
+    sandbox.token_delay = 1.5
+    sandbox.revoke_tokens("rokt")
+    sandbox.reset_counts()
+    url = sandbox.rokt.api_url + ROKT_PATH
+
+    async def streamed() -> Any:
+        yield b""  # httpx cannot send a generator body twice: this refusal is returned, not replayed
+
+    async def main() -> tuple[int, int, str, str]:
+        async with httpx.AsyncClient(auth=wrapped, verify=TLS, timeout=30) as client:
+            renewal = asyncio.ensure_future(wrapped.aget_token())
+            await _until(lambda: sandbox.count("rokt", "token") == 1)  # counted on arrival: in flight
+            first = asyncio.ensure_future(client.request("GET", url, content=streamed()))
+            await _until(lambda: sandbox.count("rokt", "api_401_stale") == 1)
+            await asyncio.sleep(0.2)  # the refusal is processed (the marking takes no lock)
+            assert not renewal.done(), "the renewal is still in flight"
+            token_now = await wrapped.aget_token()
+            second = await client.get(url)
+            return (await first).status_code, second.status_code, token_now, await renewal
+
+    first_status, second_status, token_now, renewed = asyncio.run(main())
+    assert first_status == 401 and second_status == 200
+    assert token_now == renewed != old, "a coroutine waits for the renewal instead of taking the refused token"
+    assert sandbox.count("rokt", "api_401_stale") == 1
+    assert sandbox.count("rokt", "token") == 1
 
 # -- the loop never blocks -------------------------------------------------------------------------------
 

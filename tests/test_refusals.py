@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 import pytest
 import requests
@@ -155,3 +156,47 @@ def test_during_a_renewal_the_old_token_is_served_only_with_a_safe_margin(
     holder.join(5)
     asker.join(10)
     assert got and (got[0] != "old-token-value") is waits
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_token_refused_during_a_renewal_is_not_served_while_the_renewal_runs(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_auth(share_token=False)
+    old = auth.get_token()
+    state = auth._bound_state()
+    cached = state.token
+    assert cached is not None
+    now = time.monotonic()
+    state.token = cached._replace(refresh_at=now - 0.01, expires_at=now + 20)  # due, a safe margin left
+    sandbox.token_delay = 1.5  # the renewal holds the token lock this long
+    sandbox.revoke_tokens("rokt")
+    sandbox.reset_counts()
+    renewal = threading.Thread(target=auth.get_token, daemon=True)
+    renewal.start()
+    _wait_for(lambda: sandbox.count("rokt", "token") == 1)  # counted on arrival: the renewal is in flight
+    statuses: list[int] = []
+    # The first request still goes out with the old token (the vendor revoked it a moment ago) and
+    # is refused; its body is a stream, so it cannot be replayed and comes back as it is.
+    first = threading.Thread(target=lambda: statuses.append(_summary_streamed(auth, sandbox)), daemon=True)
+    first.start()
+    _wait_for(lambda: sandbox.count("rokt", "api_401_stale") == 1)
+    time.sleep(0.2)  # the refusal is processed (the marking takes no lock)
+    assert renewal.is_alive(), "the renewal is still in flight"
+    second = _summary(_session(auth), sandbox)
+    first.join(10)
+    renewal.join(10)
+    assert second.status_code == 200 and not second.history, "the refused token was not sent again"
+    assert statuses == [401]
+    assert sandbox.count("rokt", "api_401_stale") == 1
+    assert sandbox.count("rokt", "token") == 1
+    assert auth.get_token() != old
+
+
+def _summary_streamed(auth: RoktAuth, box: Sandbox) -> int:
+    body = (chunk for chunk in [b""])  # a generator: requests cannot send it twice
+    return requests.get(box.rokt.api_url + SUMMARY.format("123"), data=body, auth=auth, timeout=10).status_code

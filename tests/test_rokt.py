@@ -8,12 +8,14 @@ import io
 import logging
 import pickle
 import time
+from typing import Any, Callable
 
 import pytest
 import requests
 
 from requests_adtech_auth import (
     AuthError,
+    CacheUnavailableError,
     ConfigurationError,
     InsecureTransportError,
     InvalidTokenResponseError,
@@ -23,6 +25,7 @@ from requests_adtech_auth import (
     TokenRequestError,
 )
 from requests_adtech_auth.sandbox import Fault, Sandbox
+from requests_adtech_auth.token_endpoint import IssuedToken, for_another_caller
 
 from .flows import in_threads
 
@@ -136,6 +139,74 @@ def test_waiting_threads_share_one_failure(sandbox: Sandbox) -> None:
         (type(first), str(first), first.status_code, first.error, first.transient)
     }
 
+
+
+class MissingScope(InvalidTokenResponseError):
+    """A subclass's own error, with a constructor of its own (subclassing TokenAuth is documented)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"the token lacks the {scope} scope", status_code=200)
+        self.scope = scope
+
+
+class ScopeCheckingRokt(RoktAuth):
+    def _parse_token(self, answer: dict[str, Any]) -> IssuedToken:
+        raise MissingScope("reporting")
+
+
+def test_waiting_threads_share_a_subclass_own_failure_with_its_type(sandbox: Sandbox) -> None:
+    sandbox.token_delay = 0.2
+    auth = ScopeCheckingRokt(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            auth.get_token()
+        except Exception as exc:  # anything: a TypeError from copying it would be a bug
+            errors.append(exc)
+
+    in_threads(6, worker)
+    assert sandbox.count("rokt", "token") == 1
+    assert [type(e) for e in errors] == [MissingScope] * 6
+    assert {(str(e), e.scope) for e in errors if isinstance(e, MissingScope)} == {
+        ("the token lacks the reporting scope", "reporting")
+    }
+
+
+def _raised(exc: AuthError) -> AuthError:
+    try:
+        try:
+            raise requests.ConnectionError("the socket, detached")
+        except requests.ConnectionError as cause:
+            raise exc from cause
+    except AuthError as caught:
+        if hasattr(caught, "add_note"):  # Python 3.11+
+            caught.add_note("the first caller's note")
+        return caught
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: TokenRequestError("refused", status_code=503, error="busy", transient=True, retry_after=2.5),
+        lambda: InvalidTokenResponseError("no token in the answer", status_code=200),
+        lambda: ConfigurationError("token_url is not a URL"),
+        lambda: CacheUnavailableError("Redis token cache failed while reading (TimeoutError)"),
+        lambda: MissingScope("reporting"),
+    ],
+    ids=["TokenRequestError", "InvalidTokenResponseError", "ConfigurationError", "CacheUnavailableError", "subclass"],
+)
+def test_a_failure_copied_for_another_caller_keeps_all_but_the_frames(failure: Callable[[], AuthError]) -> None:
+    original = _raised(failure())
+    copied = for_another_caller(original)
+    assert copied is not original and type(copied) is type(original)
+    assert str(copied) == str(original) and copied.args == original.args
+    assert vars(copied) == vars(original)
+    assert copied.__cause__ is original.__cause__ and copied.__traceback__ is None
+    assert original.__traceback__ is not None, "the first caller's own error keeps its frames"
+    if hasattr(copied, "add_note"):
+        copied.add_note("another caller's note")
+        assert original.__notes__ == ["the first caller's note"]
 
 def test_401_refreshes_once_and_replays_post_body(sandbox: Sandbox) -> None:
     session = session_with(sandbox.rokt_auth())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import threading
 
 import pytest
@@ -12,7 +13,7 @@ import requests
 from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth
 from requests_adtech_auth.sandbox import Sandbox
 
-from .flows import FLOWS, Flow
+from .flows import FLOWS, Flow, in_threads
 
 
 def _open_descriptors() -> int:
@@ -171,3 +172,24 @@ def test_state_binds_on_first_use_without_a_getattr_hook(sandbox: Sandbox, flow:
     assert other._bound_state() is auth._bound_state(), "objects of one credential share the state bound on first use"
     assert other.token_status is not None
     assert sandbox.count(flow.vendor, "token") == 1
+
+
+def test_an_unshared_object_first_used_by_8_threads_at_once_binds_one_state(sandbox: Sandbox) -> None:
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads change often, so that they land in any window there is
+    sandbox.token_delay = 0.05
+    try:
+        for _ in range(4):
+            sandbox.reset_counts()
+            auth = sandbox.rokt_auth(share_token=False)
+            states: list[object] = []
+
+            def first_use(auth: RoktAuth = auth, states: list[object] = states) -> None:
+                auth.get_token()
+                states.append(auth._bound_state())
+
+            in_threads(8, first_use)
+            assert len(states) == 8 and len({id(s) for s in states}) == 1
+            assert sandbox.count("rokt", "token") == 1
+    finally:
+        sys.setswitchinterval(switch)
