@@ -15,7 +15,7 @@ from requests.structures import CaseInsensitiveDict
 from requests_adtech_auth import AlgonomyAuth, AuthError, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
 from requests_adtech_auth.core import MAX_LIFETIME, TokenAuth
 
-EXAMPLES = 150
+EXAMPLES = 100
 
 AUTHS: dict[str, TokenAuth] = {
     "rokt": RoktAuth("app-id", "app-secret-value", token_url="http://127.0.0.1:9/t"),
