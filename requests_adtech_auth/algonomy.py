@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Optional
@@ -242,7 +243,9 @@ class AlgonomyAuth(TokenAuth):
         self._add_resources(_added_names(names))
 
     def _add_resources(self, added: tuple[str, ...]) -> None:
-        with self._lock:
+        # The object's own lock first: the token state's lock changes with the scope,
+        # so two calls would otherwise each hold a different one and lose a resource.
+        with self._scope_lock, self._lock:
             current = self._resources
             wanted = tuple(dict.fromkeys((*current, *added)))
             if wanted == current:
@@ -278,6 +281,15 @@ class AlgonomyAuth(TokenAuth):
             self._rebind_state(cached)  # the token now grants the wider list: it lives under that key
             self._store_shared(cached)
             logger.info("%s: token updated, now grants %d resources", self._describe(), len(wanted))
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self._scope_lock = threading.Lock()  # one add_resources at a time on this object
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_scope_lock", None)
+        return state
 
     def _token_unknown(self, exc: TokenRequestError) -> bool:
         return not exc.transient and exc.status_code in _TOKEN_UNKNOWN_STATUSES and not _is_resource_problem(exc)

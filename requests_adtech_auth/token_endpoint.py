@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar, cast
 from urllib.parse import quote, quote_plus
 
 import requests
@@ -179,12 +179,25 @@ def for_another_caller(exc: AuthError) -> AuthError:
     """
     kind = type(exc)
     try:
-        # Not through the constructor: a subclass's own may take other arguments.
-        copied = kind.__new__(kind, *exc.args)
-        copied.args = exc.args  # OSError's __new__ (requests' errors are OSErrors) leaves them to __init__
+        # Not through the type's own constructor or __new__ (a subclass's may take
+        # other arguments): through the built-in base's, OSError for requests' errors.
+        builtin = next(klass for klass in kind.__mro__ if klass.__module__ == "builtins")
+        make = cast("Callable[[type[AuthError]], AuthError]", builtin.__new__)
+        copied = make(kind)
+        copied.args = exc.args
+        if isinstance(exc, OSError):  # fields OSError's __init__ parses out of the args
+            for field in ("errno", "strerror", "filename", "filename2"):
+                value = getattr(exc, field)
+                if value is not None:  # a field set to None still changes str()
+                    setattr(copied, field, value)
         copied.__dict__.update(vars(exc))
-    except Exception:  # a type that cannot be copied so: shared after all, rather than another error
-        return exc.with_traceback(None)
+        for klass in kind.__mro__:
+            slots = getattr(klass, "__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name not in ("__dict__", "__weakref__") and hasattr(exc, name):
+                    setattr(copied, name, getattr(exc, name))
+    except Exception:  # a type that cannot be copied so: shared after all, left as it is
+        return exc
     notes = getattr(exc, "__notes__", None)
     if isinstance(notes, list):
         copied.__notes__ = list(notes)  # a note one caller adds stays on its own copy

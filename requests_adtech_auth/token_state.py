@@ -80,8 +80,6 @@ class TokenState:
         self.cache = cache
         self.describe = describe
         self.token = None
-        #: The last token value the vendor refused, marked without the lock (see :meth:`refuse`).
-        self.refused: Optional[str] = None
         self._init_runtime()
         _REGISTRY.all.add(self)
 
@@ -104,6 +102,8 @@ class TokenState:
         self.last_failure: Optional[AuthError] = None
         self.cache_warned = False
         self.cache_retry_at = 0.0
+        #: The last token value the vendor refused, marked without the lock (see :meth:`refuse`).
+        self.refused: Optional[str] = None
 
     def after_fork(self) -> None:
         """New locks in a forked child (a parent thread may have held one); the token stays."""
@@ -127,8 +127,22 @@ class TokenState:
         """
         cached = self.token
         if cached is not None and _monotonic() < cached.refresh_at and cached.value != self.refused:
+            if self.hot is None:
+                self._republish(cached)
             return cached.value
         return self.renew(self.generation, fetch, key)
+
+    def _republish(self, cached: CachedToken) -> None:
+        """Put ``cached`` back on the per-request path, which :meth:`refuse` cleared by a race."""
+        if not self.lock.acquire(blocking=False):
+            return  # whoever holds it publishes a token of its own
+        try:
+            if self.token is cached and self.hot is None:
+                self.token = cached
+                if self.refused == cached.value:  # refuse() ran meanwhile: it may have missed this
+                    self.hot = None
+        finally:
+            self.lock.release()
 
     def serves_during_renewal(self, cached: CachedToken, now: float) -> bool:
         """Whether ``cached``, due for renewal, is still sent while another caller renews it.
@@ -141,12 +155,17 @@ class TokenState:
         return now < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2 and cached.value != self.refused
 
     def refuse(self, value: str) -> None:
-        """Mark ``value`` refused by the vendor, at once.
+        """Mark ``value`` refused by the vendor, and take it off the per-request path, at once.
 
-        Without the lock, which a renewal may hold for seconds: until the token is
-        dropped, no caller is served it while renewing, and no renewal keeps it.
+        Without the lock, which a renewal (or Algonomy's update) may hold for
+        seconds: until the token is dropped, no request, renewal or shared cache
+        serves or keeps it.
         """
         self.refused = value
+        hot = self.hot
+        if hot is not None and hot[2] == value:
+            # May clear a fresher token published this instant: get() puts it back.
+            self.hot = None
 
     def renew(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
         """Renew unless another caller did since ``seen_generation``; one fetch however many ask."""
@@ -176,7 +195,7 @@ class TokenState:
             fresh = self._obtain(fetch, key)
         except AuthError as exc:
             self.generation += 1
-            if cached is not None and now < cached.expires_at:
+            if cached is not None and now < cached.expires_at and cached.value != self.refused:
                 retry_in = min(RENEWAL_RETRY_INTERVAL, (cached.expires_at - now) / 2)
                 self.token = cached._replace(refresh_at=now + retry_in)
                 self.last_failure = None
@@ -203,11 +222,11 @@ class TokenState:
         key = key_of()
         with contextlib.ExitStack() as held:
             try:
-                found = adopt(cache.load(key))
+                found = self._adopt_unrefused(cache, key)
                 if found is None:
                     # Another process may be fetching: wait for it, then look again.
                     held.enter_context(cache.lock(key))
-                    found = adopt(cache.load(key))
+                    found = self._adopt_unrefused(cache, key)
             except CacheUnavailableError as exc:
                 self.cache_down(exc)
                 found, cache = None, None
@@ -218,6 +237,11 @@ class TokenState:
             if cache is not None:
                 self.store_shared(fresh, key)
             return fresh
+
+    def _adopt_unrefused(self, cache: TokenCache, key: str) -> Optional[CachedToken]:
+        """The shared cache's token, unless it is the one the vendor just refused (not yet discarded)."""
+        found = adopt(cache.load(key))
+        return None if found is None or found.value == self.refused else found
 
     def cache_down(self, exc: CacheUnavailableError) -> None:
         """Leave a failing cache alone for a while; warn once."""

@@ -389,3 +389,25 @@ def test_add_resources_while_threads_use_the_object_makes_no_extra_token_call(sa
             assert (sandbox.count("algonomy", "token"), sandbox.count("algonomy", "update")) == (1, 1)
     finally:
         sys.setswitchinterval(switch)
+
+
+def test_concurrent_add_resources_on_one_object_keep_every_resource(sandbox: Sandbox) -> None:
+    from requests_adtech_auth.sandbox.algonomy import RESOURCES
+
+    names = sorted(RESOURCES["profile"] - {"basic"})[:3]
+    auth = sandbox.algonomy_auth(resources=("basic",), share_token=False)
+    auth.get_token()
+    sandbox.token_delay = 0.3  # each update call takes this long
+    first = threading.Thread(target=auth.add_resources, args=(names[0],))
+    first.start()
+    time.sleep(0.05)
+    second = threading.Thread(target=auth.add_resources, args=(names[1],))  # waits while the first updates
+    second.start()
+    time.sleep(0.35)  # the first has moved the object to a new scope; the second is updating
+    third = threading.Thread(target=auth.add_resources, args=(names[2],))
+    third.start()
+    for thread in (first, second, third):
+        thread.join(10)
+    sandbox.token_delay = 0
+    assert set(names) <= set(auth.resources)
+    assert api_ok(sandbox, auth, names[0]) and api_ok(sandbox, auth, names[2])

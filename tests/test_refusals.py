@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import pytest
 import requests
 
-from requests_adtech_auth import RoktAuth
+from requests_adtech_auth import FileTokenCache, RoktAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_state import CachedToken
 
@@ -200,3 +200,91 @@ def test_a_token_refused_during_a_renewal_is_not_served_while_the_renewal_runs(s
 def _summary_streamed(auth: RoktAuth, box: Sandbox) -> int:
     body = (chunk for chunk in [b""])  # a generator: requests cannot send it twice
     return requests.get(box.rokt.api_url + SUMMARY.format("123"), data=body, auth=auth, timeout=10).status_code
+
+
+def _refused_in_a_thread(auth: RoktAuth, box: Sandbox, old: str) -> threading.Thread:
+    """A request that carries ``old`` (revoked) with a streamed body: refused, marked, not replayed."""
+    thread = threading.Thread(target=lambda: _summary_streamed(auth, box), daemon=True)
+    thread.start()
+    state = auth._bound_state()
+    _wait_for(lambda: state.refused == old)
+    return thread
+
+
+def test_a_renewal_that_fails_after_a_refusal_does_not_keep_the_refused_token(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_auth(share_token=False)
+    old = auth.get_token()
+    state = auth._bound_state()
+    cached = state.token
+    assert cached is not None
+    now = time.monotonic()
+    state.token = cached._replace(refresh_at=now - 0.01, expires_at=now + 20)  # due, a safe margin left
+    sandbox.token_delay = 1.0
+    sandbox.add_fault("rokt", "token", Fault.status(401, {"error": "invalid_client"}), times=50)
+    sandbox.revoke_tokens("rokt")
+    sandbox.reset_counts()
+    outcomes: list[object] = []
+
+    def ask() -> None:
+        try:
+            outcomes.append(auth.get_token())
+        except TokenRequestError as exc:
+            outcomes.append(exc)
+
+    renewal = threading.Thread(target=ask, daemon=True)
+    renewal.start()
+    _wait_for(lambda: sandbox.count("rokt", "token") == 1)
+    refused = _refused_in_a_thread(auth, sandbox, old)
+    assert renewal.is_alive(), "the refusal came while the renewal was in flight"
+    waiters = [threading.Thread(target=ask, daemon=True) for _ in range(4)]
+    for thread in waiters:
+        thread.start()
+    for thread in (renewal, *waiters, refused):
+        thread.join(10)
+    assert len(outcomes) == 5 and all(isinstance(o, TokenRequestError) for o in outcomes), outcomes
+    assert sandbox.count("rokt", "token") == 1
+
+
+def test_a_refused_token_leaves_the_per_request_path_while_another_thread_holds_the_lock(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_auth(share_token=False)
+    old = auth.get_token()
+    state = auth._bound_state()
+    sandbox.revoke_tokens("rokt")
+    sandbox.reset_counts()
+    release = threading.Event()
+    holder = _hold(state.lock, release)  # as Algonomy's update holds it through a slow call
+    try:
+        refused = _refused_in_a_thread(auth, sandbox, old)
+        prepared = requests.Request("GET", sandbox.rokt.api_url + SUMMARY.format("123")).prepare()
+        asker = threading.Thread(target=lambda: auth(prepared), daemon=True)
+        asker.start()
+        asker.join(0.3)
+        assert asker.is_alive(), "a request waits for the lock instead of taking the refused token"
+    finally:
+        release.set()
+    holder.join(5)
+    asker.join(10)
+    refused.join(10)
+    assert prepared.headers["Authorization"] != "Bearer " + old
+    assert sandbox.count("rokt", "api_401_stale") == 1
+
+
+def test_a_shared_cache_does_not_hand_back_a_refused_token_before_the_drop(sandbox: Sandbox, tmp_path: Any) -> None:
+    auth = sandbox.rokt_auth(cache=FileTokenCache(str(tmp_path)), share_token=False)
+    old = auth.get_token()
+    state = auth._bound_state()
+    real_drop = state.drop
+
+    def late_drop(value: Optional[str], key: Callable[[], str]) -> None:
+        time.sleep(0.3)  # a thread switch, or a busy lock, between the refusal and the drop
+        real_drop(value, key)
+
+    state.drop = late_drop  # type: ignore[method-assign]
+    sandbox.revoke_tokens("rokt")
+    sandbox.reset_counts()
+    refused = threading.Thread(target=lambda: _summary(_session(auth), sandbox), daemon=True)
+    refused.start()
+    _wait_for(lambda: state.refused == old)
+    assert auth.get_token() != old, "the shared file still held it: not adopted"
+    refused.join(10)
+    assert sandbox.count("rokt", "token") == 1

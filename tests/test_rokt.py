@@ -185,6 +185,25 @@ def _raised(exc: AuthError) -> AuthError:
         return caught
 
 
+class KeywordOnlyNew(TokenRequestError):
+    """A subclass whose own __new__ and __init__ take keyword arguments only."""
+
+    def __new__(cls, *, reason: str) -> KeywordOnlyNew:
+        return super().__new__(cls, reason)
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(f"refused: {reason}", status_code=403)
+        self.reason = reason
+
+
+class Slotted(AuthError):
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"no {scope}")
+        self.scope = scope
+
+
 @pytest.mark.parametrize(
     "failure",
     [
@@ -193,8 +212,20 @@ def _raised(exc: AuthError) -> AuthError:
         lambda: ConfigurationError("token_url is not a URL"),
         lambda: CacheUnavailableError("Redis token cache failed while reading (TimeoutError)"),
         lambda: MissingScope("reporting"),
+        lambda: KeywordOnlyNew(reason="not yours"),
+        lambda: Slotted("reporting"),
+        lambda: AuthError(13, "denied"),
     ],
-    ids=["TokenRequestError", "InvalidTokenResponseError", "ConfigurationError", "CacheUnavailableError", "subclass"],
+    ids=[
+        "TokenRequestError",
+        "InvalidTokenResponseError",
+        "ConfigurationError",
+        "CacheUnavailableError",
+        "subclass",
+        "own-__new__",
+        "__slots__",
+        "errno",
+    ],
 )
 def test_a_failure_copied_for_another_caller_keeps_all_but_the_frames(failure: Callable[[], AuthError]) -> None:
     original = _raised(failure())
@@ -202,6 +233,8 @@ def test_a_failure_copied_for_another_caller_keeps_all_but_the_frames(failure: C
     assert copied is not original and type(copied) is type(original)
     assert str(copied) == str(original) and copied.args == original.args
     assert vars(copied) == vars(original)
+    assert getattr(copied, "scope", None) == getattr(original, "scope", None)
+    assert (copied.errno, copied.strerror) == (original.errno, original.strerror)
     assert copied.__cause__ is original.__cause__ and copied.__traceback__ is None
     assert original.__traceback__ is not None, "the first caller's own error keeps its frames"
     if hasattr(copied, "add_note"):
@@ -568,3 +601,12 @@ def test_caller_session_auth_is_not_applied_to_token_calls(sandbox: Sandbox) -> 
     auth = sandbox.rokt_auth(session=session)
     session.auth = auth
     assert summary(session, sandbox).status_code == 200
+
+
+def test_an_unpickled_token_state_starts_empty_and_fetches(sandbox: Sandbox) -> None:
+    auth = sandbox.rokt_auth(share_token=False)
+    auth.get_token()
+    state = pickle.loads(pickle.dumps(auth._bound_state()))
+    assert state.token is None and state.refused is None
+    assert state.get(auth._fetch_with_retries, auth._cache_key)
+    assert sandbox.count("rokt", "token") == 2
