@@ -165,14 +165,20 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_a_token_refused_during_a_renewal_is_not_served_while_the_renewal_runs(sandbox: Sandbox) -> None:
-    auth = sandbox.rokt_auth(share_token=False)
+
+def _due_with_a_safe_margin(box: Sandbox) -> tuple[RoktAuth, str]:
+    """An object of its own whose token is due for renewal with most of its leeway left; and that token."""
+    auth = box.rokt_auth(share_token=False)
     old = auth.get_token()
     state = auth._bound_state()
     cached = state.token
     assert cached is not None
     now = time.monotonic()
-    state.token = cached._replace(refresh_at=now - 0.01, expires_at=now + 20)  # due, a safe margin left
+    state.token = cached._replace(refresh_at=now - 0.01, expires_at=now + 20)
+    return auth, old
+
+def test_a_token_refused_during_a_renewal_is_not_served_while_the_renewal_runs(sandbox: Sandbox) -> None:
+    auth, old = _due_with_a_safe_margin(sandbox)
     sandbox.token_delay = 1.5  # the renewal holds the token lock this long
     sandbox.revoke_tokens("rokt")
     sandbox.reset_counts()
@@ -212,13 +218,7 @@ def _refused_in_a_thread(auth: RoktAuth, box: Sandbox, old: str) -> threading.Th
 
 
 def test_a_renewal_that_fails_after_a_refusal_does_not_keep_the_refused_token(sandbox: Sandbox) -> None:
-    auth = sandbox.rokt_auth(share_token=False)
-    old = auth.get_token()
-    state = auth._bound_state()
-    cached = state.token
-    assert cached is not None
-    now = time.monotonic()
-    state.token = cached._replace(refresh_at=now - 0.01, expires_at=now + 20)  # due, a safe margin left
+    auth, old = _due_with_a_safe_margin(sandbox)
     sandbox.token_delay = 1.0
     sandbox.add_fault("rokt", "token", Fault.status(401, {"error": "invalid_client"}), times=50)
     sandbox.revoke_tokens("rokt")
