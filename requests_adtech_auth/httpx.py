@@ -245,7 +245,7 @@ class HttpxAuth(httpx.Auth):
         state = self.auth._bound_state()
         while True:
             cached, now = state.token, _monotonic()
-            if cached is not None and now < cached.refresh_at and cached.value != state.refused:
+            if cached is not None and state.fresh(cached, now):
                 return cached.value
             flights = _FLIGHTS.get(None)
             if flights is None:

@@ -126,7 +126,7 @@ class TokenState:
             key: the shared-cache key of the credential.
         """
         cached = self.token
-        if cached is not None and _monotonic() < cached.refresh_at and cached.value != self.refused:
+        if cached is not None and self.fresh(cached, _monotonic()):
             if self.hot is None:
                 self._republish(cached)
             return cached.value
@@ -143,6 +143,10 @@ class TokenState:
                     self.hot = None
         finally:
             self.lock.release()
+
+    def fresh(self, cached: CachedToken, now: float) -> bool:
+        """Whether ``cached`` is served as it is: not yet due for renewal, and not refused by the vendor."""
+        return now < cached.refresh_at and cached.value != self.refused
 
     def serves_during_renewal(self, cached: CachedToken, now: float) -> bool:
         """Whether ``cached``, due for renewal, is still sent while another caller renews it.
@@ -183,9 +187,7 @@ class TokenState:
     def _renew_locked(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
         cached = self.token
         now = _monotonic()
-        if cached is not None and cached.value == self.refused:
-            cached = None  # refused by the vendor: neither served nor kept if the renewal fails
-        if cached is not None and now < cached.refresh_at:
+        if cached is not None and self.fresh(cached, now):
             return cached.value
         if self.generation != seen_generation and self.last_failure is not None:
             # The fetch this thread waited on has just failed: one failure for
@@ -195,6 +197,7 @@ class TokenState:
             fresh = self._obtain(fetch, key)
         except AuthError as exc:
             self.generation += 1
+            # Not a token the vendor refused, even while this renewal ran.
             if cached is not None and now < cached.expires_at and cached.value != self.refused:
                 retry_in = min(RENEWAL_RETRY_INTERVAL, (cached.expires_at - now) / 2)
                 self.token = cached._replace(refresh_at=now + retry_in)
