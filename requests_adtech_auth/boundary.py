@@ -163,6 +163,9 @@ def _canonical_host_name(host: str) -> str:
         return str(ipaddress.ip_address(bare))
     except ValueError:
         pass
+    if "://" in bare or bare.startswith("//"):
+        # A pasted URL: its ':' is the scheme's, not a port, so name the host inside instead.
+        raise ConfigurationError(_url_for_host_message(host))
     problem = next((c for c in bare if c in ":/@*?#\\%[]" or c.isspace() or ord(c) < 0x20), None)
     if problem is not None:
         what = {":": "a port", "@": "user info", "*": "a wildcard"}.get(problem, f"the character {problem!r}")
@@ -175,6 +178,16 @@ def _canonical_host_name(host: str) -> str:
         return str(idna.encode(bare, uts46=True).decode("ascii")).lower()
     except (idna.IDNAError, UnicodeError, ValueError):
         raise ConfigurationError(f"hosts: {host!r} is not a valid host name") from None
+
+
+def _url_for_host_message(url: str) -> str:
+    shown = url_for_display(url)  # user:password never goes into a message
+    try:
+        name = urlsplit(url).hostname or ""
+    except ValueError:
+        name = ""
+    suggestion = f": use {name!r}" if name else ""
+    return f"hosts must hold bare host names like 'api.example.com'; {shown!r} is a URL, not a host name{suggestion}"
 
 
 class CredentialBoundary:

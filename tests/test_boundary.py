@@ -187,6 +187,26 @@ def test_bad_hosts_are_configuration_errors(hosts: Any, words: str) -> None:
         RoktAuth("app", "secret", hosts=hosts)
 
 
+@pytest.mark.parametrize(
+    ("url", "bare"),
+    [
+        ("https://api.rokt.com", "api.rokt.com"),
+        ("http://x", "x"),
+        ("https://x/path", "x"),
+        ("https://API.Rokt.com:8443/", "api.rokt.com"),
+        ("https://user:hunter2@api.rokt.com", "api.rokt.com"),
+    ],
+)
+def test_a_url_in_hosts_is_named_a_url_and_its_host_suggested(url: str, bare: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RoktAuth("app", "secret", hosts=[url])
+    message = str(caught.value)
+    assert "is a URL, not a host name" in message
+    assert message.endswith(f"use {bare!r}")
+    assert "a port" not in message
+    assert "hunter2" not in message
+
+
 def test_hosts_are_compared_as_requests_sends_them(sandbox: Sandbox) -> None:
     auth = RoktAuth("app", "secret", token_url=sandbox.rokt.token_url, hosts=["API.Rokt.COM", "bücher.de", "[::1]"])
     assert auth.hosts == frozenset({"api.rokt.com", "xn--bcher-kva.de", "::1"})
