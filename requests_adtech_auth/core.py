@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -210,7 +211,12 @@ def _constructor(init: _F) -> _F:
             del self, args, kwargs
             raise without_trace(exc)  # noqa: B904 - the chain is what must go
         except TypeError as exc:  # a misspelt option: the message says which
+            # Raised binding the call itself (no frame below this one): a bad keyword.
+            at_call = exc.__traceback__ is not None and exc.__traceback__.tb_next is None
+            renamed = _unexpected_keyword(type(self), exc) if at_call else None
             del self, args, kwargs
+            if renamed is not None:
+                raise renamed from None  # the base's wording of the same error adds nothing
             raise exc.with_traceback(None)  # noqa: B904
         except BaseException:
             del self, args, kwargs
@@ -218,6 +224,30 @@ def _constructor(init: _F) -> _F:
 
     wrapper._scrubbed = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"(?:[\w.]+\.)?__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def _unexpected_keyword(cls: type, exc: TypeError) -> Optional[TypeError]:
+    """``exc`` reworded to name the class the caller wrote, not the base whose ``__init__`` refused it."""
+    match = _UNEXPECTED_KEYWORD.match(str(exc))
+    if match is None:
+        return None
+    import difflib
+    import inspect
+
+    name = match.group(1)
+    # The class's own parameters, and the options its **common hands to TokenAuth.
+    accepted: list[str] = []
+    for owner in (cls, TokenAuth):
+        for parameter in inspect.signature(owner).parameters.values():
+            named = parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+            if named and parameter.name not in accepted:
+                accepted.append(parameter.name)
+    close = difflib.get_close_matches(name, accepted, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"it takes {', '.join(accepted)}"
+    return TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; {hint}")
 
 
 class _Unbound:

@@ -11,9 +11,13 @@ import requests
 from requests_adtech_auth import (
     AlgonomyAuth,
     ConfigurationError,
+    DigitalTurbineAuth,
     InsecureTransportError,
     RoktAuth,
+    RoktEventAuth,
     RoktPartnershipsAuth,
+    RoktReportingAuth,
+    TokenAuth,
 )
 from requests_adtech_auth.sandbox import Sandbox
 
@@ -46,6 +50,35 @@ def test_constructor_errors_hold_no_secret_in_traceback_locals(build) -> None:  
     shown = _locals(caught.value)
     assert SECRET not in shown
     assert SECRET not in "".join(traceback.format_exception(caught.value))
+
+
+VENDOR_ARGUMENTS = {
+    RoktAuth: ("id", SECRET),
+    RoktEventAuth: ("id", SECRET),
+    RoktReportingAuth: ("id", SECRET),
+    RoktPartnershipsAuth: ("rspub_x", SECRET, "parent"),
+    DigitalTurbineAuth: ("id", SECRET),
+    AlgonomyAuth: ("https://a.example.com/secureApi/token/profile/create", SECRET, ["basic"]),
+}
+
+
+@pytest.mark.parametrize("cls", list(VENDOR_ARGUMENTS), ids=lambda cls: cls.__name__)
+def test_a_misspelt_keyword_names_the_vendor_class_and_the_likely_one(cls: type[TokenAuth]) -> None:
+    with pytest.raises(TypeError) as caught:
+        cls(*VENDOR_ARGUMENTS[cls], tokn_url="https://a.example.com/t")  # type: ignore[arg-type,call-arg]
+    assert str(caught.value) == (
+        f"{cls.__name__}() got an unexpected keyword argument 'tokn_url'; did you mean 'token_url'?"
+    )
+    assert SECRET not in _locals(caught.value)
+
+
+def test_an_unknown_keyword_without_a_near_miss_lists_the_accepted_ones() -> None:
+    with pytest.raises(TypeError) as caught:
+        RoktAuth("id", SECRET, colour="blue")  # type: ignore[call-arg]
+    assert str(caught.value) == (
+        "RoktAuth() got an unexpected keyword argument 'colour'; it takes app_id, app_secret, token_url, "
+        "session, timeout, leeway, hosts, max_retries, backoff, max_backoff, cache, share_token"
+    )
 
 
 def test_from_env_errors_hold_no_environment_in_traceback_locals() -> None:
