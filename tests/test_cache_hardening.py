@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import json
@@ -533,8 +534,18 @@ def test_from_url_never_repeats_the_url() -> None:
     with pytest.raises(ConfigurationError) as caught:
         RedisTokenCache.from_url("http://user:hunter2-secret@redis.internal:6379/0")
     assert "hunter2" not in str(caught.value) and "redis.internal" not in str(caught.value)
-    with pytest.raises(ConfigurationError, match="asyncio"):
-        RedisTokenCache(redis.asyncio.Redis())
+
+    async def refused() -> None:
+        # Built inside a running loop: on Python 3.9 the client's asyncio locks would
+        # otherwise create an event loop that nothing closes (a ResourceWarning later).
+        client = redis.asyncio.Redis()
+        try:
+            with pytest.raises(ConfigurationError, match="asyncio"):
+                RedisTokenCache(client)
+        finally:
+            await client.connection_pool.disconnect()
+
+    asyncio.run(refused())
 
 
 # -- the Redis tests skip without redis-server, unless required ------------------------------------

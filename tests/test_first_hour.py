@@ -49,7 +49,9 @@ def test_constructor_errors_hold_no_secret_in_traceback_locals(build) -> None:  
         build()
     shown = _locals(caught.value)
     assert SECRET not in shown
-    assert SECRET not in "".join(traceback.format_exception(caught.value))
+    error = caught.value
+    # The three-argument form: Python 3.9 has no one-argument format_exception.
+    assert SECRET not in "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 
 VENDOR_ARGUMENTS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 import textwrap
@@ -245,8 +246,9 @@ def test_info_names_the_real_hosts_each_api_url_stands_in_for(sandbox: Sandbox) 
 
 
 def docstring_examples() -> list[str]:
-    doc = Sandbox.intercept_vendor_hosts.__doc__ or ""
-    blocks = re.findall(r"::\n\n((?:(?: {12}.*)?\n)+)", doc)
+    # cleandoc: Python 3.13 strips a docstring's indentation itself, older ones keep it.
+    doc = inspect.cleandoc(Sandbox.intercept_vendor_hosts.__doc__ or "")
+    blocks = re.findall(r"::\n\n((?:(?: {4}.*)?\n)+)", doc + "\n")
     return [textwrap.dedent(block) for block in blocks]
 
 
