@@ -131,6 +131,56 @@ def test_rokt_switches_over_http_refuse_bad_values_and_change_nothing(
     assert sandbox.rokt.settings() == {"token_field": "access_token", "stale_token_status": 401, "forbidden_paths": []}
 
 
+# -- paths a vendor does not serve ---------------------------------------------------------
+
+
+def token_request_kwargs(box: Sandbox, vendor: str) -> dict[str, Any]:
+    """What a correct token request to ``vendor`` sends: its credentials in the vendor's way."""
+    if vendor == "rokt":
+        return {"auth": (box.rokt.app_id, box.rokt.app_secret), "data": {"grant_type": "client_credentials"}}
+    if vendor == "rokt-partnerships":
+        e = box.rokt_partnerships
+        form = {"grant_type": "client_credentials", "client_id": e.client_id, "client_secret": e.client_secret}
+        return {"data": form}
+    if vendor == "dt":
+        e = box.digital_turbine
+        document = {"grant_type": "client_credentials", "client_id": e.client_id, "client_secret": e.client_secret}
+        return {"json": document}
+    headers = {"tenant_hash": box.algonomy.tenant_hash, "oauth_key_secret": box.algonomy.oauth_key_secret}
+    return {"headers": headers, "json": {"resource": ["basic"], "validity": 15}}
+
+
+@pytest.mark.parametrize(
+    ("vendor", "path"),
+    [
+        ("rokt", "/auth/oauth2/tokn"),
+        ("rokt", "/auth/oauth2/token/"),
+        ("rokt-partnerships", "/api/v1/oauth/tokens"),
+        ("dt", "/auth/v1/tokn"),
+        ("algonomy", "/secureApi/token/profile/creat"),
+        ("algonomy", "/secureApi/token/gdpr/crate"),
+        ("algonomy", "/secureApi/token/profile/updat"),
+        ("algonomy", "/secureApi/token/gdpr/udpate"),
+    ],
+)
+def test_a_mistyped_token_path_is_a_404_not_a_credential_refusal(vendor: str, path: str, sandbox: Sandbox) -> None:
+    # Right credentials at a wrong path: a real server's router answers 404 before any auth.
+    url = f"{sandbox.url}/{vendor}{path}"
+    answer = requests.post(url, timeout=10, **token_request_kwargs(sandbox, vendor))
+    assert answer.status_code == 404, answer.text
+    assert "WWW-Authenticate" not in answer.headers
+    assert requests.get(url, timeout=10).status_code == 404, "with no credentials too"
+
+
+def test_the_api_paths_still_refuse_a_missing_token(sandbox: Sandbox) -> None:
+    assert rokt_get(sandbox, SUMMARY.format(1), "").status_code == 401
+    assert requests.post(sandbox.digital_turbine.api_url + "/api/v1/report", timeout=10).status_code == 401
+    partnerships = sandbox.rokt_partnerships.api_url + "/v1/accounts"
+    assert requests.get(partnerships, timeout=10).status_code == 401
+    algonomy = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
+    assert requests.post(algonomy, headers={"tenant_hash": sandbox.algonomy.tenant_hash}, timeout=10).status_code == 401
+
+
 # -- faults over HTTP --------------------------------------------------------------------
 
 

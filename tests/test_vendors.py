@@ -357,3 +357,40 @@ def test_algonomy_bad_arguments(kwargs: dict[str, object], words: str) -> None:
     arguments.update(kwargs)
     with pytest.raises(ConfigurationError, match=words):
         AlgonomyAuth(**arguments)  # type: ignore[arg-type]
+
+
+# -- every vendor: a mistyped token URL --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vendor", "typo"),
+    [
+        ("rokt", ("/oauth2/token", "/oauth2/tokn")),
+        ("rokt_partnerships", ("/oauth/token", "/oauth/tokens")),
+        ("digital_turbine", ("/v1/token", "/v1/tokn")),
+        ("algonomy", ("/profile/create", "/profile/creat")),
+    ],
+)
+def test_a_mistyped_token_url_is_a_404_that_says_check_token_url(
+    vendor: str, typo: tuple[str, str], sandbox: Sandbox
+) -> None:
+    emulation = getattr(sandbox, vendor)
+    auth = getattr(sandbox, f"{vendor}_auth")(token_url=emulation.token_url.replace(*typo))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert (caught.value.status_code, caught.value.transient) == (404, False)
+    assert str(caught.value).endswith("; check token_url"), str(caught.value)
+    assert sandbox.count(vendor, "token_issued") == 0
+
+
+def test_algonomy_a_mistyped_update_url_says_check_update_url(sandbox: Sandbox) -> None:
+    e = sandbox.algonomy
+    auth = sandbox.algonomy_auth(update_url=e.token_url.replace("/create", "/updat"))
+    token = auth.get_token()
+    with pytest.raises(TokenRequestError) as caught:
+        auth.add_resources("segments")
+    assert caught.value.status_code == 404
+    assert str(caught.value).endswith("; check update_url"), str(caught.value)
+    # Not taken for a forgotten token: no new token was asked for in its place.
+    assert (auth.get_token(), auth.resources) == (token, ("basic",))
+    assert sandbox.count("algonomy", "token_issued") == 1

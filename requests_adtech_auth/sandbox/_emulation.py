@@ -65,7 +65,9 @@ class Emulation:
             return self.token(call, path)
         if endpoint == "update":
             return self.update(call, path)
-        reply = self.api(call, path)
+        # A path the vendor does not serve (a mistyped token URL too) is a 404 before
+        # any credential check, as a real server's router answers it.
+        reply = self.api(call, path) if self.serves(path) else self.not_found(call, path)
         if 400 <= reply.status < 500:
             self.sandbox.count_event(self.name, f"api_{reply.status}")
         elif 200 <= reply.status < 300:
@@ -83,6 +85,14 @@ class Emulation:
     def api(self, call: Call, path: str) -> Reply:
         """Answer an API request."""
         raise NotImplementedError
+
+    def serves(self, path: str) -> bool:
+        """Whether ``path`` is one of the API's paths (any other gets :meth:`not_found`)."""
+        raise NotImplementedError
+
+    def not_found(self, call: Call, path: str) -> Reply:
+        """The vendor's 404 for a path it does not serve."""
+        return Reply.json(404, {"error": "not_found", "message": f"no such endpoint {call.method} {path}"})
 
     def lifetime(self) -> float:
         """Seconds a new token lives."""

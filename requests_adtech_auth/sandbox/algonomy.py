@@ -138,4 +138,12 @@ class AlgonomyEmulation(Emulation):
                 if record.client != f"{self.tenant_hash}:{kind}" or resource not in record.resources:
                     return _message(403, f"token does not grant resource {resource}")
                 return Reply.json(200, {"resource": resource, "data": {"customers": []}})
+        return self.not_found(call, path)
+
+    def serves(self, path: str) -> bool:
+        """The profile and GDPR resource paths."""
+        return any(path.startswith(f"/api/v1/{kind}/b2b/") for kind in RESOURCES)
+
+    def not_found(self, call: Call, path: str) -> Reply:
+        """404 with Algonomy's ``status`` and ``message``."""
         return _message(404, f"no such endpoint {path}")

@@ -71,6 +71,14 @@ class DigitalTurbineEmulation(Emulation):
             self._reports[signature] = report_id
             url = f"{self.sandbox.storage_url}/reports/{report_id}.csv?X-Signature={signature}&X-Expires=300"
             return Reply.json(200, {"status": "COMPLETED", "report_id": report_id, "signed_url": url})
+        return self.not_found(call, path)
+
+    def serves(self, path: str) -> bool:
+        """The report path."""
+        return path == "/api/v1/report"
+
+    def not_found(self, call: Call, path: str) -> Reply:
+        """404 as DT's gateway answers it."""
         return Reply.json(404, {"error": "not_found"})
 
     def storage(self, call: Call) -> Reply:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 _FORM = "application/x-www-form-urlencoded"
 _SUMMARY = re.compile(r"/reporting/accounts/([^/]+)/summary")
+_ROKT_PATHS = frozenset({"/v1/events", "/v1/query/accounts"})
+_PARTNERSHIPS_PATHS = frozenset({"/v1/accounts/register/partnership", "/v1/accounts"})
 
 
 def _phrase(status: int) -> str:
@@ -139,6 +141,14 @@ class RoktEmulation(Emulation):
             return Reply.json(200, {"accepted": len(events)})
         if path == "/v1/query/accounts" and call.method == "GET":
             return Reply.json(200, {"accounts": [{"id": "123", "owner": client}]})
+        return self.not_found(call, path)
+
+    def serves(self, path: str) -> bool:
+        """The summary, events and accounts paths, and any path set as forbidden."""
+        return bool(_SUMMARY.fullmatch(path)) or path in _ROKT_PATHS or path in self.forbidden_paths
+
+    def not_found(self, call: Call, path: str) -> Reply:
+        """404 with Rokt's ``message``."""
         return Reply.json(404, {"message": f"no such Rokt endpoint {call.method} {path}"})
 
 
@@ -205,6 +215,14 @@ class RoktPartnershipsEmulation(Emulation):
         elif call.method == "GET" and path == "/v1/accounts":
             return Reply.json(200, {"status": 200, "request_id": request_id, "data": [], "parent": parent})
         return _envelope(404, "NotFound", f"no such endpoint {call.method} {path}", request_id)
+
+    def serves(self, path: str) -> bool:
+        """The partnership registration and accounts paths."""
+        return path in _PARTNERSHIPS_PATHS
+
+    def not_found(self, call: Call, path: str) -> Reply:
+        """404 in the Partnerships envelope."""
+        return _envelope(404, "NotFound", f"no such endpoint {call.method} {path}", secrets.token_hex(8))
 
     def _parent_problem(self, parent: Optional[str]) -> str:
         # Any non-empty value passes: a caller may act for another account it
