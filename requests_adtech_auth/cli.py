@@ -65,27 +65,17 @@ ROKT_APP_SECRET; DT_CLIENT_ID, DT_CLIENT_SECRET; ALGONOMY_TOKEN_URL, ...)."""
 
 
 def _vendors() -> dict[str, type[TokenAuth]]:
-    from . import (
-        AlgonomyAuth,
-        DigitalTurbineAuth,
-        RoktAuth,
-        RoktEventAuth,
-        RoktPartnershipsAuth,
-        RoktReportingAuth,
-    )
+    """The auth class per vendor name (as :data:`~requests_adtech_auth.vendor_names.VENDORS` spells it)."""
+    import requests_adtech_auth as package
 
-    return {
-        "rokt": RoktAuth,
-        "rokt-event": RoktEventAuth,
-        "rokt-reporting": RoktReportingAuth,
-        "rokt-partnerships": RoktPartnershipsAuth,
-        "digital-turbine": DigitalTurbineAuth,
-        "dt": DigitalTurbineAuth,
-        "algonomy": AlgonomyAuth,
-    }
+    from . import vendor_names
+
+    return {name: getattr(package, cls) for name, (_, cls) in vendor_names.VENDORS.items()}
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import vendor_names
+
     parser = argparse.ArgumentParser(
         prog="adtech-auth",
         description="Tokens for ad-tech vendor APIs (Rokt, Digital Turbine, Algonomy), and a sandbox to try them.",
@@ -102,7 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    token.add_argument("vendor", choices=sorted(_vendors()), metavar="VENDOR", help=", ".join(sorted(_vendors())))
+    token.add_argument(
+        "vendor",
+        choices=vendor_names.NAMES,  # also "_" for "-", as the sandbox takes them
+        metavar="VENDOR",
+        help=", ".join(sorted(vendor_names.VENDORS)) + " (or with '_' for '-')",
+    )
     token.add_argument("--header", action="store_true", help="print the complete header line(s) an API call needs")
     token.add_argument("--prefix", default="", help="prefix of the variable names (e.g. ACME_ for ACME_ROKT_APP_ID)")
     token.add_argument(
@@ -155,7 +150,9 @@ def _run(argv: Optional[Sequence[str]]) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "token":
-        return _token(args.vendor, args.prefix, args.header, not args.no_cache, args.refresh)
+        from .vendor_names import cli_name
+
+        return _token(cli_name(args.vendor), args.prefix, args.header, not args.no_cache, args.refresh)
     if args.command == "demo":
         from .demo import run_demo
 

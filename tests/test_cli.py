@@ -80,6 +80,21 @@ def test_header_form_prints_every_header(vendor: str, names: list[str], sandbox:
         assert requests.post(url, json={}, headers=headers, timeout=10).ok
 
 
+@pytest.mark.parametrize("name", ["digital_turbine", "rokt_partnerships", "rokt_event"])
+def test_token_takes_the_sandboxs_spellings_too(name: str, sandbox: Sandbox) -> None:
+    done = run("token", name, env=sandbox.environ())
+    assert done.returncode == 0, done.stderr
+    assert sandbox.count(name, "token_issued") == 1
+
+
+def test_an_unknown_vendor_is_a_usage_error_listing_every_name() -> None:
+    done = run("token", "digitalturbine")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    for name in ("digital-turbine", "digital_turbine", "dt", "rokt_partnerships", "algonomy"):
+        assert repr(name) in done.stderr
+
+
 def test_prefix(sandbox: Sandbox) -> None:
     done = run("token", "dt", "--prefix", "ACME_", env=sandbox.environ("ACME_"))
     assert done.returncode == 0, done.stderr

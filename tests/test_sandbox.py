@@ -283,6 +283,68 @@ def test_fault_from_dict_builds_what_the_class_methods_build() -> None:
     assert Fault.from_dict({"kind": "redirect", "location": "/x", "status": 307}) == Fault.redirect("/x", 307)
 
 
+# -- vendor names --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [
+        ("dt", "digital_turbine"),
+        ("digital-turbine", "digital_turbine"),
+        ("rokt-partnerships", "rokt_partnerships"),
+        ("rokt_event", "rokt"),
+        ("algonomy", "algonomy"),
+    ],
+)
+def test_every_vendor_name_works_in_every_method(name: str, canonical: str, sandbox: Sandbox) -> None:
+    sandbox.add_fault(name, "token", Fault.status(503))
+    assert sandbox.pending_faults(canonical, "token") == sandbox.pending_faults(name, "token") == 1
+    assert requests.post(getattr(sandbox, canonical).token_url, timeout=10).status_code == 503
+    assert sandbox.count(name, "token") == sandbox.count(canonical, "token") == 1
+    token = sandbox.issue(canonical, "client", 3600)
+    sandbox.revoke_tokens(name)
+    assert sandbox.check(canonical, token) == (None, "stale")
+
+
+@pytest.mark.parametrize("name", ["dt", "digital-turbine", "digital_turbine"])
+def test_every_vendor_name_works_in_every_control_path(name: str, sandbox: Sandbox) -> None:
+    answer = post_fault(sandbox, vendor=name, endpoint="token", fault={"kind": "status", "status": 503})
+    assert answer.json() == {"ok": True, "pending": 1}, answer.text
+    assert requests.get(sandbox.url + "/_sandbox/faults", timeout=10).json() == {"digital_turbine": {"token": 1}}
+    lifetimes = requests.post(sandbox.url + "/_sandbox/lifetimes", json={name: 5}, timeout=10)
+    assert lifetimes.json()["digital_turbine"] == 5.0, lifetimes.text
+    token = sandbox.issue("digital_turbine", "client", 3600)
+    assert requests.post(sandbox.url + "/_sandbox/revoke", params={"vendor": name}, timeout=10).ok
+    assert sandbox.check("digital_turbine", token) == (None, "stale")
+
+
+def test_an_unknown_vendor_name_is_refused_with_the_accepted_names(sandbox: Sandbox) -> None:
+    accepted = "vendor must be one of algonomy, digital-turbine, digital_turbine, dt, rokt, rokt-event, "
+    for refuse in (
+        lambda: sandbox.add_fault("acme", "token", Fault.close()),
+        lambda: sandbox.pending_faults("digitalturbine", "token"),
+        lambda: sandbox.count("Rokt", "token"),
+        lambda: sandbox.revoke_tokens("acme"),
+        lambda: Sandbox(lifetimes={"acme": 1.0}),
+    ):
+        with pytest.raises(ValueError, match=accepted):
+            refuse()
+    token = sandbox.issue("rokt", "client", 3600)
+    for method, path, options in (
+        ("POST", "/_sandbox/revoke", {"params": {"vendor": "acme"}}),
+        ("POST", "/_sandbox/lifetimes", {"json": {"acme": 5}}),
+        ("POST", "/_sandbox/faults", {"json": {"vendor": "acme", "endpoint": "token", "fault": {"kind": "close"}}}),
+    ):
+        answer = requests.request(method, sandbox.url + path, timeout=10, **options)  # type: ignore[arg-type]
+        assert answer.status_code == 400
+        assert answer.json()["error"].startswith(accepted), answer.text
+    assert sandbox.check("rokt", token)[0] is not None, "an unknown vendor revokes nothing"
+    answer = requests.post(sandbox.url + "/_sandbox/lifetimes", json={"algonomy": 5}, timeout=10)
+    assert (answer.status_code, "validity" in answer.json()["error"]) == (400, True)
+    assert "acme" not in sandbox.lifetimes
+    assert "algonomy" not in sandbox.lifetimes
+
+
 # -- the API bases and interception for scripts and notebooks ----------------------------
 
 

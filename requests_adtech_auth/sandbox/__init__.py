@@ -19,7 +19,9 @@ credentials), ``GET /_sandbox/counts``, ``POST /_sandbox/reset``,
 ``{"vendor": ..., "endpoint": ..., "fault": {"kind": ...}, "times": n}``, see
 :meth:`Fault.from_dict`; ``GET`` lists pending ones) and ``POST /_sandbox/rokt``
 (JSON ``{"stale_token_status": 403, "forbidden_paths": [...]}``, see
-:class:`~requests_adtech_auth.sandbox.rokt.RoktEmulation`).
+:class:`~requests_adtech_auth.sandbox.rokt.RoktEmulation`). Wherever a vendor is named,
+there and in the methods, any of :data:`~requests_adtech_auth.vendor_names.NAMES` works
+(``digital_turbine``, ``digital-turbine``, ``dt``, ...), as for ``adtech-auth token``.
 
 It listens on 127.0.0.1 on a free port (and on a second loopback address that
 plays a foreign host: Digital Turbine's report storage). Credentials are random
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 from urllib.parse import urlsplit
 
+from ..vendor_names import sandbox_name
 from ._http import Call, Fault, Reply, serve
 
 if TYPE_CHECKING:
@@ -54,6 +57,15 @@ _ENDPOINTS = ("token", "update", "api")
 
 #: Token lifetimes in seconds, as the vendors document them.
 DOCUMENTED_LIFETIMES = {"rokt": 3600.0, "rokt_partnerships": 300.0, "digital_turbine": 3600.0}
+
+
+def _lifetimes_by_name(lifetimes: dict[str, float]) -> dict[str, float]:
+    """``lifetimes`` keyed by the sandbox's vendor names (ValueError for another name, or Algonomy)."""
+    named = {sandbox_name(vendor): seconds for vendor, seconds in lifetimes.items()}
+    if "algonomy" in named:
+        # Silently ignoring it would look like a working knob.
+        raise ValueError("Algonomy tokens live as long as the validity asked for: set validity= instead")
+    return named
 
 
 @dataclass
@@ -99,7 +111,7 @@ class Sandbox:
         from .digital_turbine import DigitalTurbineEmulation
         from .rokt import RoktEmulation, RoktPartnershipsEmulation
 
-        self.lifetimes = {**DOCUMENTED_LIFETIMES, **(lifetimes or {})}
+        self.lifetimes = {**DOCUMENTED_LIFETIMES, **_lifetimes_by_name(lifetimes or {})}
         #: Seconds every token and update endpoint waits before answering (for overlap in load tests).
         self.token_delay = 0.0
         self.record = record
@@ -167,16 +179,23 @@ class Sandbox:
 
         Args:
             vendor: ``"rokt"``, ``"rokt_partnerships"``, ``"digital_turbine"``,
-                ``"algonomy"``.
+                ``"algonomy"``, or another of their names (``"dt"``, hyphens for
+                underscores: :data:`~requests_adtech_auth.vendor_names.NAMES`), as
+                everywhere the sandbox takes a vendor.
             endpoint: ``"token"``, ``"update"`` (Algonomy) or ``"api"``.
             fault: what to do instead of answering normally.
             times: how many requests in a row.
+
+        Raises:
+            ValueError: ``vendor`` is not a vendor's name.
         """
+        vendor = sandbox_name(vendor)
         with self._lock:
             self._faults[(vendor, endpoint)].extend([fault] * times)
 
     def pending_faults(self, vendor: str, endpoint: str) -> int:
         """How many queued faults ``vendor``'s ``endpoint`` has yet to serve."""
+        vendor = sandbox_name(vendor)
         with self._lock:
             return len(self._faults.get((vendor, endpoint), ()))
 
@@ -187,6 +206,7 @@ class Sandbox:
 
     def revoke_tokens(self, vendor: Optional[str] = None) -> None:
         """Make every token issued so far (for ``vendor``, or all) invalid."""
+        vendor = None if vendor is None else sandbox_name(vendor)
         with self._lock:
             for value in [v for v, r in self._tokens.items() if vendor in (None, r.vendor)]:
                 del self._tokens[value]
@@ -200,7 +220,9 @@ class Sandbox:
         so on (answered with that 4xx status, for any reason), ``api_401_stale``
         (401 for a token that had expired or was revoked; ``api_403_stale`` or
         ``api_400_stale`` when the Rokt emulation's ``stale_token_status`` says so).
+        A name that is no vendor's is a ValueError, not a count of 0 that would pass an assertion.
         """
+        vendor = sandbox_name(vendor)
         with self._lock:
             return self._counts[(vendor, event)]
 
@@ -472,7 +494,10 @@ class Sandbox:
         return Reply.json(200, {"ok": True})
 
     def _revoke_over_http(self, call: Call) -> Reply:
-        self.revoke_tokens(call.query.get("vendor"))
+        try:
+            self.revoke_tokens(call.query.get("vendor"))
+        except ValueError as exc:
+            return Reply.json(400, {"error": str(exc)})
         return Reply.json(200, {"ok": True})
 
     def _lifetimes_over_http(self, call: Call) -> Reply:
@@ -480,6 +505,10 @@ class Sandbox:
             changes = {str(k): float(v) for k, v in call.json().items()}
         except (ValueError, TypeError, AttributeError):
             return Reply.json(400, {"error": "body must be a JSON object of seconds per vendor"})
+        try:
+            changes = _lifetimes_by_name(changes)
+        except ValueError as exc:
+            return Reply.json(400, {"error": str(exc)})
         self.lifetimes.update(changes)
         return Reply.json(200, self.lifetimes)
 
@@ -496,7 +525,6 @@ class Sandbox:
 
     def _add_fault_over_http(self, call: Call) -> Reply:
         # POST /_sandbox/faults: the JSON twin of add_fault(vendor, endpoint, fault, times).
-        vendors = sorted(e.name for e in self._routes.values())
         try:
             try:
                 spec = call.json()
@@ -507,9 +535,7 @@ class Sandbox:
             unknown = sorted(set(spec) - {"vendor", "endpoint", "fault", "times"})
             if unknown:
                 raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")
-            vendor, endpoint, times = spec.get("vendor"), spec.get("endpoint"), spec.get("times", 1)
-            if vendor not in vendors:
-                raise ValueError(f"vendor must be one of {', '.join(vendors)}")
+            vendor, endpoint, times = sandbox_name(spec.get("vendor")), spec.get("endpoint"), spec.get("times", 1)
             if endpoint not in _ENDPOINTS:
                 raise ValueError(f"endpoint must be one of {', '.join(_ENDPOINTS)}")
             if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= 10_000:
