@@ -19,7 +19,10 @@ from typing import Optional, Union
 from .cache import MAX_ENTRY_SIZE, CacheUnavailableError, StoredToken, TokenCache
 from .exceptions import ConfigurationError
 
-__all__ = ["FileTokenCache", "default_cache_dir"]
+__all__ = ["CACHE_DIR_VARIABLE", "FileTokenCache", "default_cache_dir"]
+
+#: The environment variable that names the directory :class:`FileTokenCache` uses without ``path=``.
+CACHE_DIR_VARIABLE = "ADTECH_AUTH_CACHE_DIR"
 
 #: Longest wait for another process's token fetch before fetching anyway.
 LOCK_TIMEOUT = 60.0
@@ -31,7 +34,14 @@ _KEY_SYNTAX = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def default_cache_dir() -> Path:
-    """The user's cache directory for this library, per platform conventions."""
+    """``$ADTECH_AUTH_CACHE_DIR`` if set, else the user's cache directory for this library, per platform conventions.
+
+    The variable keeps the tokens of test and sandbox runs out of the user's real cache.
+    A relative path is taken from the current directory, once, here.
+    """
+    configured = os.environ.get(CACHE_DIR_VARIABLE)
+    if configured:
+        return Path(os.path.abspath(os.path.expanduser(configured)))
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
         return base / "requests-adtech-auth" / "Cache"
@@ -45,7 +55,9 @@ class FileTokenCache(TokenCache):
 
     Args:
         path: the directory (created with mode 0700). Default:
-            :func:`default_cache_dir`.
+            :func:`default_cache_dir`: ``$ADTECH_AUTH_CACHE_DIR`` if set, else the
+            user's cache directory (``$XDG_CACHE_HOME/requests-adtech-auth`` or
+            ``~/.cache/requests-adtech-auth`` on Linux).
 
     Files are written to a temporary file and moved into place, so a reader
     never sees half a token; a corrupt or truncated file counts as empty and is
