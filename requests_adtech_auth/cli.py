@@ -169,17 +169,21 @@ def _fail(message: str, code: int) -> int:
 
 
 def _ask(name: str, secret: bool) -> str:
-    """Ask for one variable on the terminal (never on stdout, which may be captured)."""
+    """Ask for one variable on the terminal (never on stdout, which may be captured).
+
+    Raises:
+        EOFError: input ended (Ctrl-D) before a line was typed.
+    """
     prompt = f"{name}: "
     if secret:
-        # getpass talks to /dev/tty (the console on Windows), else to stderr.
+        # getpass talks to /dev/tty (the console on Windows), else to stderr; it raises EOFError itself.
         return _ended_on_interrupt(lambda: getpass.getpass(prompt), None)
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except (OSError, AttributeError):  # no controlling terminal, or Windows
         sys.stderr.write(prompt)
         sys.stderr.flush()
-        return _ended_on_interrupt(sys.stdin.readline, None).rstrip("\r\n")
+        return _ended_on_interrupt(lambda: _line_or_eof(sys.stdin.readline()), None).rstrip("\r\n")
     try:
         os.write(fd, prompt.encode())
         return _ended_on_interrupt(lambda: _read_line(fd), fd)
@@ -192,23 +196,54 @@ def _read_line(fd: int) -> str:
     data = b""
     while not data.endswith(b"\n"):
         chunk = os.read(fd, 1024)
-        if not chunk:  # Ctrl-D
+        if not chunk:  # Ctrl-D: after typed text it ends the line, at its start the input
             break
         data += chunk
-    return data.decode(sys.stdin.encoding or "utf-8", "replace").rstrip("\r\n")
+    return _line_or_eof(data.decode(sys.stdin.encoding or "utf-8", "replace")).rstrip("\r\n")
+
+
+def _line_or_eof(line: str) -> str:
+    # As input() does: end of input before anything was typed is EOFError, never an empty answer.
+    if not line:
+        raise EOFError
+    return line
 
 
 def _ended_on_interrupt(read: Callable[[], str], fd: Optional[int]) -> str:
-    # Ctrl-C leaves the cursor after the prompt: end that line before the message.
+    # Ctrl-C and Ctrl-D leave the cursor after the prompt: end that line before the message.
     try:
         return read()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):
         with contextlib.suppress(OSError):
-            if fd is not None:
-                os.write(fd, b"\n")
-            else:
-                sys.stderr.write("\n")
+            _end_prompt_line(fd)
         raise
+
+
+def _end_prompt_line(fd: Optional[int]) -> None:
+    # Where the prompt was shown: ``fd``, or for getpass the terminal if there is one, else stderr
+    # (so that stderr, when it is a file, gets the message line alone).
+    if fd is not None:
+        os.write(fd, b"\n")
+        return
+    try:
+        tty = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY)
+    except (OSError, AttributeError):  # no controlling terminal, or Windows
+        sys.stderr.write("\n")
+        return
+    try:
+        os.write(tty, b"\n")
+    finally:
+        os.close(tty)
+
+
+def _ask_each(names: list[str], environ: dict[str, str]) -> Optional[str]:
+    """Prompt for each variable into ``environ``; the one where input ended (Ctrl-D), if it did."""
+    for name in names:
+        try:
+            environ[name] = _ask(name, secret=any(word in name for word in ("SECRET", "HASH")))
+        except EOFError:  # the person is done answering: no later prompt, no empty value
+            return name
+    return None
 
 
 def _token(vendor: str, prefix: str, header: bool, use_cache: bool, refresh: bool = False) -> int:
@@ -222,8 +257,9 @@ def _token(vendor: str, prefix: str, header: bool, use_cache: bool, refresh: boo
     ]
     # Only a person at a terminal can answer; a script gets the error naming the variables.
     if missing and sys.stdin is not None and sys.stdin.isatty():
-        for name in missing:
-            environ[name] = _ask(name, secret=any(word in name for word in ("SECRET", "HASH")))
+        unanswered = _ask_each(missing, environ)
+        if unanswered is not None:
+            return _fail(f"input ended at the prompt for {unanswered}; nothing was fetched", EXIT_CONFIGURATION)
     cache = None
     if use_cache:
         try:

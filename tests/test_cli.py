@@ -303,6 +303,27 @@ def test_ctrl_c_at_a_prompt_exits_130_with_one_line(missing: str, sandbox: Sandb
 
 
 @needs_pty
+@pytest.mark.parametrize(
+    ("missing", "prompt"),
+    [(("ROKT_APP_ID", "ROKT_APP_SECRET"), "ROKT_APP_ID"), (("ROKT_APP_SECRET",), "ROKT_APP_SECRET")],
+    ids=["first-prompt", "secret-prompt"],
+)
+def test_ctrl_d_at_a_prompt_ends_the_prompting_with_exit_3(
+    missing: tuple[str, ...], prompt: str, sandbox: Sandbox
+) -> None:
+    env = {k: v for k, v in sandbox.environ().items() if k.startswith("ROKT_") and k not in missing}
+    code, shown, captured = on_terminal(["token", "rokt"], env, {f"{prompt}: ".encode(): b"\x04"}, stdout_to_pipe=True)
+    text = shown.decode(errors="replace")
+    assert code == 3, text
+    assert captured == b"", "nothing on stdout"
+    assert "ROKT_APP_SECRET: " not in text.replace(f"{prompt}: ", "", 1), "no further prompt"
+    assert "Traceback" not in text
+    (line,) = [line for line in text.splitlines() if "adtech-auth" in line]
+    assert line.strip() == f"adtech-auth: input ended at the prompt for {prompt}; nothing was fetched"
+    assert sandbox.count("rokt", "token") == 0
+
+
+@needs_pty
 def test_without_a_terminal_on_stdin_a_missing_variable_is_an_error_not_a_prompt() -> None:
     # A terminal is still at hand (as for `adtech-auth token rokt < /dev/null` in a shell): no prompt on it.
     code, shown, captured = on_terminal(["token", "rokt"], {}, {}, stdout_to_pipe=True, stdin_from_devnull=True)
