@@ -370,7 +370,7 @@ def test_redis_lock_of_a_crashed_holder_expires(sandbox: Sandbox, redis_server: 
 
 
 def test_cli_reuses_one_token_through_the_file_cache(sandbox: Sandbox, tmp_path: Path) -> None:
-    env = {**os.environ, **sandbox.environ(), "XDG_CACHE_HOME": str(tmp_path)}
+    env = {**os.environ, **sandbox.environ(), "ADTECH_AUTH_CACHE_DIR": str(tmp_path / "requests-adtech-auth")}
     command = [sys.executable, "-m", "requests_adtech_auth", "token", "dt"]
     tokens = {subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout for _ in range(3)}
     assert len(tokens) == 1

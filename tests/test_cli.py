@@ -25,6 +25,7 @@ from . import conftest
 def private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """`adtech-auth token` caches tokens in the user's cache directory: never the real one here."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("ADTECH_AUTH_CACHE_DIR", str(tmp_path_factory.mktemp("cache") / "requests-adtech-auth"))
 
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
