@@ -21,17 +21,11 @@ from docutils import nodes
 # The package is imported from this tree (Read the Docs also installs it with pip).
 sys.path.insert(0, os.path.abspath(".."))
 
-import requests_adtech_auth  # noqa: E402
-import requests_adtech_auth.core  # noqa: E402
-
-if not hasattr(requests_adtech_auth, "TokenStatus"):
-    # TokenStatus is being exported from the package (``requests_adtech_auth.TokenStatus``);
-    # until that lands, the reference documents it under that name all the same.
-    requests_adtech_auth.TokenStatus = requests_adtech_auth.core.TokenStatus  # type: ignore[attr-defined]
+import requests_adtech_auth
 
 project = "requests-adtech-auth"
 author = "The requests-adtech-auth developers"
-copyright = "the requests-adtech-auth developers"  # noqa: A001 - Sphinx's name
+copyright = "the requests-adtech-auth developers"
 release = requests_adtech_auth.__version__
 version = release
 
@@ -171,9 +165,7 @@ def _own_reference(app: Any, env: Any, node: Any, contnode: Any) -> Optional[nod
     for name in names:
         matches = [full for full in domain.objects if full == name or full.endswith("." + name)]
         if len(matches) == 1:
-            return domain.resolve_xref(
-                env, node["refdoc"], app.builder, node["reftype"], matches[0], node, contnode
-            )
+            return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], matches[0], node, contnode)
     return None
 
 
@@ -182,11 +174,12 @@ def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[type]
     public = {getattr(requests_adtech_auth, n) for n in requests_adtech_auth.__all__ if n != "__version__"}
     shown: list[type] = []
     for base in bases:
+        stand_in: Optional[type] = base
         if base.__module__.startswith("requests_adtech_auth") and base not in public:
             # The nearest public ancestor stands in for a private base.
-            base = next((c for c in base.__mro__ if c in public), None)
-        if base is not None and base not in shown:
-            shown.append(base)
+            stand_in = next((c for c in base.__mro__ if c in public), None)
+        if stand_in is not None and stand_in not in shown:
+            shown.append(stand_in)
     bases[:] = shown
 
 
@@ -207,12 +200,13 @@ def _no_inline_types(app: Any, what: str, name: str, obj: Any, options: Any, lin
     as it was written.
     """
     original = _ORIGINAL_COMMENTS.pop(name, None)
-    if original is not None and any(line.startswith(":type:") for line in lines):
-        if not any(line.startswith(":type:") for line in original):
-            lines[:] = original
+    typed = any(line.startswith(":type:") for line in lines)
+    if original is not None and typed and not any(line.startswith(":type:") for line in original):
+        lines[:] = original
 
 
 def setup(app: Any) -> dict[str, Any]:
+    """Connect the handlers above."""
     app.connect("missing-reference", _external_reference)
     app.connect("missing-reference", _own_reference)
     app.connect("autodoc-process-bases", _public_bases)
