@@ -34,8 +34,8 @@ def adtech_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     ``digital_turbine_auth()`` and the like. Outside pytest,
     :meth:`Sandbox.intercept_vendor_hosts` does the routing.
     """
-    with Sandbox() as box:
+    with Sandbox() as box, box.intercept_vendor_hosts():
+        # Inside the interception, so that the variables name the vendors' real hosts.
         for name, value in box.environ().items():
             monkeypatch.setenv(name, value)
-        with box.intercept_vendor_hosts():
-            yield box
+        yield box

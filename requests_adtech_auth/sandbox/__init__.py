@@ -34,6 +34,7 @@ import collections
 import contextlib
 import secrets
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,8 +42,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 from urllib.parse import urlsplit
 
+from ..file_cache import CACHE_DIR_VARIABLE
 from ..vendor_names import sandbox_name
 from ._http import Call, Fault, Reply, serve
+from ._interception import VendorHosts
 
 if TYPE_CHECKING:
     from ..algonomy import AlgonomyAuth
@@ -98,6 +101,14 @@ class Sandbox:
         "digital_turbine": ("reporting.digitalturbine.com",),
         "algonomy": ("*.algonomy.com",),
     }
+    #: Where each vendor's token endpoint is on the real hosts (:meth:`environ` inside
+    #: :meth:`intercept_vendor_hosts`); Algonomy's host is an example tenant's.
+    REAL_BASES: ClassVar[dict[str, str]] = {
+        "rokt": "https://api.rokt.com",
+        "rokt_partnerships": "https://auth.rokt.com",
+        "digital_turbine": "https://reporting.digitalturbine.com",
+        "algonomy": "https://b2b.example.algonomy.com",
+    }
 
     def __init__(
         self,
@@ -136,6 +147,11 @@ class Sandbox:
             emulation.prefix: emulation
             for emulation in (self.rokt, self.rokt_partnerships, self.digital_turbine, self.algonomy)
         }
+        self._by_name = {emulation.name: emulation for emulation in self._routes.values()}
+        self._vendor_hosts = VendorHosts(self.VENDOR_HOSTS)
+        #: How many intercept_vendor_hosts() blocks of this sandbox are active.
+        self._intercepting = 0
+        self._cache_dir: Optional[tempfile.TemporaryDirectory[str]] = None
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -156,6 +172,8 @@ class Sandbox:
             storage_host = "localhost"
         self._servers.append(storage)
         self.storage_url = f"http://{storage_host}:{storage.server_address[1]}"
+        # Token files of sandbox runs stay out of the user's real cache (see environ()).
+        self._cache_dir = tempfile.TemporaryDirectory(prefix="adtech-sandbox-cache-")
         return self
 
     def stop(self) -> None:
@@ -165,6 +183,9 @@ class Sandbox:
             server.shutdown()
             server.server_close()
         self._servers.clear()
+        if self._cache_dir is not None:
+            self._cache_dir.cleanup()
+            self._cache_dir = None
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -324,6 +345,11 @@ class Sandbox:
         if self.record:
             with self._lock:
                 self.calls.append(call)
+        # A client routed below the URL (httpx under intercept_vendor_hosts) names the vendor's host.
+        host = urlsplit("//" + (call.header("Host") or "")).hostname or ""
+        by_host = self._by_name.get(self._vendor_hosts.vendor(host) or "")
+        if by_host is not None:
+            return by_host.handle(call, call.path)
         prefix, _, rest = call.path.lstrip("/").partition("/")
         emulation = self._routes.get(prefix)
         if emulation is not None:
@@ -382,8 +408,11 @@ class Sandbox:
         ``https://reporting.digitalturbine.com/...``, any ``*.algonomy.com``, see
         :attr:`VENDOR_HOSTS`): every ``requests`` transport in the process, in
         every thread, sends them here instead, and responses keep the URL and
-        request the code asked for. Other hosts are untouched; clients other than
-        ``requests`` (httpx, urllib) are not routed. The pytest fixture
+        request the code asked for. httpx clients are routed too (their own
+        transports, sync and async: the connection goes to the sandbox, the URL
+        and the credential checks stay the vendor's). Other hosts, and other
+        clients (urllib, aiohttp), are untouched. While it is active,
+        :meth:`environ` names the vendors' real hosts. The pytest fixture
         ``adtech_sandbox`` does this for a test; in a script::
 
             with Sandbox() as box, box.intercept_vendor_hosts():
@@ -402,48 +431,37 @@ class Sandbox:
             # the last cell: real hosts go to the network again, then the sandbox stops
             stack.close()
         """
-        import requests.adapters
+        from ._interception import httpx_routed, requests_routed
 
-        adapter_class = requests.adapters.HTTPAdapter
-        original_send = adapter_class.send
-        bases = {
-            "rokt": self.rokt.base_url,
-            "rokt_partnerships": self.rokt_partnerships.base_url,
-            "digital_turbine": self.digital_turbine.base_url,
-            "algonomy": self.algonomy.base_url,
-        }
-        routes: dict[str, str] = {}
-        suffixes: list[tuple[str, str]] = []
-        for vendor, hosts in self.VENDOR_HOSTS.items():
-            for host in hosts:
-                if host.startswith("*."):
-                    suffixes.append((host[1:], bases[vendor]))
-                else:
-                    routes[host] = bases[vendor]
-
-        def send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            parts = urlsplit(request.url)
-            host = parts.hostname or ""
-            base = routes.get(host) or next((b for suffix, b in suffixes if host.endswith(suffix)), None)
-            if base is None:
-                return original_send(adapter, request, *args, **kwargs)
-            routed = request.copy()
-            routed.url = base + parts.path + (f"?{parts.query}" if parts.query else "")
-            response = original_send(adapter, routed, *args, **kwargs)
-            response.request, response.url = request, request.url
-            return response
-
-        adapter_class.send = send  # type: ignore[method-assign,assignment]
-        try:
-            yield self
-        finally:
-            adapter_class.send = original_send  # type: ignore[method-assign]
+        bases = {e.name: e.base_url for e in self._routes.values()}
+        host, port = urlsplit(self.url).hostname or "127.0.0.1", int(urlsplit(self.url).port or 0)
+        with requests_routed(self._vendor_hosts, bases), httpx_routed(self._vendor_hosts, (host, port)):
+            self._intercepting += 1
+            try:
+                yield self
+            finally:
+                self._intercepting -= 1
 
     def environ(self, prefix: str = "") -> dict[str, str]:
-        """Environment variables that point every vendor's ``from_env()`` at this sandbox."""
+        """Environment variables that point every vendor's ``from_env()`` at this sandbox.
+
+        Outside :meth:`intercept_vendor_hosts` the token URLs are the sandbox's own
+        (for another process); inside it they are on the vendors' real hosts, which
+        it routes here, so each class's default ``hosts`` match the real API URLs
+        (Algonomy's on ``b2b.example.algonomy.com``). ``ADTECH_AUTH_CACHE_DIR``
+        names a temporary directory that lives as long as the sandbox runs, so a
+        :class:`~requests_adtech_auth.FileTokenCache` keeps sandbox tokens out of
+        the user's real cache.
+        """
         from .. import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
 
         info = self.info()
+        if self._intercepting:
+            for emulation in self._routes.values():
+                real = self.REAL_BASES[emulation.name]
+                for key, value in info[emulation.name].items():
+                    if isinstance(value, str) and value.startswith(emulation.base_url + "/"):
+                        info[emulation.name][key] = real + value[len(emulation.base_url) :]
         info["algonomy"]["resources"] = "basic,segments"
         variables = {}
         # Named by the auth classes' own declarations, so the two never drift apart.
@@ -456,6 +474,8 @@ class Sandbox:
             for var in cls.env_variables:
                 if var.argument in values:
                     variables[prefix + var.name] = str(values[var.argument])
+        if self._cache_dir is not None:
+            variables[CACHE_DIR_VARIABLE] = self._cache_dir.name
         return variables
 
     def _control(self, call: Call, path: str) -> Reply:
