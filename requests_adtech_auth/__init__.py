@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .algonomy import AlgonomyAuth
 from .cache import CacheUnavailableError, TokenCache
-from .core import TokenAuth
+from .core import TokenAuth, TokenStatus
 from .digital_turbine import DigitalTurbineAuth
 from .exceptions import (
     AuthError,
@@ -42,5 +42,6 @@ __all__ = [
     "TokenAuth",
     "TokenCache",
     "TokenRequestError",
+    "TokenStatus",
     "__version__",
 ]

@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Optional
 
+from . import __version__
+
 if TYPE_CHECKING:
     from .core import TokenAuth
 
@@ -48,11 +50,15 @@ EXIT_INTERRUPTED = 130
 #: 128 + SIGPIPE, what a shell reports for a program that SIGPIPE ended.
 EXIT_BROKEN_PIPE = 141
 
+#: Where the documentation lives (the wheel ships no README or docs of its own).
+DOCS_URL = "https://requests-adtech-auth.readthedocs.io/en/latest/"
+
 _NO_CACHE_NOTE = (
     "no token cache: install 'requests-adtech-auth[file]' to reuse tokens across calls (--no-cache hides this note)"
 )
 
-_EPILOG = """\
+_EPILOG = (
+    """\
 exit codes: 0 success; 1 the vendor refused the request (credentials, resources
 or another setting: the message says which); 2 usage error; 3 missing or
 malformed environment variable; 4 no answer from the vendor (unreachable,
@@ -60,8 +66,12 @@ timed out, failing, or a TLS certificate that is not trusted); 130 interrupted;
 141 standard output closed early (e.g. by `| head`), as for SIGPIPE.
 Standard output carries only the result; messages go to stderr. A missing
 variable is asked for on the terminal when stdin is one, else it is an error (3).
-Environment variables per vendor are listed in README.rst (e.g. ROKT_APP_ID,
-ROKT_APP_SECRET; DT_CLIENT_ID, DT_CLIENT_SECRET; ALGONOMY_TOKEN_URL, ...)."""
+Environment variables per vendor (e.g. ROKT_APP_ID, ROKT_APP_SECRET; DT_CLIENT_ID,
+DT_CLIENT_SECRET; ALGONOMY_TOKEN_URL, ...) and the rest of this tool:
+"""
+    + DOCS_URL
+    + "cli.html"
+)
 
 
 def _vendors() -> dict[str, type[TokenAuth]]:
@@ -83,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr (secrets never)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     token = commands.add_parser(
         "token",
@@ -119,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the vendors' emulated token endpoints and APIs on 127.0.0.1 until interrupted.",
     )
     sandbox.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    sandbox.add_argument(
+        "script",
+        nargs="?",
+        help="instead of serving: run this Python file with the vendors' real hosts routed to the sandbox "
+        "(requests and httpx) and the from_env() variables set, then print what it called on stderr",
+    )
+    sandbox.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     sandbox.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
@@ -158,6 +176,8 @@ def _run(argv: Optional[Sequence[str]]) -> int:
 
         return run_demo(sys.stdout)
     if args.command == "sandbox":
+        if args.script is not None:
+            return _run_in_sandbox(args.script, args.args)
         return _serve_sandbox(args.port)
     parser.print_help(sys.stderr)
     return 2
@@ -302,12 +322,14 @@ def _serve_sandbox(port: int) -> int:
     try:
         info = box.info()
         print(f"sandbox ready on {box.url} (storage host {box.storage_url}); Ctrl-C to stop")
-        print("# API base URLs: use them where the vendors' docs and the README examples use the real hosts")
+        print("# API base URLs: use them where the vendors' docs and the examples use the real hosts")
         width = max(len(vendor) for vendor in Sandbox.VENDOR_HOSTS)
         for vendor, hosts in Sandbox.VENDOR_HOSTS.items():
             real = ", ".join(f"https://{host}" for host in hosts)
             print(f"#   {vendor:<{width}}  {info[vendor]['api_url']}  (instead of {real})")
-        print(f"# control paths: {box.url}/_sandbox/info, /counts, /faults, /revoke, /reset (see README)")
+        print(
+            f"# control paths: {box.url}/_sandbox/info, /counts, /faults, /revoke, /reset (see {DOCS_URL}sandbox.html)"
+        )
         print("# demo credentials for this run; paste into a shell for from_env() and `adtech-auth token`:")
         for name, value in box.environ().items():
             print(f"export {name}={value}")
@@ -319,3 +341,37 @@ def _serve_sandbox(port: int) -> int:
     finally:
         box.stop()
     return 0
+
+
+def _run_in_sandbox(script: str, script_args: Sequence[str]) -> int:
+    """Run a Python file as ``python FILE`` would, against the sandbox; return its exit code."""
+    import runpy
+    import traceback
+
+    from .sandbox import Sandbox
+
+    if not os.path.isfile(script):
+        return _fail(f"no such file: {script}", 2)
+    saved_argv, saved_environ, saved_path = sys.argv, dict(os.environ), list(sys.path)
+    code = 0
+    with Sandbox(record=False) as box, box.intercept_vendor_hosts():
+        os.environ.update(box.environ())
+        sys.argv = [script, *script_args]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+            if stop.code is not None and not isinstance(stop.code, int):
+                print(stop.code, file=sys.stderr)
+        except Exception:  # the script's own failure: shown as Python would show it
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.argv, sys.path[:] = saved_argv, saved_path
+            os.environ.clear()
+            os.environ.update(saved_environ)
+        counts = {v: (box.count(v, "token"), box.count(v, "api"), box.count(v, "api_ok")) for v in box.VENDOR_HOSTS}
+    used = ", ".join(f"{v} {t} token, {a} API ({ok} ok)" for v, (t, a, ok) in counts.items() if t or a)
+    print(f"adtech-auth sandbox: {script} exited {code}; calls: {used or 'none'}", file=sys.stderr)
+    return code
