@@ -202,7 +202,7 @@ class CredentialBoundary:
             is not a bare host name (a port, a wildcard, user info, a path).
     """
 
-    __slots__ = ("_refused_logged", "hosts", "prefixes", "vendor")
+    __slots__ = ("_refusals_warned", "_refused_logged", "hosts", "prefixes", "vendor")
 
     def __init__(self, hosts: Iterable[str], vendor: str) -> None:
         if isinstance(hosts, (str, bytes)):
@@ -219,6 +219,7 @@ class CredentialBoundary:
         #: shortcut. Everything after the first "/" past "//" is path, for every parser.
         self.prefixes: tuple[str, ...] = ()
         self._refused_logged: set[str] = set()
+        self._refusals_warned: set[str] = set()
 
     def __repr__(self) -> str:
         return f"CredentialBoundary({sorted(self.hosts)!r})"
@@ -284,6 +285,27 @@ class CredentialBoundary:
             self.vendor,
             host,
             sorted(self.hosts),
+        )
+
+    def refused_without_credentials(self, url: str, status: int) -> None:
+        """A request this boundary sent bare was answered 401 or 403: say once per host that hosts= may be wrong."""
+        origin = origin_of(url)
+        host = origin.host if origin is not None else "(a URL whose host is ambiguous)"
+        if host in self._refusals_warned:
+            return
+        if len(self._refusals_warned) < _MEMORY:
+            self._refusals_warned.add(host)
+        # Host only: a path or query may carry something private. A 2xx never gets here
+        # (a pre-signed storage download is meant to go bare).
+        logger.warning(
+            "%s: %s answered %d to a request sent without credentials, because %s is not one of hosts=%s. "
+            "If it serves the vendor's API, add it: hosts=[..., %r] (or give that environment's token_url)",
+            self.vendor,
+            host,
+            status,
+            host,
+            sorted(self.hosts),
+            host,
         )
 
 

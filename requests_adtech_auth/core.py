@@ -544,6 +544,12 @@ class TokenAuth(TokenEndpointClient, AuthBase):
             for name, value in request.headers.items()
         }
 
+    def _bare_response_hook(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        # A refusal of a request the boundary kept credentials from usually means hosts= is too narrow.
+        if response.status_code in (401, 403):
+            self._boundary.refused_without_credentials(response.request.url or "", response.status_code)
+        return response
+
     def invalidate(self) -> None:
         """Forget the cached token (in a shared cache too); the next request fetches a new one."""
         self._bound_state().drop(None, self._cache_key)
@@ -556,6 +562,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         url = request.url or ""
         boundary = self._boundary
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
+            request.hooks["response"].append(self._bare_response_hook)
             return request
         hot = self._state.hot
         if hot is not None and _monotonic() < hot[0]:
@@ -570,6 +577,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         url = request.url or ""
         boundary = self._boundary
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
+            request.hooks["response"].append(self._bare_response_hook)
             return request
         hot = self._state.hot
         if hot is not None and _monotonic() < hot[0]:

@@ -280,7 +280,7 @@ class HttpxAuth(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Attach the token if the URL may have it; replay once after a refusal."""
         if not self._allows(request):
-            yield request
+            self._check_bare((yield request))
             return
         guard = self._attach(request, self.auth.get_token(), _SyncWireGuard)
         response = yield request
@@ -293,7 +293,7 @@ class HttpxAuth(httpx.Auth):
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Attach the token if the URL may have it; replay once after a refusal. Never blocks the loop."""
         if not self._allows(request):
-            yield request
+            self._check_bare((yield request))
             return
         guard = self._attach(request, await self.aget_token(), _AsyncWireGuard)
         response = yield request
@@ -318,6 +318,10 @@ class HttpxAuth(httpx.Auth):
                 del flights[state]
             flight.done.set()
         return flight.token
+
+    def _check_bare(self, response: httpx.Response) -> None:
+        if response.status_code in (401, 403):
+            self.auth._boundary.refused_without_credentials(str(response.request.url), response.status_code)
 
     def _allows(self, request: httpx.Request) -> bool:
         return self.auth._boundary.allows(str(request.url))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import urllib.parse
 from typing import Any
 
@@ -280,6 +281,53 @@ def test_withheld_credentials_are_logged_once_per_host(sandbox: Sandbox, caplog:
     assert "127.0.0.1" in lines[0] and "private" not in lines[0] and "/reporting" not in lines[0]
 
 
+def _refusal_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and "sent without credentials" in r.getMessage()
+    ]
+
+
+def test_a_refused_bare_request_warns_once_per_host_naming_hosts(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The API is on 127.0.0.1, but hosts= names only the real host: every call goes bare and gets 401.
+    caplog.set_level("WARNING", logger="requests_adtech_auth")
+    session = requests.Session()
+    session.auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
+    for _ in range(3):
+        assert (
+            session.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary?key=private", timeout=10).status_code
+            == 401
+        )
+    lines = _refusal_warnings(caplog)
+    assert len(lines) == 1, lines
+    assert "127.0.0.1" in lines[0] and "answered 401" in lines[0] and "hosts=" in lines[0]
+    assert "private" not in lines[0] and "/reporting" not in lines[0]
+    assert sandbox.count("rokt", "token") == 0  # nothing fetched for a host outside hosts
+
+
+def test_a_bare_request_that_succeeds_stays_silent(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    # Digital Turbine's report download goes to a storage host without credentials, as it must.
+    caplog.set_level("DEBUG", logger="requests_adtech_auth")
+    auth = sandbox.digital_turbine_auth()
+    assert requests.get(sandbox.storage_url + "/anything", auth=auth, timeout=10).status_code == 200
+    assert _refusal_warnings(caplog) == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_refused_bare_httpx_request_warns_too(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    httpx = pytest.importorskip("httpx")
+    from requests_adtech_auth.httpx import HttpxAuth
+
+    caplog.set_level("WARNING", logger="requests_adtech_auth")
+    with httpx.Client(auth=HttpxAuth(sandbox.rokt_auth(hosts=["api.rokt.com"]))) as client:
+        for _ in range(2):
+            assert client.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary").status_code == 401
+    assert len(_refusal_warnings(caplog)) == 1
+
+
 # -- property: no credential reaches a host that is not allowed ---------------------------------------
 
 
@@ -316,10 +364,47 @@ def _connect_hosts(url: str) -> set[str]:
 
 _PIECES = st.sampled_from(
     [
-        "", "/", "//", "///", "////", "\\", "\\\\", "/\\", "\t", " ", "\n", "@", ":", "?", "#", ".", "%2F", "%5C",
-        "%40", "%2e", "https:", "http:", "HTTPS:", "https://", "http://", "evil.host", "api.rokt.com", "API.ROKT.COM",
-        "api.rokt.com.", "127.0.0.1", "xn--bcher-kva.de", "bücher.de", "[::1]", ":443", ":8443", ":80", "user:pw",
-        "x", "/path", "?q=1", "#frag",
+        "",
+        "/",
+        "//",
+        "///",
+        "////",
+        "\\",
+        "\\\\",
+        "/\\",
+        "\t",
+        " ",
+        "\n",
+        "@",
+        ":",
+        "?",
+        "#",
+        ".",
+        "%2F",
+        "%5C",
+        "%40",
+        "%2e",
+        "https:",
+        "http:",
+        "HTTPS:",
+        "https://",
+        "http://",
+        "evil.host",
+        "api.rokt.com",
+        "API.ROKT.COM",
+        "api.rokt.com.",
+        "127.0.0.1",
+        "xn--bcher-kva.de",
+        "bücher.de",
+        "[::1]",
+        ":443",
+        ":8443",
+        ":80",
+        "user:pw",
+        "x",
+        "/path",
+        "?q=1",
+        "#frag",
     ]
 )
 _FREE_TEXT = st.lists(_PIECES, min_size=1, max_size=8).map("".join)
