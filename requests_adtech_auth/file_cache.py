@@ -256,9 +256,7 @@ class FileTokenCache(TokenCache):
             ) from None
         if info is not None and not _private_file(info):
             # Older filelock versions follow links and truncate: never hand them one.
-            raise CacheUnavailableError(
-                f"the token cache lock {path.name} in {directory} is not a plain file of yours"
-            )
+            raise CacheUnavailableError(f"the token cache lock {path.name} in {directory} is not a plain file of yours")
         lock = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT, mode=0o600)
         try:
             lock.acquire()

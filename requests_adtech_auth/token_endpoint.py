@@ -476,6 +476,7 @@ class _NoAuth(AuthBase):
 
 _NO_AUTH = _NoAuth()
 
+
 class TokenEndpointClient:
     """Talks to a vendor's token endpoint: bounded attempts, retries, answers read, errors mapped.
 
@@ -683,4 +684,3 @@ class TokenEndpointClient:
     def _redact(self, text: str) -> str:
         """``text`` without the secrets or the current token, in any form the library sends them."""
         return self._redactor_for_messages()(text, *self._live())
-

@@ -575,4 +575,3 @@ def test_redis_tests_skip_without_redis_server_and_fail_when_required(
     required = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     required.assert_outcomes(failed=1, errors=1)  # the fixture errors, the direct start fails
     required.stdout.fnmatch_lines(["*redis-server is not installed and ADTECH_AUTH_REQUIRE_REDIS is set*"])
-

@@ -314,8 +314,9 @@ def _send(raw: bytes) -> Any:
     ids=["location-not-utf8", "location-bad-ipv6", "location-bracketed-ipv4", "content-length-superscript"],
 )
 def test_unreadable_token_answers_are_library_errors(raw_server: _RawServer) -> None:
-    auth = RoktPartnershipsAuth("rspub_x", _ODD_SECRET + "-long", "parent", token_url=raw_server.url + "/t",
-                                max_retries=0)
+    auth = RoktPartnershipsAuth(
+        "rspub_x", _ODD_SECRET + "-long", "parent", token_url=raw_server.url + "/t", max_retries=0
+    )
     try:
         auth.get_token()
     except requests.RequestException as error:  # an AuthError is one; nothing else may escape
@@ -362,8 +363,11 @@ def test_an_expired_token_is_not_in_the_locals_of_a_failed_renewal(sandbox: Sand
         auth._token = CachedToken.of(old, now - 2, now - 1)  # expired
         vendor = "rokt" if isinstance(auth, RoktAuth) else "rokt_partnerships"
         sandbox.add_fault(vendor, "token", Fault.status(400, {"error": "invalid_client"}))
-        url = (sandbox.rokt.api_url + "/reporting/accounts/1/summary") if vendor == "rokt" else (
-            sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership")
+        url = (
+            (sandbox.rokt.api_url + "/reporting/accounts/1/summary")
+            if vendor == "rokt"
+            else (sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership")
+        )
         with pytest.raises(TokenRequestError) as caught:
             requests.get(url, auth=auth, timeout=10)
         assert old not in _library_locals(caught.value)

@@ -140,7 +140,6 @@ def test_a_failed_renewal_fails_every_waiting_coroutine_with_one_token_call(sand
     assert sandbox.count("rokt", "token") == 1
 
 
-
 def test_waiting_coroutines_share_a_subclass_own_failure_with_its_type(sandbox: Sandbox) -> None:
     sandbox.token_delay = 0.1
     rokt = sandbox.rokt
@@ -153,6 +152,7 @@ def test_waiting_coroutines_share_a_subclass_own_failure_with_its_type(sandbox: 
     assert [type(o) for o in outcomes] == [MissingScope] * 6
     assert len({id(o) for o in outcomes}) == 6
     assert sandbox.count("rokt", "token") == 1
+
 
 @pytest.mark.parametrize(
     ("left_of_leeway", "served_old"),
@@ -186,7 +186,6 @@ def test_coroutines_follow_the_threads_rule_while_a_renewal_is_in_flight(
         assert second == old and renewal_still_pending, "a token with half its leeway left is used, not waited on"
     else:
         assert second == renewed, "near expiry a coroutine waits for the fresh token"
-
 
 
 async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -229,6 +228,7 @@ def test_a_token_refused_during_a_renewal_is_not_served_to_coroutines(sandbox: S
     assert token_now == renewed != old, "a coroutine waits for the renewal instead of taking the refused token"
     assert sandbox.count("rokt", "api_401_stale") == 1
     assert sandbox.count("rokt", "token") == 1
+
 
 # -- the loop never blocks -------------------------------------------------------------------------------
 
@@ -405,8 +405,7 @@ def test_threads_loops_and_requests_share_one_renewal_and_see_no_stale_token(san
         asyncio.run(main())
 
     threads = [
-        threading.Thread(target=guarded(work))
-        for work in (with_requests, with_httpx, with_asyncio, with_asyncio)
+        threading.Thread(target=guarded(work)) for work in (with_requests, with_httpx, with_asyncio, with_asyncio)
     ]
     for thread in threads:
         thread.start()

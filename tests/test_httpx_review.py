@@ -78,8 +78,9 @@ def test_a_callers_connect_request_is_guarded_like_any_other(sandbox: Sandbox, m
     server = _RawServer(lambda server, index, conn: conn.sendall(redirect))
     try:
         if mode == "sync":
-            with httpx.Client(auth=HttpxAuth(auth), follow_redirects=True) as client, contextlib.suppress(
-                httpx.HTTPError
+            with (
+                httpx.Client(auth=HttpxAuth(auth), follow_redirects=True) as client,
+                contextlib.suppress(httpx.HTTPError),
             ):
                 client.request("CONNECT", server.url + "/r", timeout=10)
         else:
@@ -98,9 +99,7 @@ def test_a_callers_connect_request_is_guarded_like_any_other(sandbox: Sandbox, m
     assert b"access_token" not in seen and b"tenant_hash" not in seen
 
 
-def test_a_transport_the_guard_cannot_see_is_warned_about(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_transport_the_guard_cannot_see_is_warned_about(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
     auth = sandbox.algonomy_auth()
     auth.get_token()
     allowed = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"

@@ -165,7 +165,6 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-
 def _due_with_a_safe_margin(box: Sandbox) -> tuple[RoktAuth, str]:
     """An object of its own whose token is due for renewal with most of its leeway left; and that token."""
     auth = box.rokt_auth(share_token=False)
@@ -176,6 +175,7 @@ def _due_with_a_safe_margin(box: Sandbox) -> tuple[RoktAuth, str]:
     now = time.monotonic()
     state.token = cached._replace(refresh_at=now - 0.01, expires_at=now + 20)
     return auth, old
+
 
 def test_a_token_refused_during_a_renewal_is_not_served_while_the_renewal_runs(sandbox: Sandbox) -> None:
     auth, old = _due_with_a_safe_margin(sandbox)

@@ -140,7 +140,6 @@ def test_waiting_threads_share_one_failure(sandbox: Sandbox) -> None:
     }
 
 
-
 class MissingScope(InvalidTokenResponseError):
     """A subclass's own error, with a constructor of its own (subclassing TokenAuth is documented)."""
 
@@ -240,6 +239,7 @@ def test_a_failure_copied_for_another_caller_keeps_all_but_the_frames(failure: C
     if hasattr(copied, "add_note"):
         copied.add_note("another caller's note")
         assert original.__notes__ == ["the first caller's note"]
+
 
 def test_401_refreshes_once_and_replays_post_body(sandbox: Sandbox) -> None:
     session = session_with(sandbox.rokt_auth())

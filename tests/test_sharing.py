@@ -102,7 +102,9 @@ def _use(box: Sandbox, count: int, keep: list[DigitalTurbineAuth]) -> None:
     for i in range(count):
         # Distinct credentials (the sandbox refuses them): each costs a real token request.
         auth = DigitalTurbineAuth(
-            f"client-{threading.get_ident()}-{i}", "not-the-secret", token_url=box.digital_turbine.token_url,
+            f"client-{threading.get_ident()}-{i}",
+            "not-the-secret",
+            token_url=box.digital_turbine.token_url,
             max_retries=0,
         )
         with pytest.raises(requests.RequestException):
