@@ -2,14 +2,23 @@
 
 Install with ``pip install 'requests-adtech-auth[httpx]'``::
 
+    import asyncio
+
+    import httpx
     from requests_adtech_auth import RoktAuth
     from requests_adtech_auth.httpx import HttpxAuth
 
     auth = RoktAuth.from_env()
     with httpx.Client(auth=HttpxAuth(auth)) as client:
         client.get("https://api.rokt.com/reporting/accounts/123/summary")
-    async with httpx.AsyncClient(auth=HttpxAuth(auth)) as client:
-        await client.get("https://api.rokt.com/reporting/accounts/123/summary")
+
+
+    async def main() -> None:
+        async with httpx.AsyncClient(auth=HttpxAuth(auth)) as client:
+            await client.get("https://api.rokt.com/reporting/accounts/123/summary")
+
+
+    asyncio.run(main())
 
 :class:`HttpxAuth` is a thin adapter: the token, its renewal, the replay decision
 and where credentials may go all belong to the wrapped

@@ -426,7 +426,7 @@ class Sandbox:
             box = stack.enter_context(Sandbox())
             stack.enter_context(box.intercept_vendor_hosts())
             os.environ.update(box.environ())
-            # later cells: the README's examples, unchanged
+            # later cells: the documentation's examples, unchanged
             response = requests.get("https://api.rokt.com/reporting/accounts/1/summary", auth=RoktAuth.from_env())
             # the last cell: real hosts go to the network again, then the sandbox stops
             stack.close()
