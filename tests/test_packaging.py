@@ -30,7 +30,7 @@ def test_metadata_names_its_urls_and_author_and_no_license_classifier() -> None:
     urls = dict(line.split(" = ", 1) for line in metadata["project_urls"].strip().splitlines() if " = " in line)
     assert {k.strip() for k in urls} == {"Documentation", "Source", "Changelog", "Issues"}
     assert metadata["author"]
-    assert metadata["license"] == "MIT"
+    assert metadata["license_expression"] == "MIT"
     # setuptools 77+ deprecates license classifiers beside an SPDX expression.
     assert "License ::" not in metadata["classifiers"]
 
