@@ -317,6 +317,8 @@ def _serve_sandbox(port: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         box = Sandbox(port=port, record=False).start()
+    except OverflowError:
+        return _fail(f"cannot listen on port {port}: a port is a number from 0 to 65535", 2)
     except OSError as exc:
         return _fail(f"cannot listen on port {port}: {exc.strerror}", EXIT_CONFIGURATION)
     try:
