@@ -446,3 +446,18 @@ def test_refresh_replaces_a_revoked_token_in_the_file_cache(sandbox: Sandbox) ->
     again = run("token", "rokt", env=sandbox.environ())
     assert again.stdout == refreshed.stdout, "the new token replaced the dead one in the cache"
     assert sandbox.count("rokt", "token") == 2
+
+
+def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "requests_adtech_auth", "sandbox", "--port", "99999"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "0 to 65535" in done.stderr and "Traceback" not in done.stderr
