@@ -176,6 +176,8 @@ class AlgonomyAuth(TokenAuth):
         EnvVar("oauth_key_secret", "ALGONOMY_OAUTH_KEY_SECRET", required=False),
         EnvVar("validity", "ALGONOMY_VALIDITY", required=False, kind="number"),
         EnvVar("update_url", "ALGONOMY_UPDATE_URL", required=False),
+        # The token URL's host is the default; a tenant whose API lives elsewhere names it here.
+        EnvVar("hosts", "ALGONOMY_HOSTS", required=False, kind="list"),
     )
 
     def __init__(

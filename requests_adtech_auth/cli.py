@@ -370,6 +370,10 @@ def _run_in_sandbox(script: str, script_args: Sequence[str]) -> int:
             traceback.print_exc()
             code = 1
         finally:
+            # As the interpreter does at exit: the script's own threads finish while routing still holds.
+            for thread in threading.enumerate():
+                if thread is not threading.current_thread() and not thread.daemon:
+                    thread.join()
             sys.argv, sys.path[:] = saved_argv, saved_path
             os.environ.clear()
             os.environ.update(saved_environ)

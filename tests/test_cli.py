@@ -10,6 +10,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -461,3 +462,26 @@ def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
     )
     assert done.returncode == 2
     assert "0 to 65535" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sandbox_script_threads_finish_before_the_routing_ends(tmp_path: Path) -> None:
+    script = tmp_path / "late.py"
+    script.write_text(
+        "import threading, time, requests\n"
+        "from requests_adtech_auth import RoktAuth\n"
+        "auth = RoktAuth.from_env()\n"
+        "def late():\n"
+        "    time.sleep(0.5)\n"
+        "    url = 'https://api.rokt.com/reporting/accounts/1/summary'\n"
+        "    requests.get(url, auth=auth, timeout=10).raise_for_status()\n"
+        "threading.Thread(target=late).start()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "requests_adtech_auth", "sandbox", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "rokt 1 token, 1 API (1 ok)" in done.stderr.splitlines()[-1], done.stderr

@@ -8,6 +8,7 @@ import os
 import re
 import textwrap
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -382,3 +383,56 @@ def test_interception_examples_for_scripts_and_notebooks_run(which: str) -> None
     box = namespace["box"]
     assert box.count("rokt", "api_ok") == 1, "the call to https://api.rokt.com reached the sandbox"
     assert namespace["response"].url == "https://api.rokt.com/reporting/accounts/1/summary", "the real URL stays"
+
+
+def test_environ_keeps_token_urls_on_loopback_even_while_intercepting(sandbox: Sandbox) -> None:
+    # A child process does not inherit the interception: real-host token URLs would send
+    # the sandbox's credentials to the vendor.
+    with sandbox.intercept_vendor_hosts():
+        variables = sandbox.environ()
+    for name, value in variables.items():
+        if name.endswith("_URL"):
+            assert value.startswith(sandbox.url + "/"), (name, value)
+    assert variables["ALGONOMY_HOSTS"].split(",") == ["127.0.0.1", "b2b.example.algonomy.com"]
+
+
+def test_a_child_process_under_the_fixture_reaches_the_sandbox(adtech_sandbox: Sandbox) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "requests_adtech_auth", "token", "rokt", "--no-cache"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert adtech_sandbox.count("rokt", "token") == 1
+
+
+def test_algonomy_from_env_sends_to_the_example_host_under_interception(adtech_sandbox: Sandbox) -> None:
+    from requests_adtech_auth import AlgonomyAuth
+
+    auth = AlgonomyAuth.from_env()
+    reply = requests.post(
+        "https://b2b.example.algonomy.com/api/v1/profile/b2b/basic", json={"customerId": "c1"}, auth=auth, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_leaves_the_sandbox_to_its_parent(sandbox: Sandbox) -> None:
+    cache_dir = sandbox.environ()["ADTECH_AUTH_CACHE_DIR"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # the child: stopping must neither hang nor remove the parent's directory
+        try:
+            sandbox.stop()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert os.path.isdir(cache_dir)
+    assert requests.get(sandbox.url + "/_sandbox/counts", timeout=10).status_code == 200

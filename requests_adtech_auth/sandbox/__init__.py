@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import secrets
 import ssl
 import tempfile
@@ -101,14 +102,8 @@ class Sandbox:
         "digital_turbine": ("reporting.digitalturbine.com",),
         "algonomy": ("*.algonomy.com",),
     }
-    #: Where each vendor's token endpoint is on the real hosts (:meth:`environ` inside
-    #: :meth:`intercept_vendor_hosts`); Algonomy's host is an example tenant's.
-    REAL_BASES: ClassVar[dict[str, str]] = {
-        "rokt": "https://api.rokt.com",
-        "rokt_partnerships": "https://auth.rokt.com",
-        "digital_turbine": "https://reporting.digitalturbine.com",
-        "algonomy": "https://b2b.example.algonomy.com",
-    }
+    #: The Algonomy tenant host the documentation's examples use (routed by :meth:`intercept_vendor_hosts`).
+    ALGONOMY_EXAMPLE_URL: ClassVar[str] = "https://b2b.example.algonomy.com"
 
     def __init__(
         self,
@@ -149,9 +144,8 @@ class Sandbox:
         }
         self._by_name = {emulation.name: emulation for emulation in self._routes.values()}
         self._vendor_hosts = VendorHosts(self.VENDOR_HOSTS)
-        #: How many intercept_vendor_hosts() blocks of this sandbox are active.
-        self._intercepting = 0
         self._cache_dir: Optional[tempfile.TemporaryDirectory[str]] = None
+        self._pid = os.getpid()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -160,6 +154,7 @@ class Sandbox:
         if self._servers:
             return self
         self._stopping.clear()
+        self._pid = os.getpid()
         main, _ = serve("127.0.0.1", "main", self._handle_main, self._stopping, self._ssl_context, self._port)
         self._servers.append(main)
         scheme = "https" if self._ssl_context else "http"
@@ -177,7 +172,10 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the ports."""
+        """Stop serving and release the ports (only in the process that started the sandbox)."""
+        if self._pid != os.getpid():
+            # A forked child has no serving threads to wait for, and the directory is its parent's.
+            return
         self._stopping.set()
         for server in self._servers:
             server.shutdown()
@@ -411,8 +409,7 @@ class Sandbox:
         request the code asked for. httpx clients are routed too (their own
         transports, sync and async: the connection goes to the sandbox, the URL
         and the credential checks stay the vendor's). Other hosts, and other
-        clients (urllib, aiohttp), are untouched. While it is active,
-        :meth:`environ` names the vendors' real hosts. The pytest fixture
+        clients (urllib, aiohttp), are untouched. The pytest fixture
         ``adtech_sandbox`` does this for a test; in a script::
 
             with Sandbox() as box, box.intercept_vendor_hosts():
@@ -436,32 +433,26 @@ class Sandbox:
         bases = {e.name: e.base_url for e in self._routes.values()}
         host, port = urlsplit(self.url).hostname or "127.0.0.1", int(urlsplit(self.url).port or 0)
         with requests_routed(self._vendor_hosts, bases), httpx_routed(self._vendor_hosts, (host, port)):
-            self._intercepting += 1
-            try:
-                yield self
-            finally:
-                self._intercepting -= 1
+            yield self
 
     def environ(self, prefix: str = "") -> dict[str, str]:
         """Environment variables that point every vendor's ``from_env()`` at this sandbox.
 
-        Outside :meth:`intercept_vendor_hosts` the token URLs are the sandbox's own
-        (for another process); inside it they are on the vendors' real hosts, which
-        it routes here, so each class's default ``hosts`` match the real API URLs
-        (Algonomy's on ``b2b.example.algonomy.com``). ``ADTECH_AUTH_CACHE_DIR``
-        names a temporary directory that lives as long as the sandbox runs, so a
-        :class:`~requests_adtech_auth.FileTokenCache` keeps sandbox tokens out of
+        The token URLs are always the sandbox's own (a child process, or code run
+        after :meth:`intercept_vendor_hosts` ends, must never take sandbox
+        credentials to a real host). ``ALGONOMY_HOSTS`` adds the example tenant's
+        host (``b2b.example.algonomy.com``), so ``AlgonomyAuth.from_env()`` sends
+        its headers to the URLs the examples use, which the interception routes
+        here. ``ADTECH_AUTH_CACHE_DIR`` names a temporary directory that lives as
+        long as the sandbox runs, so a :class:`~requests_adtech_auth.FileTokenCache` keeps
+        sandbox tokens out of
         the user's real cache.
         """
         from .. import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
 
         info = self.info()
-        if self._intercepting:
-            for emulation in self._routes.values():
-                real = self.REAL_BASES[emulation.name]
-                for key, value in info[emulation.name].items():
-                    if isinstance(value, str) and value.startswith(emulation.base_url + "/"):
-                        info[emulation.name][key] = real + value[len(emulation.base_url) :]
+        example_host = urlsplit(self.ALGONOMY_EXAMPLE_URL).hostname
+        info["algonomy"]["hosts"] = f"{urlsplit(self.url).hostname},{example_host}"
         info["algonomy"]["resources"] = "basic,segments"
         variables = {}
         # Named by the auth classes' own declarations, so the two never drift apart.
