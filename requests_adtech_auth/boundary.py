@@ -299,13 +299,13 @@ class CredentialBoundary:
         # (a pre-signed storage download is meant to go bare).
         logger.warning(
             "%s: %s answered %d to a request sent without credentials, because %s is not one of hosts=%s. "
-            "If it serves the vendor's API, add it: hosts=[..., %r] (or give that environment's token_url)",
+            "Only if it serves the vendor's API (a test environment, not a pre-signed download or another "
+            "service), add it to hosts= (or give that environment's token_url)",
             self.vendor,
             host,
             status,
             host,
             sorted(self.hosts),
-            host,
         )
 
 

@@ -436,3 +436,15 @@ def test_a_forked_child_leaves_the_sandbox_to_its_parent(sandbox: Sandbox) -> No
     assert status == 0
     assert os.path.isdir(cache_dir)
     assert requests.get(sandbox.url + "/_sandbox/counts", timeout=10).status_code == 200
+
+
+def test_a_malformed_host_header_still_gets_an_answer(sandbox: Sandbox) -> None:
+    import http.client
+
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.putrequest("GET", "/_sandbox/counts", skip_host=True)
+    connection.putheader("Host", "[")
+    connection.endheaders()
+    assert connection.getresponse().status == 200
+    connection.close()

@@ -344,7 +344,10 @@ class Sandbox:
             with self._lock:
                 self.calls.append(call)
         # A client routed below the URL (httpx under intercept_vendor_hosts) names the vendor's host.
-        host = urlsplit("//" + (call.header("Host") or "")).hostname or ""
+        try:
+            host = urlsplit("//" + (call.header("Host") or "")).hostname or ""
+        except ValueError:  # a malformed Host ("[") names no vendor
+            host = ""
         by_host = self._by_name.get(self._vendor_hosts.vendor(host) or "")
         if by_host is not None:
             return by_host.handle(call, call.path)
