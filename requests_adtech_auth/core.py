@@ -358,6 +358,9 @@ class TokenAuth(TokenEndpointClient, AuthBase):
     env_variables: ClassVar[tuple[EnvVar, ...]] = ()
 
     _plain_bearer: ClassVar[bool] = True
+    #: The name that keys this flow's tokens: a class that only renames a flow
+    #: (RoktEventAuth) names the flow it renames, so one credential keeps one token.
+    _token_flow: ClassVar[str] = "TokenAuth"
     _state: Union[TokenState, _Unbound]
 
     @_constructor
@@ -594,6 +597,8 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         # Decided once per class: a flow that keeps the default Bearer header
         # skips a method call per request.
         cls._plain_bearer = cls._apply_token is TokenAuth._apply_token
+        if "_token_flow" not in cls.__dict__:
+            cls._token_flow = cls.__name__
         if "__init__" in cls.__dict__:
             cls.__init__ = _constructor(cls.__dict__["__init__"])  # type: ignore[method-assign]
         if not cls._plain_bearer and "__call__" not in cls.__dict__:
@@ -720,7 +725,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         return self._session or _DEFAULT_SESSION.get()
 
     def _cache_key(self) -> str:
-        return cache_key(type(self).__name__, self.token_url, self._public_id(), *self._secrets(), *self._cache_scope())
+        return cache_key(self._token_flow, self.token_url, self._public_id(), *self._secrets(), *self._cache_scope())
 
     def _store_shared(self, token: CachedToken, key: Optional[str] = None) -> None:
         """Put ``token`` in the shared cache, if there is one."""

@@ -72,8 +72,12 @@ class RoktAuth(OAuth2ClientCredentialsAuth):
 
 
 class RoktEventAuth(RoktAuth):
-    """:class:`RoktAuth` under the Event API's name (``POST /v1/events``)."""
+    """:class:`RoktAuth` under the Event API's name (``POST /v1/events``); it shares RoktAuth's token."""
+
+    _token_flow = "RoktAuth"
 
 
 class RoktReportingAuth(RoktAuth):
-    """:class:`RoktAuth` under the Reporting API's name (``/reporting/...``)."""
+    """:class:`RoktAuth` under the Reporting API's name (``/reporting/...``); it shares RoktAuth's token."""
+
+    _token_flow = "RoktAuth"

@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth
+from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktEventAuth, RoktReportingAuth
 from requests_adtech_auth.sandbox import Sandbox
 
 from .flows import FLOWS, Flow, in_threads
@@ -60,6 +60,25 @@ def test_16_threads_of_new_objects_one_token_call(sandbox: Sandbox) -> None:
         t.join(60)
     assert not failures
     assert sandbox.count("digital_turbine", "token") == 1
+
+
+def test_rokt_event_and_reporting_classes_share_rokt_auth_token(sandbox: Sandbox) -> None:
+    box = sandbox.rokt
+    tokens = {
+        cls(box.app_id, box.app_secret, token_url=box.token_url).get_token()
+        for cls in (RoktAuth, RoktEventAuth, RoktReportingAuth)
+    }
+    assert len(tokens) == 1
+    assert sandbox.count("rokt", "token") == 1
+
+
+def test_a_subclass_that_changes_the_flow_keeps_its_own_token(sandbox: Sandbox) -> None:
+    class Custom(RoktAuth):
+        pass
+
+    box = sandbox.rokt
+    assert Custom(box.app_id, box.app_secret, token_url=box.token_url).get_token() != sandbox.rokt_auth().get_token()
+    assert sandbox.count("rokt", "token") == 2
 
 
 def test_share_token_false_keeps_a_token_to_itself(sandbox: Sandbox) -> None:
