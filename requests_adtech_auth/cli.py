@@ -60,9 +60,10 @@ _NO_CACHE_NOTE = (
 _EPILOG = (
     """\
 exit codes: 0 success; 1 the vendor refused the request (credentials, resources
-or another setting: the message says which); 2 usage error; 3 missing or
-malformed environment variable; 4 no answer from the vendor (unreachable,
-timed out, failing, or a TLS certificate that is not trusted); 130 interrupted;
+or another setting: the message says which); 2 usage error (a --port that
+cannot be listened on too); 3 missing or malformed environment variable; 4 no
+answer from the vendor (unreachable, timed out, failing, or a TLS certificate
+that is not trusted); 130 interrupted;
 141 standard output closed early (e.g. by `| head`), as for SIGPIPE.
 Standard output carries only the result; messages go to stderr. A missing
 variable is asked for on the terminal when stdin is one, else it is an error (3).
@@ -126,17 +127,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sandbox = commands.add_parser(
         "sandbox",
-        help="serve the sandbox in the foreground and print its URLs and demo credentials",
-        description="Serve the vendors' emulated token endpoints and APIs on 127.0.0.1 until interrupted.",
+        help="serve the sandbox in the foreground (its URLs and demo credentials), or run FILE against it",
+        description="Serve the vendors' emulated token endpoints and APIs on 127.0.0.1 until interrupted; "
+        "with FILE, run that Python file against them instead.",
+        epilog=f"more: {DOCS_URL}sandbox.html",
     )
     sandbox.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     sandbox.add_argument(
         "script",
         nargs="?",
+        metavar="FILE",
         help="instead of serving: run this Python file with the vendors' real hosts routed to the sandbox "
         "(requests and httpx) and the from_env() variables set, then print what it called on stderr",
     )
-    sandbox.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    sandbox.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for FILE")
     sandbox.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
@@ -320,7 +324,10 @@ def _serve_sandbox(port: int) -> int:
     except OverflowError:
         return _fail(f"cannot listen on port {port}: a port is a number from 0 to 65535", 2)
     except OSError as exc:
-        return _fail(f"cannot listen on port {port}: {exc.strerror}", EXIT_CONFIGURATION)
+        # The fix is another argument, as for any usage error.
+        return _fail(
+            f"cannot listen on port {port}: {exc.strerror}; choose another --port, or leave it out for any free port", 2
+        )
     try:
         info = box.info()
         print(f"sandbox ready on {box.url} (storage host {box.storage_url}); Ctrl-C to stop")

@@ -501,6 +501,12 @@ class TokenAuth(TokenEndpointClient, AuthBase):
                 arguments[var.argument] = parse(raw)
             except ValueError:
                 problems.append(f"{name} is not {description}")
+        if problems and prefix and not prefix.endswith("_"):
+            # from_env("ACME") for ACME_ROKT_APP_ID: say so rather than list every variable as unset.
+            if any(f"{prefix}_{var.name}" in environ for var in cls.env_variables):
+                problems.append(
+                    f"{prefix}_... variables are set: the prefix is put before the names as it is, so pass {prefix + '_'!r}"
+                )
         if problems:
             raise ConfigurationError(f"cannot configure {cls.vendor} from the environment: {'; '.join(problems)}")
         try:

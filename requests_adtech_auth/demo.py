@@ -58,9 +58,16 @@ def _run_flow(
         ok = extra(session) and ok
         out.write("    sandbox revokes every token (a forced expiry)\n")
         sandbox.revoke_tokens(vendor)
+        tokens_at_expiry = sandbox.count(vendor, "token")
         ok = _calls(session, after_expiry, out) and ok
-    token_calls = sandbox.count(vendor, "token") - tokens_before
-    return FlowResult(title, token_calls, sandbox.count(vendor, "api") - api_before, token_calls - 1, ok)
+    tokens_after = sandbox.count(vendor, "token")
+    return FlowResult(
+        title,
+        tokens_after - tokens_before,
+        sandbox.count(vendor, "api") - api_before,
+        tokens_after - tokens_at_expiry,
+        ok,
+    )
 
 
 def _rokt_event(sandbox: Sandbox, out: TextIO) -> FlowResult:
@@ -73,6 +80,7 @@ def _rokt_event(sandbox: Sandbox, out: TextIO) -> FlowResult:
 def _rokt_reporting(sandbox: Sandbox, out: TextIO) -> FlowResult:
     e = sandbox.rokt
     auth = RoktReportingAuth(e.app_id, e.app_secret, token_url=e.token_url)
+    out.write("    (one credential, one token: the Event API's token serves these calls)\n")
     plan: Plan = [
         ("GET", e.api_url + "/reporting/accounts/123/summary", {}),
         ("GET", e.api_url + "/v1/query/accounts", {}),

@@ -464,6 +464,38 @@ def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
     assert "0 to 65535" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_sandbox_port_in_use_is_a_usage_error_naming_the_fix() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "requests_adtech_auth", "sandbox", "--port", str(taken.getsockname()[1])],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert "choose another --port" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sandbox_help_names_the_file_mode() -> None:
+    top = subprocess.run(
+        [sys.executable, "-m", "requests_adtech_auth", "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "run FILE against it" in top.stdout
+    sub = subprocess.run(
+        [sys.executable, "-m", "requests_adtech_auth", "sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "[FILE]" in sub.stdout and "script" not in sub.stdout.split("\n", 1)[0]
+
+
 def test_sandbox_script_threads_finish_before_the_routing_ends(tmp_path: Path) -> None:
     script = tmp_path / "late.py"
     script.write_text(

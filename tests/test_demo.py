@@ -17,7 +17,9 @@ def test_demo_runs_every_flow_and_exits_0() -> None:
     for row in rows:
         assert row[-1] == "ok"
         token_calls, renewals = int(row[-4]), int(row[-2])
-        assert token_calls == 2  # the first token and the one after the forced expiry
+        # The first token and the one after the forced expiry; the Reporting API's
+        # calls start on the token the Event API's calls fetched for the same credential.
+        assert token_calls == (1 if row[:2] == ["Rokt", "Reporting"] else 2), row
         assert renewals == 1
     assert "no Authorization sent" in done.stdout
     assert done.stderr == ""

@@ -448,3 +448,19 @@ def test_a_malformed_host_header_still_gets_an_answer(sandbox: Sandbox) -> None:
     connection.endheaders()
     assert connection.getresponse().status == 200
     connection.close()
+
+
+def test_a_fault_for_an_unknown_endpoint_is_refused_not_queued(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="endpoint must be one of token, update, api, not 'tokn'"):
+        sandbox.add_fault("rokt", "tokn", Fault.status(500))
+    assert sandbox.pending_faults("rokt", "tokn") == 0
+
+
+def test_repr_names_the_addresses_and_no_credential() -> None:
+    box = Sandbox()
+    assert repr(box) == "<Sandbox (not serving)>"
+    with box:
+        shown = repr(box)
+        assert box.url in shown and box.storage_url in shown
+        assert not any(secret in shown for secret in box.secrets())
+    assert repr(box) == "<Sandbox (not serving)>"

@@ -185,6 +185,12 @@ class Sandbox:
             self._cache_dir.cleanup()
             self._cache_dir = None
 
+    def __repr__(self) -> str:
+        # Addresses only: the demo credentials are for environ(), never a repr.
+        if not self._servers:
+            return "<Sandbox (not serving)>"
+        return f"<Sandbox {self.url} storage={self.storage_url}>"
+
     def __enter__(self) -> Sandbox:
         return self.start()
 
@@ -206,9 +212,11 @@ class Sandbox:
             times: how many requests in a row.
 
         Raises:
-            ValueError: ``vendor`` is not a vendor's name.
+            ValueError: ``vendor`` is not a vendor's name, or ``endpoint`` not one of the three.
         """
         vendor = sandbox_name(vendor)
+        if endpoint not in _ENDPOINTS:  # a typo would queue a fault that never fires
+            raise ValueError(f"endpoint must be one of {', '.join(_ENDPOINTS)}, not {endpoint!r}")
         with self._lock:
             self._faults[(vendor, endpoint)].extend([fault] * times)
 
