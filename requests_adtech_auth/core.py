@@ -501,12 +501,15 @@ class TokenAuth(TokenEndpointClient, AuthBase):
                 arguments[var.argument] = parse(raw)
             except ValueError:
                 problems.append(f"{name} is not {description}")
-        if problems and prefix and not prefix.endswith("_"):
-            # from_env("ACME") for ACME_ROKT_APP_ID: say so rather than list every variable as unset.
-            if any(f"{prefix}_{var.name}" in environ for var in cls.env_variables):
-                problems.append(
-                    f"{prefix}_... variables are set: the prefix is put before the names as it is, so pass {prefix + '_'!r}"
-                )
+        # from_env("ACME") for ACME_ROKT_APP_ID: say so rather than list every variable as unset.
+        if (
+            problems
+            and prefix[-1:] not in ("", "_")
+            and any(prefix + "_" + v.name in environ for v in cls.env_variables)
+        ):
+            problems.append(
+                f"{prefix}_... variables are set: the prefix goes before the names as it is; pass {prefix}_"
+            )
         if problems:
             raise ConfigurationError(f"cannot configure {cls.vendor} from the environment: {'; '.join(problems)}")
         try:

@@ -44,7 +44,7 @@ def test_prefix_lets_two_accounts_live_side_by_side(sandbox: Sandbox) -> None:
 def test_a_prefix_without_its_underscore_is_named_as_the_fix(sandbox: Sandbox) -> None:
     with pytest.raises(ConfigurationError) as caught:
         RoktAuth.from_env("ACME", environ=sandbox.environ("ACME_"))
-    assert "pass 'ACME_'" in str(caught.value)
+    assert "pass ACME_" in str(caught.value)
     assert sandbox.rokt.app_secret not in str(caught.value)
 
 

@@ -439,11 +439,11 @@ class Sandbox:
             # the last cell: real hosts go to the network again, then the sandbox stops
             stack.close()
         """
-        from ._interception import httpx_routed, requests_routed
+        from ._interception import Route, routed
 
         bases = {e.name: e.base_url for e in self._routes.values()}
         host, port = urlsplit(self.url).hostname or "127.0.0.1", int(urlsplit(self.url).port or 0)
-        with requests_routed(self._vendor_hosts, bases), httpx_routed(self._vendor_hosts, (host, port)):
+        with routed(Route(self._vendor_hosts, bases, (host, port), tls=self._ssl_context is not None)):
             yield self
 
     def environ(self, prefix: str = "") -> dict[str, str]:

@@ -12,11 +12,13 @@ vendor from the ``Host`` header.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any, Optional
+import functools
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple, Optional
 from urllib.parse import urlsplit
 
-__all__ = ["VendorHosts", "httpx_routed", "requests_routed"]
+__all__ = ["Route", "VendorHosts", "routed"]
 
 
 class VendorHosts:
@@ -35,9 +37,62 @@ class VendorHosts:
         return found
 
 
-@contextlib.contextmanager
-def requests_routed(hosts: VendorHosts, bases: Mapping[str, str]) -> Iterator[None]:
-    """While active, every ``requests`` transport sends a vendor host's requests to that vendor's base URL."""
+class Route(NamedTuple):
+    """One active interception: which hosts, where requests sends them, where httpx connects."""
+
+    hosts: VendorHosts
+    bases: Mapping[str, str]
+    address: tuple[str, int]
+    #: The sandbox serves HTTPS: httpx's routed connections cannot skip TLS to it.
+    tls: bool
+
+
+class _Routing:
+    """The process-wide patches, installed while any route is active.
+
+    One set of patches however many interceptions are active, and the newest
+    active route that knows a host decides where it goes: interceptions may end
+    in any order (a notebook's cells, an ExitStack) and the last one to end
+    restores the libraries as they were.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: list[Route] = []
+        self._undo: list[Callable[[], None]] = []
+
+    def find(self, host: str) -> Optional[tuple[Route, str]]:
+        """The route and vendor for ``host``, or None when no active route knows it."""
+        for route in reversed(self._routes):  # a snapshot-free read: list reads are atomic
+            vendor = route.hosts.vendor(host)
+            if vendor is not None:
+                return route, vendor
+        return None
+
+    @contextlib.contextmanager
+    def active(self, route: Route) -> Iterator[None]:
+        with self._lock:
+            if not self._routes:
+                self._undo = [_patch_requests(self), *_patch_httpx(self)]
+            self._routes = [*self._routes, route]
+        try:
+            yield
+        finally:
+            with self._lock:
+                routes = list(self._routes)
+                routes.remove(route)
+                self._routes = routes
+                if not routes:
+                    for undo in reversed(self._undo):
+                        undo()
+                    self._undo = []
+
+
+ROUTING = _Routing()
+
+
+def _patch_requests(routing: _Routing) -> Callable[[], None]:
+    """Every ``requests`` transport sends a routed host's requests to its vendor's base URL."""
     import requests.adapters
 
     adapter_class = requests.adapters.HTTPAdapter
@@ -45,25 +100,31 @@ def requests_routed(hosts: VendorHosts, bases: Mapping[str, str]) -> Iterator[No
 
     def send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         parts = urlsplit(request.url)
-        vendor = hosts.vendor(parts.hostname or "")
-        if vendor is None:
+        found = routing.find(parts.hostname or "")
+        if found is None:
             return original_send(adapter, request, *args, **kwargs)
+        route, vendor = found
         routed = request.copy()
-        routed.url = bases[vendor] + parts.path + (f"?{parts.query}" if parts.query else "")
+        routed.url = route.bases[vendor] + parts.path + (f"?{parts.query}" if parts.query else "")
+        # The proxies were chosen for the vendor's URL; the sandbox is on loopback,
+        # and a proxy must not receive the routed request (its credentials included).
+        if len(args) >= 5:
+            args = (*args[:4], None, *args[5:])
+        kwargs.pop("proxies", None)
         response = original_send(adapter, routed, *args, **kwargs)
         response.request, response.url = request, request.url
         return response
 
     adapter_class.send = send  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
+
+    def undo() -> None:
         adapter_class.send = original_send  # type: ignore[method-assign]
 
+    return undo
 
-@contextlib.contextmanager
-def httpx_routed(hosts: VendorHosts, address: tuple[str, int]) -> Iterator[None]:
-    """While active, httpcore's own network backends connect a vendor host's requests to ``address``.
+
+def _patch_httpx(routing: _Routing) -> list[Callable[[], None]]:
+    """Patch httpx's transport: its network backends connect a routed host to the sandbox, its proxies step aside.
 
     Without httpcore installed there is nothing to route. A transport that does not
     use httpcore's backends (``MockTransport``, your own) is not routed.
@@ -71,13 +132,23 @@ def httpx_routed(hosts: VendorHosts, address: tuple[str, int]) -> Iterator[None]
     try:
         import httpcore
     except ImportError:
-        yield
-        return
-    patched: list[tuple[type[Any], Any]] = []
+        return []
+
+    def target(host: str) -> Optional[tuple[str, int]]:
+        found = routing.find(host)
+        if found is None:
+            return None
+        route = found[0]
+        if route.tls:
+            raise httpcore.ConnectError(
+                "the sandbox serves HTTPS (ssl_context=): httpx's routed connections need a plain-HTTP sandbox"
+            )
+        return route.address
 
     def sync_connect(original: Any) -> Any:
         def connect_tcp(backend: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
-            if hosts.vendor(host) is None:
+            address = target(host)
+            if address is None:
                 return original(backend, host, port, *args, **kwargs)
             return _PlainStream(original(backend, address[0], address[1], *args, **kwargs))
 
@@ -85,30 +156,53 @@ def httpx_routed(hosts: VendorHosts, address: tuple[str, int]) -> Iterator[None]
 
     def async_connect(original: Any) -> Any:
         async def connect_tcp(backend: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
-            if hosts.vendor(host) is None:
+            address = target(host)
+            if address is None:
                 return await original(backend, host, port, *args, **kwargs)
             return _AsyncPlainStream(await original(backend, address[0], address[1], *args, **kwargs))
 
         return connect_tcp
 
-    backends: list[tuple[Any, Any]] = [(httpcore.SyncBackend, sync_connect)]
+    def direct(pool: type[Any]) -> Any:
+        # A proxy pool's connection to a routed host: the plain pool's, which the
+        # patched backend then sends to the sandbox instead of through the proxy.
+        original = pool.create_connection
+        plain = httpcore.AsyncConnectionPool if pool.__name__.startswith("Async") else httpcore.ConnectionPool
+
+        def create_connection(self: Any, origin: Any) -> Any:
+            if routing.find(origin.host.decode("ascii", "replace")) is None:
+                return original(self, origin)
+            return plain.create_connection(self, origin)
+
+        return create_connection
+
+    patches: list[tuple[Any, str, Any]] = [(httpcore.SyncBackend, "connect_tcp", sync_connect)]
     # AnyIOBackend and TrioBackend are stand-ins that raise when their library is missing.
     with contextlib.suppress(ImportError):
         import anyio  # noqa: F401
 
-        backends.append((httpcore.AnyIOBackend, async_connect))
+        patches.append((httpcore.AnyIOBackend, "connect_tcp", async_connect))
     with contextlib.suppress(ImportError):
         import trio  # noqa: F401
 
-        backends.append((httpcore.TrioBackend, async_connect))
-    for backend, wrap in backends:
-        patched.append((backend, backend.connect_tcp))
-        backend.connect_tcp = wrap(backend.connect_tcp)
-    try:
+        patches.append((httpcore.TrioBackend, "connect_tcp", async_connect))
+    for name in ("HTTPProxy", "AsyncHTTPProxy", "SOCKSProxy", "AsyncSOCKSProxy"):
+        pool = getattr(httpcore, name, None)
+        if isinstance(pool, type) and "create_connection" in vars(pool):  # SOCKS needs socksio
+            patches.append((pool, "create_connection", lambda original, pool=pool: direct(pool)))
+    undo: list[Callable[[], None]] = []
+    for owner, name, wrap in patches:
+        original = vars(owner)[name]
+        setattr(owner, name, wrap(original))
+        undo.append(functools.partial(setattr, owner, name, original))
+    return undo
+
+
+@contextlib.contextmanager
+def routed(route: Route) -> Iterator[None]:
+    """While active, requests and httpx send ``route``'s hosts to its sandbox (see :class:`_Routing`)."""
+    with ROUTING.active(route):
         yield
-    finally:
-        for backend, original in patched:
-            backend.connect_tcp = original
 
 
 class _PlainStream:
