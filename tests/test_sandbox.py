@@ -464,3 +464,19 @@ def test_repr_names_the_addresses_and_no_credential() -> None:
         assert box.url in shown and box.storage_url in shown
         assert not any(secret in shown for secret in box.secrets())
     assert repr(box) == "<Sandbox (not serving)>"
+
+
+def test_an_empty_vendor_to_revoke_is_refused_not_taken_as_every_vendor(sandbox: Sandbox) -> None:
+    token = sandbox.issue("rokt", "client", 3600)
+    answer = requests.post(sandbox.url + "/_sandbox/revoke?vendor=", timeout=10)
+    assert answer.status_code == 400, answer.text
+    assert sandbox.check("rokt", token)[1] == "", "the token is still good"
+
+
+@pytest.mark.parametrize("seconds", [0, -5, "nan", "inf", "-inf"])
+def test_a_lifetime_that_is_no_positive_finite_number_is_refused(seconds: object, sandbox: Sandbox) -> None:
+    answer = requests.post(sandbox.url + "/_sandbox/lifetimes", json={"rokt": seconds}, timeout=10)
+    assert answer.status_code == 400 and "finite number of seconds above 0" in answer.json()["error"], answer.text
+    assert sandbox.lifetimes["rokt"] == 3600.0
+    with pytest.raises(ValueError, match="above 0"):
+        Sandbox(lifetimes={"rokt": float(seconds)})  # type: ignore[arg-type]

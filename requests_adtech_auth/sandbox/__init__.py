@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import math
 import os
 import secrets
 import ssl
@@ -66,6 +67,9 @@ DOCUMENTED_LIFETIMES = {"rokt": 3600.0, "rokt_partnerships": 300.0, "digital_tur
 def _lifetimes_by_name(lifetimes: dict[str, float]) -> dict[str, float]:
     """``lifetimes`` keyed by the sandbox's vendor names (ValueError for another name, or Algonomy)."""
     named = {sandbox_name(vendor): seconds for vendor, seconds in lifetimes.items()}
+    bad = sorted(vendor for vendor, seconds in named.items() if not 0 < seconds < math.inf)
+    if bad:  # nan, inf and negative lifetimes are the token parsers' tests, through faults
+        raise ValueError(f"a lifetime is a finite number of seconds above 0 ({', '.join(bad)})")
     if "algonomy" in named:
         # Silently ignoring it would look like a working knob.
         raise ValueError("Algonomy tokens live as long as the validity asked for: set validity= instead")

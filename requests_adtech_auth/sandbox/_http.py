@@ -206,7 +206,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             server=self.server.name,
             method=self.command,
             path=parts.path,
-            query=dict(parse_qsl(parts.query)),
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),  # ?vendor= is a value, not none
             headers=self.headers,
             body=body,
         )
