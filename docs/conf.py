@@ -68,6 +68,8 @@ nitpick_ignore = [
     # TypedDict defined only under TYPE_CHECKING (requests_adtech_auth.options).
     ("py:class", "CommonOptions"),
     ("py:class", "Unpack"),
+    # Emulation.auth returns an object of the class it is given (a TypeVar).
+    ("py:class", "requests_adtech_auth.sandbox._emulation._Auth"),
 ]
 
 _PYTHON_DOCS = "https://docs.python.org/3/"

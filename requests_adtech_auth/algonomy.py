@@ -24,6 +24,7 @@ import requests
 
 from .core import MAX_LIFETIME, EnvVar, IssuedToken, TokenAuth, TokenRequest, _public, logger, require_text
 from .exceptions import AuthError, ConfigurationError, InvalidTokenResponseError, TokenRequestError
+from .registry import ApiCall, Vendor, register
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -397,3 +398,15 @@ class AlgonomyAuth(TokenAuth):
     def _secrets(self) -> tuple[str, ...]:
         # Without OAuth the tenant hash alone obtains tokens: it is a secret too.
         return (self._tenant_hash, self._oauth_key_secret or "")
+
+
+register(
+    Vendor(
+        "algonomy",
+        AlgonomyAuth,
+        "Algonomy Real-time CDP",
+        emulation="requests_adtech_auth.sandbox.algonomy:AlgonomyEmulation",
+        calls=(ApiCall("POST", "/api/v1/profile/b2b/basic", {"customerId": "c1"}),),
+        demo_extra="requests_adtech_auth.sandbox.algonomy:demo_add_resources",
+    )
+)

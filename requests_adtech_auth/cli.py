@@ -75,17 +75,8 @@ DT_CLIENT_SECRET; ALGONOMY_TOKEN_URL, ...) and the rest of this tool:
 )
 
 
-def _vendors() -> dict[str, type[TokenAuth]]:
-    """The auth class per vendor name (as :data:`~requests_adtech_auth.vendor_names.VENDORS` spells it)."""
-    import requests_adtech_auth as package
-
-    from . import vendor_names
-
-    return {name: getattr(package, cls) for name, (_, cls) in vendor_names.VENDORS.items()}
-
-
 def _parser() -> argparse.ArgumentParser:
-    from . import vendor_names
+    from . import registry
 
     parser = argparse.ArgumentParser(
         prog="adtech-auth",
@@ -106,9 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument(
         "vendor",
-        choices=vendor_names.NAMES,  # also "_" for "-", as the sandbox takes them
+        choices=registry.names(),  # also "_" for "-", as the sandbox takes them
         metavar="VENDOR",
-        help=", ".join(sorted(vendor_names.VENDORS)) + " (or with '_' for '-')",
+        help=", ".join(sorted(v.name for v in registry.vendors())) + " (or with '_' for '-'; dt for digital-turbine)",
     )
     token.add_argument("--header", action="store_true", help="print the complete header line(s) an API call needs")
     token.add_argument("--prefix", default="", help="prefix of the variable names (e.g. ACME_ for ACME_ROKT_APP_ID)")
@@ -172,9 +163,9 @@ def _run(argv: Optional[Sequence[str]]) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "token":
-        from .vendor_names import cli_name
+        from .registry import find
 
-        return _token(cli_name(args.vendor), args.prefix, args.header, not args.no_cache, args.refresh)
+        return _token(find(args.vendor).auth, args.prefix, args.header, not args.no_cache, args.refresh)
     if args.command == "demo":
         from .demo import run_demo
 
@@ -270,11 +261,10 @@ def _ask_each(names: list[str], environ: dict[str, str]) -> Optional[str]:
     return None
 
 
-def _token(vendor: str, prefix: str, header: bool, use_cache: bool, refresh: bool = False) -> int:
+def _token(cls: type[TokenAuth], prefix: str, header: bool, use_cache: bool, refresh: bool = False) -> int:
     from .exceptions import AuthError, ConfigurationError, TokenRequestError
     from .file_cache import FileTokenCache
 
-    cls = _vendors()[vendor]
     environ = dict(os.environ)
     missing = [
         prefix + v.name for v in cls.env_variables if v.required and not environ.get(prefix + v.name, "").strip()
@@ -332,8 +322,8 @@ def _serve_sandbox(port: int) -> int:
         info = box.info()
         print(f"sandbox ready on {box.url} (storage host {box.storage_url}); Ctrl-C to stop")
         print("# API base URLs: use them where the vendors' docs and the examples use the real hosts")
-        width = max(len(vendor) for vendor in Sandbox.VENDOR_HOSTS)
-        for vendor, hosts in Sandbox.VENDOR_HOSTS.items():
+        width = max(len(vendor) for vendor in box.vendor_hosts)
+        for vendor, hosts in box.vendor_hosts.items():
             real = ", ".join(f"https://{host}" for host in hosts)
             print(f"#   {vendor:<{width}}  {info[vendor]['api_url']}  (instead of {real})")
         print(
@@ -384,7 +374,7 @@ def _run_in_sandbox(script: str, script_args: Sequence[str]) -> int:
             sys.argv, sys.path[:] = saved_argv, saved_path
             os.environ.clear()
             os.environ.update(saved_environ)
-        counts = {v: (box.count(v, "token"), box.count(v, "api"), box.count(v, "api_ok")) for v in box.VENDOR_HOSTS}
+        counts = {v: (box.count(v, "token"), box.count(v, "api"), box.count(v, "api_ok")) for v in box.vendor_hosts}
     used = ", ".join(f"{v} {t} token, {a} API ({ok} ok)" for v, (t, a, ok) in counts.items() if t or a)
     print(f"adtech-auth sandbox: {script} exited {code}; calls: {used or 'none'}", file=sys.stderr)
     return code

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from .core import EnvVar, IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
 from .exceptions import InvalidTokenResponseError
+from .registry import ApiCall, Vendor, register
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -134,3 +135,16 @@ class DigitalTurbineAuth(TokenAuth):
             # The page's table names these two statuses without an error body.
             error = {405: "Method_Not_Allowed", 400: "Bad_Request"}.get(status)
         return error, description
+
+
+register(
+    Vendor(
+        "digital-turbine",
+        DigitalTurbineAuth,
+        "Digital Turbine Growth Reporting",
+        aliases=("dt",),
+        emulation="requests_adtech_auth.sandbox.digital_turbine:DigitalTurbineEmulation",
+        calls=(ApiCall("POST", "/api/v1/report", {"metrics": ["installs"]}),),
+        demo_extra="requests_adtech_auth.sandbox.digital_turbine:demo_download",
+    )
+)

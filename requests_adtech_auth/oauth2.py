@@ -38,7 +38,7 @@ class OAuth2ClientCredentialsAuth(TokenAuth):
         client_id: the client (or app) id.
         client_secret: the client (or app) secret.
         token_url: the token endpoint.
-        **common: the options every auth class takes (see :class:`TokenAuth`).
+        **common: the options every auth class takes (see :class:`~requests_adtech_auth.TokenAuth`).
     """
 
     #: True: id and secret go in the form body; False: in a Basic header.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .core import EnvVar
 from .oauth2 import OAuth2ClientCredentialsAuth
+from .registry import ApiCall, Vendor, register
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -81,3 +82,27 @@ class RoktReportingAuth(RoktAuth):
     """:class:`RoktAuth` under the Reporting API's name (``/reporting/...``); it shares RoktAuth's token."""
 
     _token_flow = "RoktAuth"
+
+
+_ROKT_EMULATION = "requests_adtech_auth.sandbox.rokt:RoktEmulation"
+
+register(
+    Vendor(
+        "rokt",
+        RoktAuth,
+        "Rokt Reporting and Query API",
+        emulation=_ROKT_EMULATION,
+        calls=(ApiCall("GET", "/reporting/accounts/123/summary"), ApiCall("GET", "/v1/query/accounts")),
+    )
+)
+register(
+    Vendor(
+        "rokt-event",
+        RoktEventAuth,
+        "Rokt Event API",
+        emulation=_ROKT_EMULATION,
+        calls=(ApiCall("POST", "/v1/events", {"events": [{"eventType": "conversion"}]}),),
+    )
+)
+# RoktAuth under the Reporting API's name: the "rokt" flow's calls show it already.
+register(Vendor("rokt-reporting", RoktReportingAuth, "Rokt Reporting API", emulation=_ROKT_EMULATION))

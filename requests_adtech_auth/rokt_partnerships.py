@@ -18,6 +18,7 @@ import requests
 
 from .core import EnvVar, require_text
 from .oauth2 import OAuth2ClientCredentialsAuth
+from .registry import ApiCall, Vendor, register
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -92,3 +93,17 @@ class RoktPartnershipsAuth(OAuth2ClientCredentialsAuth):
             # Rokt support asks for it.
             description = f"{description or 'no message'}; request_id {request_id}"
         return error, description
+
+
+register(
+    Vendor(
+        "rokt-partnerships",
+        RoktPartnershipsAuth,
+        "Rokt Partnerships API",
+        emulation="requests_adtech_auth.sandbox.rokt_partnerships:RoktPartnershipsEmulation",
+        calls=(
+            ApiCall("POST", "/v1/accounts/register/partnership", {"merchant": "demo-shop"}),
+            ApiCall("GET", "/v1/accounts"),
+        ),
+    )
+)

@@ -1,4 +1,4 @@
-"""The five flows as one table, for the parametrized suites."""
+"""The registered flows as one table, for the parametrized suites."""
 
 from __future__ import annotations
 
@@ -8,85 +8,69 @@ from typing import Any, Callable
 
 import requests
 
-from requests_adtech_auth import TokenAuth
+from requests_adtech_auth import TokenAuth, registry
 from requests_adtech_auth.sandbox import Sandbox
 
 
 @dataclass(frozen=True)
 class Flow:
-    """One vendor flow, as the parametrized tests see it."""
+    """One registered vendor flow, as the parametrized tests see it."""
 
-    name: str
-    vendor: str  # the sandbox's name for it
-    make: Callable[..., TokenAuth]
-    call: Callable[[requests.Session, Sandbox], requests.Response]
-    token_field: str  # where the sandbox's answer carries the token (for fault answers)
-    expiry_field: str | None  # where it carries the lifetime; None: the answer has none
+    registered: registry.Vendor
+
+    @property
+    def name(self) -> str:
+        return self.registered.name.replace("-", "_")
+
+    @property
+    def _emulation_class(self) -> Any:
+        emulation = self.registered.emulation_class()
+        assert emulation is not None
+        return emulation
+
+    @property
+    def vendor(self) -> str:
+        """The sandbox's name for it (its emulation's)."""
+        return str(self._emulation_class.name)
+
+    @property
+    def token_field(self) -> str:
+        """Where the sandbox's answer carries the token (for fault answers)."""
+        return str(self._emulation_class.token_field)
+
+    @property
+    def expiry_field(self) -> str | None:
+        """Where it carries the lifetime; None: the answer has none."""
+        return self._emulation_class.lifetime_field  # type: ignore[no-any-return]
+
+    def _emulation(self, box: Sandbox) -> Any:
+        return box.emulation(self.vendor)
 
     def auth(self, box: Sandbox, *, lifetime: float | None = None, **options: Any) -> TokenAuth:
         """A ready auth object; ``lifetime`` sets the token lifetime in seconds."""
         if lifetime is not None:
-            if self.vendor == "algonomy":
-                options["validity"] = lifetime / 60.0
-            else:
-                box.lifetimes[self.vendor] = lifetime
+            options.update(self._emulation(box).lifetime_options(lifetime))
         options.setdefault("backoff", 0.01)
-        return self.make(box, **options)
+        return box.auth(self.registered.name, **options)  # type: ignore[no-any-return]
+
+    def call(self, session: requests.Session, box: Sandbox) -> requests.Response:
+        """The flow's first documented call, through ``session``."""
+        first = self.registered.calls[0]
+        url = self._emulation(box).api_url + first.path
+        return session.request(first.method, url, json=first.json, headers=dict(first.headers), timeout=10)
 
     def token_header(self, call_headers: Any) -> str | None:
         """The token an API call carried."""
-        if self.vendor == "algonomy":
-            return call_headers.get("access_token")
-        value = call_headers.get("Authorization") or ""
-        return value[len("Bearer ") :] if value.startswith("Bearer ") else None
+        return self._emulation_class.presented_token(call_headers)  # type: ignore[no-any-return]
 
 
-def _rokt_call(session: requests.Session, box: Sandbox) -> requests.Response:
-    return session.get(box.rokt.api_url + "/reporting/accounts/123/summary", timeout=10)
+#: Every registered flow the sandbox serves with calls to make (RoktReportingAuth is RoktAuth renamed).
+FLOWS = [Flow(v) for v in registry.vendors() if v.emulation is not None and v.calls]
 
 
-def _partnerships_call(session: requests.Session, box: Sandbox) -> requests.Response:
-    return session.post(
-        box.rokt_partnerships.api_url + "/v1/accounts/register/partnership", json={"name": "shop"}, timeout=10
-    )
-
-
-def _dt_call(session: requests.Session, box: Sandbox) -> requests.Response:
-    return session.post(box.digital_turbine.api_url + "/api/v1/report", json={"metrics": ["installs"]}, timeout=10)
-
-
-def _algonomy_call(session: requests.Session, box: Sandbox) -> requests.Response:
-    return session.post(box.algonomy.api_url + "/api/v1/profile/b2b/basic", json={"customerId": "c1"}, timeout=10)
-
-
-def _rokt_event(box: Sandbox, **options: Any) -> TokenAuth:
-    from requests_adtech_auth import RoktEventAuth
-
-    options.setdefault("token_url", box.rokt.token_url)
-    return RoktEventAuth(box.rokt.app_id, box.rokt.app_secret, **options)
-
-
-FLOWS = [
-    Flow("rokt_event", "rokt", _rokt_event, _rokt_call, "access_token", "expires_in"),
-    Flow("rokt_reporting", "rokt", lambda box, **kw: box.rokt_auth(**kw), _rokt_call, "access_token", "expires_in"),
-    Flow(
-        "rokt_partnerships",
-        "rokt_partnerships",
-        lambda box, **kw: box.rokt_partnerships_auth(**kw),
-        _partnerships_call,
-        "access_token",
-        "expires_in",
-    ),
-    Flow(
-        "digital_turbine",
-        "digital_turbine",
-        lambda box, **kw: box.digital_turbine_auth(**kw),
-        _dt_call,
-        "accessToken",
-        "expiresIn",
-    ),
-    Flow("algonomy", "algonomy", lambda box, **kw: box.algonomy_auth(**kw), _algonomy_call, "token", None),
-]
+def flow(name: str) -> Flow:
+    """The flow called ``name`` (``"algonomy"``, ``"rokt"``, ...)."""
+    return next(f for f in FLOWS if f.name == name.replace("-", "_"))
 
 
 def in_threads(count: int, work: Callable[[], None]) -> None:

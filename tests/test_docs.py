@@ -30,7 +30,9 @@ README = ROOT / "README.rst"
 DOCS = ROOT / "docs"
 SOURCES = [README, *sorted(DOCS.glob("*.rst"))]
 
-_PYTHON_BLOCK = re.compile(r"^( *)\.\. code-block:: python\n(?:\1 +:.*\n)*\n((?:(?:\1 +.*)?\n)+)", re.MULTILINE)
+_PYTHON_BLOCK = re.compile(r"^( *)\.\. code-block:: python\n((?:\1 +:.*\n)*)\n((?:(?:\1 +.*)?\n)+)", re.MULTILINE)
+# A block captioned with a file name is a module the page's later examples import.
+_MODULE_CAPTION = re.compile(r":caption: (\w+\.py)$", re.MULTILINE)
 # A literal block (`::`) or a code-block of another language.
 _OTHER_BLOCK = re.compile(r"(?:::|^ *\.\. code-block:: (?!python)\S+)\n(?: +:.*\n)*\n((?:(?: +.*)?\n)+)", re.MULTILINE)
 _PYTHON_LINE = re.compile(r"^\s*(?:import \w|from [\w.]+ import |def \w+\(|async def |await )", re.MULTILINE)
@@ -43,6 +45,8 @@ class Example:
     source: Path
     line: int
     code: str
+    #: The file name a module example is saved as; None for an example that runs.
+    module: str | None = None
 
     @property
     def id(self) -> str:
@@ -50,7 +54,7 @@ class Example:
 
     @property
     def is_test_file(self) -> bool:
-        return re.search(r"^def test_\w+\(", self.code, re.MULTILINE) is not None
+        return re.search(r"^(?:def test_\w+\(|class Test\w+)", self.code, re.MULTILINE) is not None
 
 
 def examples() -> list[Example]:
@@ -59,11 +63,18 @@ def examples() -> list[Example]:
         text = source.read_text()
         for match in _PYTHON_BLOCK.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
-            found.append(Example(source, line, textwrap.dedent(match.group(2))))
+            caption = _MODULE_CAPTION.search(match.group(2))
+            found.append(Example(source, line, textwrap.dedent(match.group(3)), caption and caption.group(1)))
     return found
 
 
 EXAMPLES = examples()
+RUNNABLE = [e for e in EXAMPLES if e.module is None]
+
+
+def modules_before(example: Example) -> list[Example]:
+    """The module examples of ``example``'s page that stand above it (its imports)."""
+    return [e for e in EXAMPLES if e.module and e.source == example.source and e.line < example.line]
 
 
 def _user_environment(tmp_path: Path) -> dict[str, str]:
@@ -81,13 +92,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
+@pytest.mark.parametrize("example", RUNNABLE, ids=[e.id for e in RUNNABLE])
 def test_example_runs_as_a_file_of_its_own(example: Example, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     work = tmp_path / "work"
     work.mkdir()
     (tmp_path / "home").mkdir()
     script = work / "example.py"
     script.write_text(example.code)
+    for module in modules_before(example):
+        (work / str(module.module)).write_text(module.code)
     environ = _user_environment(tmp_path)
     if "REDIS_URL" in example.code:
         environ["REDIS_URL"] = request.getfixturevalue("redis_url")
@@ -104,6 +117,12 @@ def test_example_runs_as_a_file_of_its_own(example: Example, tmp_path: Path, req
         summary = done.stderr.strip().splitlines()[-1]
         assert re.search(r"\(([1-9]\d*) ok\)", summary), "the example makes at least one successful API call\n" + shown
     assert not (tmp_path / "home" / ".cache").exists(), "a sandbox run wrote into the user's real cache"
+
+
+def test_every_module_example_is_imported_by_an_example_that_runs() -> None:
+    for module in (e for e in EXAMPLES if e.module):
+        name = str(module.module).removesuffix(".py")
+        assert any(module in modules_before(e) and name in e.code for e in RUNNABLE), module.id
 
 
 def test_every_python_example_is_a_code_block_the_tests_run() -> None:

@@ -353,7 +353,7 @@ def test_info_names_the_real_hosts_each_api_url_stands_in_for(sandbox: Sandbox) 
     info = requests.get(sandbox.url + "/_sandbox/info", timeout=10).json()
     assert info["rokt"]["real_hosts"] == ["api.rokt.com"]
     assert info["algonomy"]["real_hosts"] == ["*.algonomy.com"]
-    for vendor, hosts in Sandbox.VENDOR_HOSTS.items():
+    for vendor, hosts in sandbox.vendor_hosts.items():
         assert info[vendor]["real_hosts"] == list(hosts)
         assert info[vendor]["api_url"].startswith(sandbox.url + "/")
 

@@ -20,7 +20,7 @@ credentials), ``GET /_sandbox/counts``, ``POST /_sandbox/reset``,
 :meth:`Fault.from_dict`; ``GET`` lists pending ones) and ``POST /_sandbox/rokt``
 (JSON ``{"stale_token_status": 403, "forbidden_paths": [...]}``, see
 :class:`~requests_adtech_auth.sandbox.rokt.RoktEmulation`). Wherever a vendor is named,
-there and in the methods, any of :data:`~requests_adtech_auth.vendor_names.NAMES` works
+there and in the methods, any of :func:`requests_adtech_auth.registry.names` works
 (``digital_turbine``, ``digital-turbine``, ``dt``, ...), as for ``adtech-auth token``.
 
 It listens on 127.0.0.1 on a free port (and on a second loopback address that
@@ -39,13 +39,15 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
+from .. import registry
 from ..file_cache import CACHE_DIR_VARIABLE
-from ..vendor_names import sandbox_name
+from ._control import ENDPOINTS, control
+from ._emulation import Emulation
 from ._http import Call, Fault, Reply, serve
 from ._interception import VendorHosts
 
@@ -54,26 +56,12 @@ if TYPE_CHECKING:
     from ..digital_turbine import DigitalTurbineAuth
     from ..rokt import RoktAuth
     from ..rokt_partnerships import RoktPartnershipsAuth
+    from .algonomy import AlgonomyEmulation
+    from .digital_turbine import DigitalTurbineEmulation
+    from .rokt import RoktEmulation
+    from .rokt_partnerships import RoktPartnershipsEmulation
 
-__all__ = ["Call", "Fault", "IssuedRecord", "Reply", "Sandbox"]
-
-#: The endpoints faults can be queued for (see Sandbox.add_fault).
-_ENDPOINTS = ("token", "update", "api")
-
-#: Token lifetimes in seconds, as the vendors document them.
-DOCUMENTED_LIFETIMES = {"rokt": 3600.0, "rokt_partnerships": 300.0, "digital_turbine": 3600.0}
-
-
-def _lifetimes_by_name(lifetimes: dict[str, float]) -> dict[str, float]:
-    """``lifetimes`` keyed by the sandbox's vendor names (ValueError for another name, or Algonomy)."""
-    named = {sandbox_name(vendor): seconds for vendor, seconds in lifetimes.items()}
-    bad = sorted(vendor for vendor, seconds in named.items() if not 0 < seconds < math.inf)
-    if bad:  # nan, inf and negative lifetimes are the token parsers' tests, through faults
-        raise ValueError(f"a lifetime is a finite number of seconds above 0 ({', '.join(bad)})")
-    if "algonomy" in named:
-        # Silently ignoring it would look like a working knob.
-        raise ValueError("Algonomy tokens live as long as the validity asked for: set validity= instead")
-    return named
+__all__ = ["Call", "Emulation", "Fault", "IssuedRecord", "Reply", "Sandbox"]
 
 
 @dataclass
@@ -89,6 +77,11 @@ class IssuedRecord:
 class Sandbox:
     """The vendors' token endpoints and APIs on loopback; a context manager.
 
+    Every flow in the :mod:`~requests_adtech_auth.registry` that names an
+    emulation is served, other packages' flows included; each emulation is an
+    attribute of its name (``sandbox.rokt``, ``sandbox.digital_turbine``) and
+    :meth:`emulation` finds one by any vendor name.
+
     Args:
         lifetimes: token lifetime in seconds per vendor (``"rokt"``,
             ``"rokt_partnerships"``, ``"digital_turbine"``), overriding the
@@ -98,16 +91,11 @@ class Sandbox:
         port: the main host's port (default: a free one).
     """
 
-    #: The vendors' real API hosts per vendor, as :meth:`intercept_vendor_hosts`
-    #: routes them (``*.algonomy.com``: every tenant's host).
-    VENDOR_HOSTS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "rokt": ("api.rokt.com",),
-        "rokt_partnerships": ("auth.rokt.com", "accounts.rokt.com"),
-        "digital_turbine": ("reporting.digitalturbine.com",),
-        "algonomy": ("*.algonomy.com",),
-    }
-    #: The Algonomy tenant host the documentation's examples use (routed by :meth:`intercept_vendor_hosts`).
-    ALGONOMY_EXAMPLE_URL: ClassVar[str] = "https://b2b.example.algonomy.com"
+    if TYPE_CHECKING:  # the package's own emulations, typed for callers (any other: Emulation)
+        rokt: RoktEmulation
+        rokt_partnerships: RoktPartnershipsEmulation
+        digital_turbine: DigitalTurbineEmulation
+        algonomy: AlgonomyEmulation
 
     def __init__(
         self,
@@ -117,11 +105,6 @@ class Sandbox:
         record: bool = True,
         port: int = 0,
     ) -> None:
-        from .algonomy import AlgonomyEmulation
-        from .digital_turbine import DigitalTurbineEmulation
-        from .rokt import RoktEmulation, RoktPartnershipsEmulation
-
-        self.lifetimes = {**DOCUMENTED_LIFETIMES, **_lifetimes_by_name(lifetimes or {})}
         #: Seconds every token and update endpoint waits before answering (for overlap in load tests).
         self.token_delay = 0.0
         self.record = record
@@ -138,18 +121,64 @@ class Sandbox:
         self._servers: list[Any] = []
         self.url = ""
         self.storage_url = ""
-        self.rokt = RoktEmulation(self)
-        self.rokt_partnerships = RoktPartnershipsEmulation(self)
-        self.digital_turbine = DigitalTurbineEmulation(self)
-        self.algonomy = AlgonomyEmulation(self)
-        self._routes = {
-            emulation.prefix: emulation
-            for emulation in (self.rokt, self.rokt_partnerships, self.digital_turbine, self.algonomy)
+        self._emulations: dict[str, Emulation] = {}
+        for vendor in registry.vendors():
+            cls = vendor.emulation_class()
+            if cls is not None and cls.name not in self._emulations:
+                self._emulations[cls.name] = cls(self)
+        self._by_prefix = {emulation.prefix: emulation for emulation in self._emulations.values()}
+        #: The vendors' real hosts per emulation, as :meth:`intercept_vendor_hosts`
+        #: routes them (``*.algonomy.com``: every tenant's host).
+        self.vendor_hosts: dict[str, tuple[str, ...]] = {e.name: e.real_hosts for e in self._emulations.values()}
+        self._vendor_hosts = VendorHosts(self.vendor_hosts)
+        self.lifetimes: dict[str, float] = {
+            e.name: e.documented_lifetime for e in self._emulations.values() if e.documented_lifetime is not None
         }
-        self._by_name = {emulation.name: emulation for emulation in self._routes.values()}
-        self._vendor_hosts = VendorHosts(self.VENDOR_HOSTS)
+        self.set_lifetimes(lifetimes or {})
         self._cache_dir: Optional[tempfile.TemporaryDirectory[str]] = None
         self._pid = os.getpid()
+
+    def __getattr__(self, name: str) -> Emulation:
+        # Only for names __dict__ lacks: the emulations, by their names.
+        emulations = self.__dict__.get("_emulations", {})
+        if name in emulations:
+            return emulations[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def emulations(self) -> list[Emulation]:
+        """Every vendor emulation this sandbox serves."""
+        return list(self._emulations.values())
+
+    def emulation(self, vendor: object) -> Emulation:
+        """The emulation serving ``vendor``: its name, or any name of a flow it serves (``"dt"``, ``"rokt-event"``).
+
+        Raises:
+            ValueError: no such vendor, or one the sandbox does not emulate; the message lists the names.
+        """
+        found = self._emulations.get(vendor) if isinstance(vendor, str) else None
+        if found is not None:
+            return found
+        cls = registry.find(vendor).emulation_class()
+        if cls is None or cls.name not in self._emulations:
+            raise ValueError(f"the sandbox does not emulate {vendor!r}")
+        return self._emulations[cls.name]
+
+    def set_lifetimes(self, lifetimes: dict[str, float]) -> None:
+        """Set token lifetimes in seconds per vendor (any of its names).
+
+        Raises:
+            ValueError: an unknown vendor, one whose tokens live what the request asks
+                (Algonomy), or a lifetime that is no finite number above 0; nothing changes then.
+        """
+        named = {self.emulation(vendor).name: seconds for vendor, seconds in lifetimes.items()}
+        bad = sorted(vendor for vendor, seconds in named.items() if not 0 < seconds < math.inf)
+        if bad:  # nan, inf and negative lifetimes are the token parsers' tests, through faults
+            raise ValueError(f"a lifetime is a finite number of seconds above 0 ({', '.join(bad)})")
+        fixed = sorted(vendor for vendor in named if vendor not in self.lifetimes)
+        if fixed:
+            # Silently ignoring it would look like a working knob.
+            raise ValueError(f"{', '.join(fixed)} tokens live as long as the token request asks (validity=)")
+        self.lifetimes.update(named)
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -209,7 +238,7 @@ class Sandbox:
         Args:
             vendor: ``"rokt"``, ``"rokt_partnerships"``, ``"digital_turbine"``,
                 ``"algonomy"``, or another of their names (``"dt"``, hyphens for
-                underscores: :data:`~requests_adtech_auth.vendor_names.NAMES`), as
+                underscores: :func:`requests_adtech_auth.registry.names`), as
                 everywhere the sandbox takes a vendor.
             endpoint: ``"token"``, ``"update"`` (Algonomy) or ``"api"``.
             fault: what to do instead of answering normally.
@@ -218,15 +247,15 @@ class Sandbox:
         Raises:
             ValueError: ``vendor`` is not a vendor's name, or ``endpoint`` not one of the three.
         """
-        vendor = sandbox_name(vendor)
-        if endpoint not in _ENDPOINTS:  # a typo would queue a fault that never fires
-            raise ValueError(f"endpoint must be one of {', '.join(_ENDPOINTS)}, not {endpoint!r}")
+        vendor = self.emulation(vendor).name
+        if endpoint not in ENDPOINTS:  # a typo would queue a fault that never fires
+            raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}, not {endpoint!r}")
         with self._lock:
             self._faults[(vendor, endpoint)].extend([fault] * times)
 
     def pending_faults(self, vendor: str, endpoint: str) -> int:
         """How many queued faults ``vendor``'s ``endpoint`` has yet to serve."""
-        vendor = sandbox_name(vendor)
+        vendor = self.emulation(vendor).name
         with self._lock:
             return len(self._faults.get((vendor, endpoint), ()))
 
@@ -237,7 +266,7 @@ class Sandbox:
 
     def revoke_tokens(self, vendor: Optional[str] = None) -> None:
         """Make every token issued so far (for ``vendor``, or all) invalid."""
-        vendor = None if vendor is None else sandbox_name(vendor)
+        vendor = None if vendor is None else self.emulation(vendor).name
         with self._lock:
             for value in [v for v, r in self._tokens.items() if vendor in (None, r.vendor)]:
                 del self._tokens[value]
@@ -253,7 +282,7 @@ class Sandbox:
         ``api_400_stale`` when the Rokt emulation's ``stale_token_status`` says so).
         A name that is no vendor's is a ValueError, not a count of 0 that would pass an assertion.
         """
-        vendor = sandbox_name(vendor)
+        vendor = self.emulation(vendor).name
         with self._lock:
             return self._counts[(vendor, event)]
 
@@ -272,51 +301,44 @@ class Sandbox:
         """Every credential and token value of this sandbox (for leak checks)."""
         with self._lock:
             tokens = [*self._tokens, *self._revoked]
-        return [
-            self.rokt.app_secret,
-            self.rokt_partnerships.client_secret,
-            self.digital_turbine.client_secret,
-            self.algonomy.tenant_hash,
-            self.algonomy.oauth_key_secret,
-            *tokens,
-        ]
+        return [secret for emulation in self._emulations.values() for secret in emulation.secrets()] + tokens
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Every counter: ``(vendor, event)`` to how often (see :meth:`count`)."""
+        with self._lock:
+            return dict(self._counts)
+
+    def pending(self) -> dict[tuple[str, str], int]:
+        """Queued faults: ``(vendor, endpoint)`` to how many are still to be served."""
+        with self._lock:
+            return {key: len(queue) for key, queue in self._faults.items()}
 
     # -- ready auth objects ------------------------------------------------------------
 
-    def rokt_auth(self, **options: Any) -> RoktAuth:
-        """A :class:`~requests_adtech_auth.RoktAuth` pointed at this sandbox.
+    def auth(self, vendor: str, **options: Any) -> Any:
+        """An object of ``vendor``'s auth class (any of its names) pointed at this sandbox.
 
-        Like the other ``*_auth`` factories, ``options`` go to the constructor
+        ``options`` go to the constructor and win over the sandbox's own
         (``token_url`` too, to point it elsewhere).
         """
-        from ..rokt import RoktAuth
+        flow = registry.find(vendor)
+        return self.emulation(flow.name).auth(flow.auth, **options)
 
-        options.setdefault("token_url", self.rokt.token_url)
-        return RoktAuth(self.rokt.app_id, self.rokt.app_secret, **options)
+    def rokt_auth(self, **options: Any) -> RoktAuth:
+        """A :class:`~requests_adtech_auth.RoktAuth` pointed at this sandbox (see :meth:`auth`)."""
+        return self.auth("rokt", **options)  # type: ignore[no-any-return]
 
     def rokt_partnerships_auth(self, **options: Any) -> RoktPartnershipsAuth:
         """A :class:`~requests_adtech_auth.RoktPartnershipsAuth` pointed at this sandbox."""
-        from ..rokt_partnerships import RoktPartnershipsAuth
-
-        e = self.rokt_partnerships
-        options.setdefault("token_url", e.token_url)
-        return RoktPartnershipsAuth(e.client_id, e.client_secret, e.parent_account_id, **options)
+        return self.auth("rokt-partnerships", **options)  # type: ignore[no-any-return]
 
     def digital_turbine_auth(self, **options: Any) -> DigitalTurbineAuth:
         """A :class:`~requests_adtech_auth.DigitalTurbineAuth` pointed at this sandbox."""
-        from ..digital_turbine import DigitalTurbineAuth
-
-        e = self.digital_turbine
-        options.setdefault("token_url", e.token_url)
-        return DigitalTurbineAuth(e.client_id, e.client_secret, **options)
+        return self.auth("digital-turbine", **options)  # type: ignore[no-any-return]
 
     def algonomy_auth(self, resources: Any = ("basic",), **options: Any) -> AlgonomyAuth:
         """An :class:`~requests_adtech_auth.AlgonomyAuth` pointed at this sandbox."""
-        from ..algonomy import AlgonomyAuth
-
-        e = self.algonomy
-        options.setdefault("oauth_key_secret", e.oauth_key_secret)
-        return AlgonomyAuth(options.pop("token_url", e.token_url), e.tenant_hash, resources, **options)
+        return self.auth("algonomy", resources=resources, **options)  # type: ignore[no-any-return]
 
     # -- what the emulations use -------------------------------------------------------
 
@@ -360,15 +382,15 @@ class Sandbox:
             host = urlsplit("//" + (call.header("Host") or "")).hostname or ""
         except ValueError:  # a malformed Host ("[") names no vendor
             host = ""
-        by_host = self._by_name.get(self._vendor_hosts.vendor(host) or "")
+        by_host = self._emulations.get(self._vendor_hosts.vendor(host) or "")
         if by_host is not None:
             return by_host.handle(call, call.path)
         prefix, _, rest = call.path.lstrip("/").partition("/")
-        emulation = self._routes.get(prefix)
+        emulation = self._by_prefix.get(prefix)
         if emulation is not None:
             return emulation.handle(call, "/" + rest)
         if prefix == "_sandbox":
-            return self._control(call, "/" + rest)
+            return control(self, call, "/" + rest)
         if call.path == "/redirect":
             return Fault.redirect(call.query.get("to", "/"), int(call.query.get("status", "302")))
         return Reply.json(404, {"error": "not_found", "message": f"no such sandbox path {call.path}"})
@@ -376,41 +398,13 @@ class Sandbox:
     def info(self) -> dict[str, Any]:
         """Every vendor's URLs and demo credentials (what ``GET /_sandbox/info`` answers).
 
-        Per vendor: ``token_url``, ``api_url`` (the base the vendor's API paths go
-        below), ``real_hosts`` (the hosts ``api_url`` stands in for) and the credentials.
+        Per emulation: ``token_url``, ``api_url`` (the base the vendor's API paths go
+        below), ``real_hosts`` (the hosts ``api_url`` stands in for) and the auth
+        class's arguments (credentials) by name.
         """
-        document: dict[str, Any] = {
-            "url": self.url,
-            "storage_url": self.storage_url,
-            "rokt": {
-                "token_url": self.rokt.token_url,
-                "api_url": self.rokt.api_url,
-                "app_id": self.rokt.app_id,
-                "app_secret": self.rokt.app_secret,
-            },
-            "rokt_partnerships": {
-                "token_url": self.rokt_partnerships.token_url,
-                "api_url": self.rokt_partnerships.api_url,
-                "client_id": self.rokt_partnerships.client_id,
-                "client_secret": self.rokt_partnerships.client_secret,
-                "parent_account_id": self.rokt_partnerships.parent_account_id,
-            },
-            "digital_turbine": {
-                "token_url": self.digital_turbine.token_url,
-                "api_url": self.digital_turbine.api_url,
-                "client_id": self.digital_turbine.client_id,
-                "client_secret": self.digital_turbine.client_secret,
-            },
-            "algonomy": {
-                "token_url": self.algonomy.token_url,
-                "gdpr_token_url": self.algonomy.gdpr_token_url,
-                "api_url": self.algonomy.api_url,
-                "tenant_hash": self.algonomy.tenant_hash,
-                "oauth_key_secret": self.algonomy.oauth_key_secret,
-            },
-        }
-        for vendor, hosts in self.VENDOR_HOSTS.items():
-            document[vendor]["real_hosts"] = list(hosts)
+        document: dict[str, Any] = {"url": self.url, "storage_url": self.storage_url}
+        for emulation in self._emulations.values():
+            document[emulation.name] = emulation.info()
         return document
 
     @contextlib.contextmanager
@@ -419,7 +413,7 @@ class Sandbox:
 
         Code keeps its real URLs (``https://api.rokt.com/...``,
         ``https://reporting.digitalturbine.com/...``, any ``*.algonomy.com``, see
-        :attr:`VENDOR_HOSTS`): every ``requests`` transport in the process, in
+        :attr:`vendor_hosts`): every ``requests`` transport in the process, in
         every thread, sends them here instead, and responses keep the URL and
         request the code asked for. httpx clients are routed too (their own
         transports, sync and async: the connection goes to the sandbox, the URL
@@ -445,7 +439,7 @@ class Sandbox:
         """
         from ._interception import Route, routed
 
-        bases = {e.name: e.base_url for e in self._routes.values()}
+        bases = {e.name: e.base_url for e in self._emulations.values()}
         host, port = urlsplit(self.url).hostname or "127.0.0.1", int(urlsplit(self.url).port or 0)
         with routed(Route(self._vendor_hosts, bases, (host, port), tls=self._ssl_context is not None)):
             yield self
@@ -463,125 +457,26 @@ class Sandbox:
         sandbox tokens out of
         the user's real cache.
         """
-        from .. import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
-
-        info = self.info()
-        example_host = urlsplit(self.ALGONOMY_EXAMPLE_URL).hostname
-        info["algonomy"]["hosts"] = f"{urlsplit(self.url).hostname},{example_host}"
-        info["algonomy"]["resources"] = "basic,segments"
         variables = {}
         # Named by the auth classes' own declarations, so the two never drift apart.
-        for cls, values in (
-            (RoktAuth, info["rokt"]),
-            (RoktPartnershipsAuth, info["rokt_partnerships"]),
-            (DigitalTurbineAuth, info["digital_turbine"]),
-            (AlgonomyAuth, info["algonomy"]),
-        ):
-            for var in cls.env_variables:
+        for flow in registry.vendors():
+            emulation = self._emulations.get(getattr(flow.emulation_class(), "name", ""))
+            if emulation is None:
+                continue
+            values = emulation.environ_values()
+            for var in flow.auth.env_variables:
                 if var.argument in values:
-                    variables[prefix + var.name] = str(values[var.argument])
+                    variables[prefix + var.name] = values[var.argument]
         if self._cache_dir is not None:
             variables[CACHE_DIR_VARIABLE] = self._cache_dir.name
         return variables
-
-    def _control(self, call: Call, path: str) -> Reply:
-        # Knobs over HTTP, for a sandbox running in another process (benchmarks, the CLI).
-        readers: dict[str, Callable[[], Any]] = {
-            "/info": self.info,
-            "/counts": self._counts_by_vendor,
-            "/faults": self._pending_by_vendor,
-            "/rokt": self.rokt.settings,
-        }
-        writers: dict[str, Callable[[Call], Reply]] = {
-            "/reset": self._reset_over_http,
-            "/revoke": self._revoke_over_http,
-            "/lifetimes": self._lifetimes_over_http,
-            "/faults": self._add_fault_over_http,
-            "/rokt": self._rokt_over_http,
-        }
-        if path in readers and (call.method == "GET" or path not in writers):
-            return Reply.json(200, readers[path]())
-        if path not in writers:
-            return Reply.json(404, {"error": f"no such control path {path}"})
-        if call.method != "POST":
-            return Reply.json(405, {"error": "use POST"})
-        return writers[path](call)
-
-    def _counts_by_vendor(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            counts: dict[str, dict[str, int]] = {}
-            for (vendor, event), n in self._counts.items():
-                counts.setdefault(vendor, {})[event] = n
-        return counts
-
-    def _reset_over_http(self, call: Call) -> Reply:
-        self.reset_counts()
-        self.clear_faults()
-        return Reply.json(200, {"ok": True})
-
-    def _revoke_over_http(self, call: Call) -> Reply:
-        try:
-            self.revoke_tokens(call.query.get("vendor"))
-        except ValueError as exc:
-            return Reply.json(400, {"error": str(exc)})
-        return Reply.json(200, {"ok": True})
-
-    def _lifetimes_over_http(self, call: Call) -> Reply:
-        try:
-            changes = {str(k): float(v) for k, v in call.json().items()}
-        except (ValueError, TypeError, AttributeError):
-            return Reply.json(400, {"error": "body must be a JSON object of seconds per vendor"})
-        try:
-            changes = _lifetimes_by_name(changes)
-        except ValueError as exc:
-            return Reply.json(400, {"error": str(exc)})
-        self.lifetimes.update(changes)
-        return Reply.json(200, self.lifetimes)
-
-    def _rokt_over_http(self, call: Call) -> Reply:
-        try:
-            try:
-                changes = call.json()
-            except ValueError:
-                raise ValueError("body must be JSON") from None
-            self.rokt.configure(changes)
-        except ValueError as exc:
-            return Reply.json(400, {"error": str(exc)})
-        return Reply.json(200, self.rokt.settings())
-
-    def _add_fault_over_http(self, call: Call) -> Reply:
-        # POST /_sandbox/faults: the JSON twin of add_fault(vendor, endpoint, fault, times).
-        try:
-            try:
-                spec = call.json()
-            except ValueError:
-                raise ValueError("body must be JSON") from None
-            if not isinstance(spec, dict):
-                raise ValueError("body must be a JSON object with vendor, endpoint, fault and times")
-            unknown = sorted(set(spec) - {"vendor", "endpoint", "fault", "times"})
-            if unknown:
-                raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")
-            vendor, endpoint, times = sandbox_name(spec.get("vendor")), spec.get("endpoint"), spec.get("times", 1)
-            if endpoint not in _ENDPOINTS:
-                raise ValueError(f"endpoint must be one of {', '.join(_ENDPOINTS)}")
-            if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= 10_000:
-                raise ValueError("times must be a whole number from 1 to 10000")
-            fault = Fault.from_dict(spec.get("fault"))
-        except ValueError as exc:  # JSONDecodeError is one too
-            return Reply.json(400, {"error": str(exc)})
-        self.add_fault(vendor, endpoint, fault, times)
-        return Reply.json(200, {"ok": True, "pending": self.pending_faults(vendor, endpoint)})
-
-    def _pending_by_vendor(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            pending: dict[str, dict[str, int]] = {}
-            for (vendor, endpoint), queue in self._faults.items():
-                if queue:
-                    pending.setdefault(vendor, {})[endpoint] = len(queue)
-        return pending
 
     def _handle_storage(self, call: Call) -> Reply | Fault:
         if self.record:
             with self._lock:
                 self.calls.append(call)
-        return self.digital_turbine.storage(call)
+        for emulation in self._emulations.values():
+            reply = emulation.storage(call)
+            if reply is not None:
+                return reply
+        return Reply.json(200, {"ok": True})

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import TYPE_CHECKING, Optional
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from ._http import Call, Fault, Reply
 
 if TYPE_CHECKING:
     from . import Sandbox
+
+_Auth = TypeVar("_Auth")
 
 
 def random_credential(prefix: str = "", nbytes: int = 18) -> str:
@@ -18,9 +21,17 @@ def random_credential(prefix: str = "", nbytes: int = 18) -> str:
 
 
 class Emulation:
-    """One vendor inside the sandbox: a token endpoint and an API under ``/{prefix}``."""
+    """One vendor inside the sandbox: a token endpoint and an API under ``/{prefix}``.
 
-    #: Counter and fault key (``Sandbox.count(name, ...)``).
+    A vendor's emulation names itself and its paths in class attributes, answers
+    :meth:`token` and :meth:`api` (and :meth:`update` where the vendor has one),
+    and says with :meth:`auth_arguments` how its auth class is built against it;
+    the sandbox does the rest (routing, faults, counters, interception, the
+    variables ``from_env()`` reads, the control paths). It is named by its
+    :class:`~requests_adtech_auth.registry.Vendor` description.
+    """
+
+    #: Counter and fault key (``Sandbox.count(name, ...)``), and the sandbox's attribute (``sandbox.rokt``).
     name = ""
     #: First path segment of the vendor's URLs in the sandbox.
     prefix = ""
@@ -28,9 +39,73 @@ class Emulation:
     token_paths: tuple[str, ...] = ()
     #: Paths (below the prefix) of token update endpoints.
     update_paths: tuple[str, ...] = ()
+    #: The vendor's real hosts, which :meth:`Sandbox.intercept_vendor_hosts` routes here
+    #: (``"*.example.com"``: every subdomain).
+    real_hosts: tuple[str, ...] = ()
+    #: The token lifetime the vendor documents, in seconds; None where the token
+    #: request says how long (Algonomy's validity), so there is no lifetime knob.
+    documented_lifetime: Optional[float] = 3600.0
+    #: Where a token answer carries the token and its lifetime (None: it has none).
+    token_field = "access_token"
+    lifetime_field: Optional[str] = "expires_in"
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
+
+    # -- what the sandbox and the tools ask of every emulation ---------------------------
+
+    def auth_arguments(self) -> dict[str, Any]:
+        """The auth class's constructor arguments, by name, that point it at this emulation."""
+        raise NotImplementedError
+
+    def secrets(self) -> list[str]:
+        """The credentials this emulation issued that must never leak."""
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        """URLs, real hosts and credentials, as ``GET /_sandbox/info`` shows them."""
+        return {
+            "token_url": self.token_url,
+            "api_url": self.api_url,
+            **self.auth_arguments(),
+            "real_hosts": list(self.real_hosts),
+        }
+
+    def environ_values(self) -> dict[str, str]:
+        """The auth arguments as environment variable values (lists comma-separated)."""
+        return {
+            name: ",".join(value) if isinstance(value, (list, tuple)) else str(value)
+            for name, value in self.auth_arguments().items()
+        }
+
+    def auth(self, cls: Callable[..., _Auth], **options: Any) -> _Auth:
+        """An object of auth class ``cls`` pointed at this emulation; ``options`` win over the defaults."""
+        return cls(**{**self.auth_arguments(), **options})
+
+    @staticmethod
+    def presented_token(headers: Mapping[str, str]) -> Optional[str]:
+        """The token an API call carried (``Authorization: Bearer`` here)."""
+        scheme, _, value = (headers.get("Authorization") or "").partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else None
+
+    def lifetime_options(self, lifetime: float) -> dict[str, Any]:
+        """Make new tokens live ``lifetime`` seconds: the auth options that need (none here: a knob is set)."""
+        self.sandbox.lifetimes[self.name] = lifetime
+        return {}
+
+    def settings(self) -> Optional[dict[str, Any]]:
+        """The knobs ``POST /_sandbox/{name}`` sets, as JSON; None where there are none."""
+        return None
+
+    def configure(self, changes: Any) -> None:
+        """Apply ``POST /_sandbox/{name}``'s JSON object (ValueError for what it cannot take)."""
+        raise ValueError(f"the {self.name} emulation has no settings")
+
+    def storage(self, call: Call) -> Optional[Reply]:
+        """Answer a request to the storage host (a foreign host), or None where it is not this vendor's."""
+        return None
+
+    # -- serving -------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
@@ -100,8 +175,7 @@ class Emulation:
 
     def check_bearer(self, call: Call) -> tuple[Optional[str], Optional[Reply]]:
         """Validate ``Authorization: Bearer``: ``(client, None)`` or ``(None, 401 reply)``."""
-        header = call.header("Authorization") or ""
-        scheme, _, value = header.partition(" ")
+        scheme, _, value = (call.header("Authorization") or "").partition(" ")
         record, why = self.sandbox.check(self.name, value.strip() if scheme.lower() == "bearer" else None)
         if record is None:
             return None, self.unauthorized(why)

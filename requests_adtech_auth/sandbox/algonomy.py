@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import TYPE_CHECKING, Any, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional, TextIO
+from urllib.parse import urlsplit
 
 from ._emulation import Emulation
 from ._http import Call, Reply
 
 if TYPE_CHECKING:
+    import requests
+
+    from ..algonomy import AlgonomyAuth
     from . import Sandbox
 
 RESOURCES = {
@@ -47,6 +52,12 @@ class AlgonomyEmulation(Emulation):
     prefix = "algonomy"
     token_paths = ("/secureApi/token/profile/create", "/secureApi/token/gdpr/create")
     update_paths = ("/secureApi/token/profile/update", "/secureApi/token/gdpr/update")
+    real_hosts = ("*.algonomy.com",)
+    documented_lifetime = None  # the token request's validity says
+    token_field = "token"
+    lifetime_field = None
+    #: The tenant host the documentation's examples use (routed by ``intercept_vendor_hosts``).
+    EXAMPLE_URL = "https://b2b.example.algonomy.com"
 
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)
@@ -59,6 +70,41 @@ class AlgonomyEmulation(Emulation):
     def gdpr_token_url(self) -> str:
         """The GDPR API's token endpoint."""
         return self.base_url + self.token_paths[1]
+
+    def auth_arguments(self) -> dict[str, Any]:
+        """``token_url``, ``tenant_hash``, ``resources`` (``basic``) and ``oauth_key_secret``."""
+        return {
+            "token_url": self.token_url,
+            "tenant_hash": self.tenant_hash,
+            "resources": ["basic"],
+            "oauth_key_secret": self.oauth_key_secret,
+        }
+
+    def info(self) -> dict[str, Any]:
+        """As every emulation's, with the GDPR API's token URL."""
+        return {**super().info(), "gdpr_token_url": self.gdpr_token_url}
+
+    def environ_values(self) -> dict[str, str]:
+        """As every emulation's; the examples' tenant host joins ``hosts`` and ``segments`` the resources."""
+        example_host = urlsplit(self.EXAMPLE_URL).hostname
+        return {
+            **super().environ_values(),
+            "hosts": f"{urlsplit(self.sandbox.url).hostname},{example_host}",
+            "resources": "basic,segments",
+        }
+
+    def secrets(self) -> list[str]:
+        """The tenant hash and the OAuth key secret."""
+        return [self.tenant_hash, self.oauth_key_secret]
+
+    @staticmethod
+    def presented_token(headers: Mapping[str, str]) -> Optional[str]:
+        """The ``access_token`` header."""
+        return headers.get("access_token")
+
+    def lifetime_options(self, lifetime: float) -> dict[str, Any]:
+        """Algonomy tokens live the validity asked for: ``validity`` in minutes."""
+        return {"validity": lifetime / 60.0}
 
     def _tenant_problem(self, call: Call) -> Optional[Reply]:
         if call.method != "POST":
@@ -147,3 +193,16 @@ class AlgonomyEmulation(Emulation):
     def not_found(self, call: Call, path: str) -> Reply:
         """404 with Algonomy's ``status`` and ``message``."""
         return _message(404, f"no such endpoint {path}")
+
+
+def demo_add_resources(session: requests.Session, sandbox: Sandbox, auth: AlgonomyAuth, out: TextIO) -> bool:
+    """The demo's extra step: widen the live token to ``segments`` and use it."""
+    from ..demo import show_call
+
+    auth.add_resources("segments")
+    out.write("    add_resources('segments'): the live token was updated, not replaced\n")
+    response = session.post(
+        sandbox.algonomy.api_url + "/api/v1/profile/b2b/segments", json={"customerId": "c1"}, timeout=10
+    )
+    show_call(out, "POST", "api/v1/profile/b2b/segments", response)
+    return response.ok

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._emulation import Emulation, random_credential, seconds_field
 from ._http import Call, Reply
 
 if TYPE_CHECKING:
+    import requests
+    from requests.auth import AuthBase
+
     from . import Sandbox
 
 
@@ -26,12 +29,23 @@ class DigitalTurbineEmulation(Emulation):
     name = "digital_turbine"
     prefix = "dt"
     token_paths = ("/auth/v1/token",)
+    real_hosts = ("reporting.digitalturbine.com",)
+    token_field = "accessToken"
+    lifetime_field = "expiresIn"
 
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)
         self.client_id = random_credential("sbx", 16)
         self.client_secret = random_credential("", 48)
         self._reports: dict[str, str] = {}
+
+    def auth_arguments(self) -> dict[str, Any]:
+        """``client_id``, ``client_secret`` and ``token_url``."""
+        return {"client_id": self.client_id, "client_secret": self.client_secret, "token_url": self.token_url}
+
+    def secrets(self) -> list[str]:
+        """The client secret."""
+        return [self.client_secret]
 
     def token(self, call: Call, path: str) -> Reply:
         """``POST /auth/v1/token`` with a JSON body; errors as the DT page tabulates them."""
@@ -97,3 +111,14 @@ class DigitalTurbineEmulation(Emulation):
                 )
             return Reply(200, b"date,app,installs\n2026-11-01,sbx,42\n", {"Content-Type": "text/csv"})
         return Reply.json(200, {"ok": True})
+
+
+def demo_download(session: requests.Session, sandbox: Sandbox, auth: AuthBase, out: TextIO) -> bool:
+    """The demo's extra step: fetch a report's pre-signed URL, which gets no credential."""
+    from ..demo import show_call
+
+    report = session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json={}, timeout=10)
+    signed_url = report.json()["signed_url"]
+    csv = session.get(signed_url, timeout=10)
+    show_call(out, "GET", f"signed_url on {signed_url.split('/')[2]}", csv, " (no Authorization sent)")
+    return csv.ok

@@ -1,0 +1,52 @@
+"""The package's own flows keep the public contract (requests_adtech_auth.testing) that other packages' flows run."""
+
+from __future__ import annotations
+
+import pytest
+
+from requests_adtech_auth import registry
+from requests_adtech_auth.testing import VendorContract
+
+# One test class per registered flow that the sandbox serves with calls, as a
+# third party writes one for its own flow.
+for _vendor in registry.vendors():
+    if _vendor.emulation is not None and _vendor.calls:
+        _name = "TestContract_" + _vendor.name.replace("-", "_")
+        globals()[_name] = type(_name, (VendorContract,), {"vendor": _vendor, "__module__": __name__})
+
+
+def test_the_contract_fails_a_flow_that_breaks_it(pytester: pytest.Pytester) -> None:
+    # A flow that fetches its token while being built and logs its secret: the
+    # kit must say so, or it proves nothing for the flows that pass it.
+    pytester.makepyfile(
+        test_leaky="""
+        import logging
+
+        from requests_adtech_auth import RoktAuth
+        from requests_adtech_auth.registry import ApiCall, Vendor
+        from requests_adtech_auth.testing import VendorContract
+
+
+        class LeakyAuth(RoktAuth):
+            def __init__(self, app_id, app_secret, **options):
+                super().__init__(app_id, app_secret, **options)
+                logging.getLogger("leaky").debug("built with %s", app_secret)
+                self.get_token()
+
+
+        class TestLeaky(VendorContract):
+            vendor = Vendor(
+                "leaky", LeakyAuth, "Leaky", emulation="requests_adtech_auth.sandbox.rokt:RoktEmulation",
+                calls=(ApiCall("GET", "/v1/query/accounts"),),
+            )
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED *test_no_token_call_before_the_first_request*",
+            "FAILED *test_no_credential_to_a_host_outside_hosts*",  # it fetched one all the same
+            "FAILED *test_secrets_stay_out_of_logs_reprs_messages_and_locals*",
+        ]
+    )
