@@ -7,6 +7,9 @@ https://{API_URL}/secureApi/token/{profile|gdpr}/create`` with headers
 expiry, so the token lives the validity asked for. ``.../update`` takes
 ``{"resource": [...], "token": current}`` and widens the live token's resources.
 API calls carry the token in an ``access_token`` header, and ``tenant_hash`` too.
+Customer identifiers travel in headers the caller sets (``gcrId``, ``email_address``,
+..., and the GDPR calls' ``reqParamValue``): personal data, kept to its origin on
+redirects as the credential headers are.
 """
 
 from __future__ import annotations
@@ -169,6 +172,11 @@ class AlgonomyAuth(TokenAuth):
 
     vendor = "Algonomy"
     credential_headers = ("access_token", "tenant_hash")
+    # Customer identifiers the caller puts on profile API calls, and the GDPR calls'
+    # identifier value, which Algonomy sends as a header because it is sensitive.
+    personal_data_headers = ("gcrId", "mobile_number", "email_address", "customer_code_external", "reqParamValue")
+    # The GCR ID API takes the same identifiers in its JSON body.
+    personal_data_in_body = True
     credentials_hint = _CHECK
     env_variables = (
         EnvVar("token_url", "ALGONOMY_TOKEN_URL"),

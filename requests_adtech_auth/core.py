@@ -342,6 +342,13 @@ class TokenAuth(TokenEndpointClient, AuthBase):
     default_lifetime: ClassVar[float] = 3600.0
     #: Headers that carry credentials on API calls; removed on cross-origin redirects.
     credential_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
+    #: Headers of the vendor's API that carry personal data the caller sets (customer
+    #: identifiers): removed on a redirect hop wherever :attr:`credential_headers` are,
+    #: in any letter case. The library never sets them.
+    personal_data_headers: ClassVar[tuple[str, ...]] = ()
+    #: Whether the vendor's API request bodies may hold personal data: a body is then
+    #: not resent (307, 308) on a redirect hop that loses the credential headers.
+    personal_data_in_body: ClassVar[bool] = False
     #: API statuses that may mean "this token is refused": the request is replayed
     #: once with a fresh token. Any but 401 renews only a token older than
     #: :attr:`refusal_renewal_floor` seconds.
@@ -761,16 +768,40 @@ class TokenAuth(TokenEndpointClient, AuthBase):
 
     # -- response hook helpers ---------------------------------------------------------
 
+    @classmethod
+    def _origin_bound_headers(cls) -> tuple[str, ...]:
+        """The headers a redirect hop to another origin loses: credentials and personal data."""
+        return (*cls.credential_headers, *cls.personal_data_headers)
+
     def _guard_redirect(self, response: requests.Response, request: requests.PreparedRequest) -> None:
-        """Take the credential headers off ``request`` unless its next hop may have them.
+        """Take the credential and personal-data headers off ``request`` unless its next hop may have them.
 
         ``request`` is the one requests copies to build the next hop; the hop's
-        URL comes from requests' own redirect resolution.
+        URL comes from requests' own redirect resolution. A body that may hold
+        personal data goes too when requests would resend it (307, 308).
         """
         target = next_hop_url(response, request)
-        if not self._boundary.keeps_credentials(request.url or "", target):
-            for name in self.credential_headers:
+        if self._boundary.keeps_credentials(request.url or "", target):
+            return
+        for name in self._origin_bound_headers():
+            request.headers.pop(name, None)  # requests' headers ignore letter case
+        if self.personal_data_in_body and request.body and response.status_code in _BODY_RESENDING_REDIRECTS:
+            request.body = None
+            # As requests purges them where it drops a body itself (a 302 or 303 turned into a GET).
+            for name in ("Content-Length", "Content-Type", "Transfer-Encoding"):
                 request.headers.pop(name, None)
+            self._log_body_withheld(target)
+
+    def _log_body_withheld(self, target: Optional[str]) -> None:
+        """Say that a redirect hop to another origin goes without the request body."""
+        origin = origin_of(target) if target else None
+        # Also with allow_redirects=False (response hooks cannot tell): the redirect's request shows what a hop gets.
+        logger.warning(
+            "%s: a redirect to another origin (%s) gets neither the request body, which may hold personal data, "
+            "nor the credentials; if that URL serves the API, call it directly",
+            self._describe(),
+            origin.host if origin is not None else "a URL whose host is ambiguous",  # host only, never the path
+        )
 
     def _replay_decision(self, url: str, status: int, sent: Mapping[str, Any]) -> bool:
         """Whether a request to ``url`` refused with ``status`` is replayed with a fresh token.
@@ -849,6 +880,8 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         return second
 
 
+#: Redirect statuses on which requests and httpx resend the request body to the next hop.
+_BODY_RESENDING_REDIRECTS = frozenset({307, 308})
 #: Most of a refused answer's body read before replaying; a larger one closes its connection.
 _DRAIN_BYTES = 64 * 1024
 

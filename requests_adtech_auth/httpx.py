@@ -49,7 +49,9 @@ What it guarantees:
   redirect hop); httpcore calls it with the request it is about to write, and it
   takes the credential headers off any hop to which requests would not carry
   ``Authorization`` (another origin, or a host the credential boundary does not
-  allow), and off every hop after that. A ``trace`` callback the caller set still
+  allow), and off every hop after that. The vendor's personal-data headers
+  (Algonomy's customer identifiers) go with them, and so does a 307 or 308 hop's
+  body where it may hold personal data. A ``trace`` callback the caller set still
   gets every event. Bearer-only flows (Rokt, Digital Turbine) rely on httpx's own
   rule, which is the same, and carry no callback.
 
@@ -144,12 +146,27 @@ def _wire_url(url: httpcore.URL) -> str:
     return f"{url.scheme.decode('latin-1')}://{host}{port}{target}"
 
 
+#: Headers that frame a request body; a hop sent without its body goes without them.
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"content-type"})
+_NO_BODY = httpx.ByteStream(b"")  # iterable sync and async, as httpcore reads a request's stream
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"transfer-encoding" or (lower == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
 class _WireGuard:
     """The check behind the trace callbacks: credential headers stay with their origin, hop by hop.
 
     Requests' rule: a hop keeps them only if requests would keep ``Authorization``
     (same origin, or the http to https upgrade) and the credential boundary allows
-    its URL; once a hop has lost them, so do the hops after it.
+    its URL; once a hop has lost them, so do the hops after it. The personal-data
+    headers go with them, and the body too if it may hold personal data: a hop
+    that still has a body at this point is a 307 or 308 resending it.
     """
 
     __slots__ = ("_auth", "_names", "_origin", "_url", "called", "carried", "chained")
@@ -185,11 +202,17 @@ class _WireGuard:
             return
         self.carried = False
         self._origin, self._url = origin, sent_to
-        kept = [(name, value) for name, value in request.headers if name.lower() not in self._names]
+        names = self._names
+        withhold_body = self._auth.personal_data_in_body and _has_body(request.headers)
+        if withhold_body:
+            names = names | _BODY_HEADERS
+            request.stream = _NO_BODY  # read after the headers are written: this hop sends nothing
+            self._auth._log_body_withheld(sent_to)
+        kept = [(name, value) for name, value in request.headers if name.lower() not in names]
         if len(kept) < len(request.headers):
             request.headers[:] = kept  # the list httpcore is about to write
             logger.debug(
-                "%s: credential headers taken off a redirect to %s",
+                "%s: credential and personal-data headers taken off a redirect to %s",
                 self._auth._describe(),
                 url.host.decode("latin-1"),  # host only: a path or query may carry something private
             )
@@ -233,11 +256,12 @@ class HttpxAuth(httpx.Auth):
             raise ConfigurationError("HttpxAuth wraps a TokenAuth, e.g. HttpxAuth(RoktAuth.from_env())")
         #: The wrapped auth object.
         self.auth = auth
-        self._header_names = frozenset(name.lower().encode("latin-1") for name in auth.credential_headers)
+        #: What a hop to another origin loses (lower case, as compared on the wire).
+        self._header_names = frozenset(name.lower().encode("latin-1") for name in auth._origin_bound_headers())
         # httpx itself drops Authorization on exactly the hops requests drops it on
         # (another origin, except http to https on the same host): a flow with no
-        # other credential header needs no guard, and its requests no trace callbacks.
-        self._guarded = self._header_names != {b"authorization"}
+        # other header to guard, nor a body, needs no guard, and its requests no trace callbacks.
+        self._guarded = self._header_names != {b"authorization"} or auth.personal_data_in_body
         self._warned_transport = False
 
     def __repr__(self) -> str:
