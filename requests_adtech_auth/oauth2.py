@@ -101,10 +101,10 @@ class OAuth2ClientCredentialsAuth(TokenAuth):
             ) from None
         except OAuth2Error as exc:
             raise TokenRequestError(
-                f"{self.vendor} token answer carried an error: {self._redact(str(exc.error))}; {self.credentials_hint}",
+                f"{self.vendor} token answer carried an error: {self._shown(str(exc.error))}; {self.credentials_hint}",
                 status_code=200,
-                error=self._redact(str(exc.error)),
-                description=self._redact(exc.description) if exc.description else None,
+                error=self._shown(str(exc.error)),
+                description=self._shown(exc.description) if exc.description else None,
             ) from None
         except (ValueError, TypeError, Warning) as exc:
             raise InvalidTokenResponseError(

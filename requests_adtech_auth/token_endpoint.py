@@ -26,6 +26,7 @@ import requests
 from requests.auth import AuthBase
 
 from .boundary import url_for_display
+from .control_chars import escape_controls
 from .exceptions import AuthError, InvalidTokenResponseError, TokenRequestError
 
 __all__ = [
@@ -206,13 +207,14 @@ def for_another_caller(exc: AuthError) -> AuthError:
     return copied.with_traceback(None)
 
 
-def detached(exc: BaseException, redact: Callable[[str], str]) -> BaseException:
-    """A copy of ``exc`` (same type, redacted message) with no frames, chain or request.
+def detached(exc: BaseException, shown: Callable[[str], str]) -> BaseException:
+    """A copy of ``exc`` (same type, its message as ``shown`` makes it) with no frames, chain or request.
 
     For ``raise ... from detached(exc)``: the caller can still tell a
     ConnectionError from an SSLError, and nothing of the request comes along.
+    ``shown`` hides the secrets (and escapes what the server wrote).
     """
-    message = redact(str(exc))[:500]
+    message = shown(str(exc))[:500]
     try:
         return type(exc)(message)
     except Exception:  # an exception type with another constructor
@@ -267,8 +269,13 @@ class Redactor:
         return text
 
 
-def body_snippet(body: bytes, content_type: Optional[str], redact: Redactor, *extra: str) -> str:
-    """A short, printable, redacted quote of a non-JSON answer (an HTML error page, a WAF's text)."""
+def body_snippet(body: bytes, redact: Redactor, *extra: str) -> str:
+    """A short, printable, redacted quote of a non-JSON answer (an HTML error page, a WAF's text).
+
+    Every run of unprintable characters and whitespace (line breaks, escape
+    sequences, bidi controls) becomes one space. Empty for a body with nothing
+    printable.
+    """
     # Redacted whole, then cut: a cut first could leave part of a secret that no longer matches.
     text = redact(body.decode("utf-8", "replace"), *extra)
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
@@ -276,7 +283,7 @@ def body_snippet(body: bytes, content_type: Optional[str], redact: Redactor, *ex
         return ""
     if len(text) > SNIPPET_CHARS:
         text = text[: SNIPPET_CHARS - 1] + "…"
-    return f"{content_type or 'no content type'}: {text!r}"
+    return repr(text)
 
 
 def _sever(response: requests.Response) -> None:
@@ -560,12 +567,12 @@ class TokenEndpointClient:
             raise TokenRequestError(
                 f"{self.vendor} token endpoint {where} failed TLS verification; "
                 "if it uses a private CA, pass session= with session.verify set to its bundle",
-            ) from detached(exc, self._redact)
+            ) from detached(exc, self._shown)
         except requests.Timeout as exc:
             raise TokenRequestError(
                 f"{self.vendor} token endpoint {where} did not answer in full within {self.timeout:g} s",
                 transient=True,
-            ) from detached(exc, self._redact)
+            ) from detached(exc, self._shown)
         except AnswerBrokenOff as exc:
             raise TokenRequestError(
                 f"the {self.vendor} token endpoint broke off its answer ({exc.cause})",
@@ -579,7 +586,7 @@ class TokenEndpointClient:
                 f"could not reach the {self.vendor} token endpoint {where} ({type(exc).__name__}); "
                 "check the URL and the network",
                 transient=True,
-            ) from detached(exc, self._redact)
+            ) from detached(exc, self._shown)
         except (ValueError, UnicodeError, LookupError, TypeError) as exc:
             # requests and urllib3 raise these for answers they cannot read (a Location
             # header that is not UTF-8, an unparseable redirect target): a hostile answer.
@@ -605,9 +612,9 @@ class TokenEndpointClient:
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             answer = None
         if 300 <= status < 400:
-            location = self._redact(url_for_display(response.headers.get("location", "(no location)")))[:300]
+            location = self._shown(url_for_display(response.headers.get("location", "(no location)")), 300)
             raise TokenRequestError(
-                f"the {self.vendor} token endpoint answered HTTP {status}, a redirect to {location!r}, "
+                f"the {self.vendor} token endpoint answered HTTP {status}, a redirect to '{location}', "
                 "which is not followed with credentials; check token_url",
                 status_code=status,
             )
@@ -628,7 +635,12 @@ class TokenEndpointClient:
         return answer
 
     def _snippet(self, response: requests.Response, body: bytes) -> str:
-        return body_snippet(body, response.headers.get("Content-Type"), self._redactor_for_messages(), *self._live())
+        """The content type and a quote of a non-JSON answer, for a message ("" when nothing is printable)."""
+        quoted = body_snippet(body, self._redactor_for_messages(), *self._live())
+        if not quoted:
+            return ""
+        content_type = response.headers.get("Content-Type")
+        return f"{self._shown(content_type, 100) if content_type else 'no content type'}: {quoted}"
 
     def _issued_from(self, answer: dict[str, Any]) -> IssuedToken:
         issued = self._parse_token(answer)
@@ -649,8 +661,8 @@ class TokenEndpointClient:
     ) -> TokenRequestError:
         """The library error for an error answer (also one inside a 2xx, for vendors that send those)."""
         error, description = self._parse_error(status, answer)
-        error = self._redact(error)[:200] if error else None
-        description = self._redact(description)[:500] if description else None
+        error = self._shown(error, 200) if error else None
+        description = self._shown(description, 500) if description else None
         transient = status in (408, 429) or status >= 500 or error in self.transient_errors
         if error and error in self.error_hints:
             hint = self.error_hints[error]
@@ -681,6 +693,16 @@ class TokenEndpointClient:
         """Values to hide besides the secrets (the current token)."""
         return ()
 
-    def _redact(self, text: str) -> str:
-        """``text`` without the secrets or the current token, in any form the library sends them."""
-        return self._redactor_for_messages()(text, *self._live())
+    def _shown(self, text: str, limit: Optional[int] = None) -> str:
+        """Server-sent ``text`` as messages show it: no secret or token, cut to ``limit``, controls escaped.
+
+        The one way a value from a server (an error field, a request id, a
+        header, an error message of requests) gets into a message or an
+        exception's attributes, and so into log records and the CLI's output.
+        Secrets are hidden first, in the form the server sent them: escaping
+        first would split a secret holding a control or bidi character into
+        text that no longer matches it. The cut comes before escaping, so it
+        never splits an escape.
+        """
+        text = self._redactor_for_messages()(text, *self._live())
+        return escape_controls(text if limit is None else text[:limit])

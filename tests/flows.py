@@ -73,6 +73,17 @@ def flow(name: str) -> Flow:
     return next(f for f in FLOWS if f.name == name.replace("-", "_"))
 
 
+def error_answer(vendor: str, text: str) -> dict[str, object]:
+    """A transient (503) error answer in ``vendor``'s shape (sandbox name), ``text`` in each field the library repeats.
+
+    Rokt Partnerships answers in Rokt's envelope (code, message, request id);
+    the others in OAuth 2.0's (code, description).
+    """
+    if vendor == "rokt_partnerships":
+        return {"status": 503, "error": f"unavailable{text}", "message": f"down{text}now", "request_id": f"req{text}1"}
+    return {"error": f"unavailable{text}", "error_description": f"down{text}now"}
+
+
 def in_threads(count: int, work: Callable[[], None]) -> None:
     """Run ``work`` in ``count`` threads released together; wait for all (bounded)."""
     barrier = threading.Barrier(count)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
@@ -19,7 +20,10 @@ from requests_adtech_auth import (
     InvalidTokenResponseError,
     TokenRequestError,
 )
+from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Reply, Sandbox
+
+from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 CREATE = "https://b2b.example.test/secureApi/token/profile/create"
 
@@ -138,6 +142,25 @@ def test_fallback_that_cannot_get_a_token_records_nothing(sandbox: Sandbox) -> N
     assert auth.resources == ("basic",)
     assert api_ok(sandbox, auth, "basic")  # the next call fetches a token for what is recorded
     assert json.loads(create_bodies(sandbox)[-1])["resource"] == ["basic"]
+
+
+@pytest.mark.parametrize("status", [422, 503], ids=["resource-refused", "unavailable-after-a-retry"])
+def test_control_characters_in_an_update_refusal_are_escaped(
+    sandbox: Sandbox, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    every = "".join(CONTROL_CLASSES.values())
+    auth = sandbox.algonomy_auth(["basic"], backoff=0.01, max_retries=1)
+    auth.get_token()
+    refusal = {"error": f"Bad{every}", "message": f"unknown resource{every}segments"}
+    sandbox.add_fault("algonomy", "update", Fault.status(status, refusal, {"Retry-After": "0"}), times=2)
+    with pytest.raises(TokenRequestError) as caught:
+        auth.add_resources("segments")
+    error = caught.value
+    shown = [str(error), error.error or "", error.description or "", *(r.getMessage() for r in caplog.records)]
+    assert [raw_controls(text) for text in shown] == [[]] * len(shown)
+    assert f"update failed: HTTP {status} Bad{escape_controls(every)} (unknown resource" in str(error)
+    assert auth.resources == ("basic",)
 
 
 def _unconfirmed_answers(token: str) -> list[dict[str, Any]]:

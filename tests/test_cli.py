@@ -17,9 +17,13 @@ import requests
 import trustme
 
 from requests_adtech_auth import AlgonomyAuth, TokenRequestError
-from requests_adtech_auth.sandbox import Sandbox
+from requests_adtech_auth.control_chars import escape_controls
+from requests_adtech_auth.sandbox import Fault, Sandbox
+from requests_adtech_auth.vendor_names import sandbox_name
 
 from . import conftest
+from .flows import error_answer
+from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 
 @pytest.fixture(autouse=True)
@@ -29,17 +33,35 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     monkeypatch.setenv("ADTECH_AUTH_CACHE_DIR", str(tmp_path_factory.mktemp("cache") / "requests-adtech-auth"))
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _child_env(env: dict[str, str] | None) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ROKT_", "DT_", "ALGONOMY_"))}
+    return {**base, **(env or {})}
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "requests_adtech_auth", *args],
-        env={**base, **(env or {})},
+        env=_child_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def run_untranslated(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """As :func:`run`, with the output in UTF-8 as written: a CR stays a CR (text mode makes it a line break)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "requests_adtech_auth", *args],
+        # UTF-8 whatever the locale: a raw U+202E must not turn into an escape on the way out.
+        env={**_child_env(env), "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
 def secrets_absent(box: Sandbox, *texts: str, allow: tuple[str, ...] = ()) -> None:
@@ -385,6 +407,40 @@ def test_unknown_algonomy_resource_exits_1_with_the_librarys_message(sandbox: Sa
     assert done.stderr == f"adtech-auth: {caught.value}\n", "the library's message, nothing added"
     assert "unknown profile resources: noSuchResource" in done.stderr
     assert "tenant_hash" not in done.stderr, "a resource problem is not blamed on the tenant credentials"
+
+
+# Every class of control character at once, in every field each vendor's error answer repeats.
+_EVERY_CONTROL = "".join(CONTROL_CLASSES.values())
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
+@pytest.mark.parametrize("vendor", ["rokt", "rokt-partnerships", "dt", "algonomy"])
+def test_control_characters_from_the_vendor_reach_stderr_escaped(vendor: str, verbose: bool, sandbox: Sandbox) -> None:
+    name = sandbox_name(vendor)
+    answer = error_answer(name, _EVERY_CONTROL)
+    sandbox.add_fault(name, "token", Fault.status(503, answer, {"Retry-After": "0"}), times=3)
+    done = run_untranslated(*(["-v"] if verbose else []), "token", vendor, "--no-cache", env=sandbox.environ())
+    assert done.returncode == 4, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.split("\n")
+    assert lines[-1] == "" and all(raw_controls(line) == [] for line in lines), "a raw control reached the terminal"
+    escaped = escape_controls(_EVERY_CONTROL)
+    # The two retries' WARNING lines and the error line, and no line forged.
+    assert done.stderr.count(f"(down{escaped}now") == 3
+    assert done.stderr.count("forged") == 3 * sum(isinstance(v, str) and "forged" in v for v in answer.values())
+    assert lines[-2].startswith("adtech-auth: ")
+    if not verbose:
+        assert len(lines) == 4
+
+
+def test_a_hostile_content_type_reaches_stderr_escaped(sandbox: Sandbox) -> None:
+    content_type = "text/html\x1b]0;owned\x07\x1b[2J\x00\x7f\x9b\x85"
+    sandbox.add_fault("rokt", "token", Fault.raw(401, b"<html>go away</html>", content_type))
+    done = run_untranslated("token", "rokt", "--no-cache", env=sandbox.environ())
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("adtech-auth: Rokt token request failed: HTTP 401; check the app id")
+    assert done.stderr.endswith(f" [{escape_controls(content_type)}: '<html>go away</html>']\n"), done.stderr
+    assert raw_controls(done.stderr[:-1]) == []
 
 
 # `python -c` with an import blocker first on the meta path: `import filelock` fails as

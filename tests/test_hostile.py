@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import socket
 import threading
 import time
@@ -24,10 +25,12 @@ from requests_adtech_auth import (
     TokenRequestError,
 )
 from requests_adtech_auth.cache import StoredToken
+from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_endpoint import MAX_LIFETIME
 
-from .flows import FLOWS, Flow
+from .flows import FLOWS, Flow, error_answer
+from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 # -- 4. no secret in the locals of any frame an error carries ------------------------------------------
 
@@ -204,6 +207,83 @@ def test_absurd_expiry_is_capped_not_a_crash(sandbox: Sandbox, flow: Flow, expir
     assert auth.get_token() == "tok-123456"
     status = auth.token_status
     assert status is not None and 0 < status.expires_in <= MAX_LIFETIME
+
+
+# -- 8. what a server writes is data, never terminal or log control -----------------------------------------
+
+
+def _all_shown(error: TokenRequestError, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Every text the library made of a failed fetch: the message, the attributes, each log record."""
+    return [str(error), error.error or "", error.description or ""] + [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize("sample", CONTROL_CLASSES.values(), ids=list(CONTROL_CLASSES))
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_control_characters_in_error_fields_are_escaped_in_messages_and_logs(
+    sandbox: Sandbox, flow: Flow, sample: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    auth = flow.auth(sandbox, max_retries=1)
+    retry_now = {"Retry-After": "0"}
+    sandbox.add_fault(flow.vendor, "token", Fault.status(503, error_answer(flow.vendor, sample), retry_now), times=2)
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    for text in _all_shown(caught.value, caplog):
+        assert raw_controls(text) == [], text
+    escaped = escape_controls(sample)
+    assert caught.value.error == f"unavailable{escaped}"  # the attributes hold what the message shows
+    assert f"unavailable{escaped} (down{escaped}now" in str(caught.value)
+    if flow.vendor == "rokt_partnerships":
+        assert f"request_id req{escaped}1" in str(caught.value)
+    retries = [r.getMessage() for r in caplog.records if "retry 1 of 1" in r.getMessage()]
+    assert len(retries) == 1 and f"down{escaped}now" in retries[0]
+
+
+# Header values travel as latin-1: C0, DEL and C1 controls can be in them, CR and LF cannot.
+_HOSTILE_CONTENT_TYPE = "text/html\x1b]0;owned\x07\x1b[2J\x00\x7f\x9b2J\x85; charset=utf-8"
+
+
+@pytest.mark.parametrize("status", [200, 502])
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_a_hostile_content_type_of_a_non_json_answer_is_escaped(
+    sandbox: Sandbox, flow: Flow, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    auth = flow.auth(sandbox, max_retries=1)
+    fault = Fault.raw(status, b"<html>\x1b[2Jbusy\r\n</html>", _HOSTILE_CONTENT_TYPE, **{"Retry-After": "0"})
+    sandbox.add_fault(flow.vendor, "token", fault, times=2)
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    for text in _all_shown(caught.value, caplog):
+        assert raw_controls(text) == [], text
+    assert f"{escape_controls(_HOSTILE_CONTENT_TYPE)}: '<html> [2Jbusy </html>'" in str(caught.value)
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_a_hostile_redirect_location_is_escaped(sandbox: Sandbox, flow: Flow, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    location = "https://elsewhere.example/\x1b]0;owned\x07\x1b[2J\x00\x7f"
+    sandbox.add_fault(flow.vendor, "token", Fault.redirect(location))
+    with pytest.raises(TokenRequestError) as caught:
+        flow.auth(sandbox, max_retries=0).get_token()
+    for text in _all_shown(caught.value, caplog):
+        assert raw_controls(text) == [], text
+    assert f"a redirect to '{escape_controls(location)}'" in str(caught.value)
+
+
+def test_a_secret_holding_controls_is_redacted_before_anything_is_escaped(sandbox: Sandbox) -> None:
+    # Escaping first would turn the secret into text that no longer matches it, and show it.
+    secret = "rsec_Q7xZk\u202ePw9Vt\x85Lm3Rd"
+    auth = RoktPartnershipsAuth("rspub_x", secret, "parent-1", token_url=sandbox.rokt_partnerships.token_url)
+    refusal = {"error": "Unauthorized", "message": f"no client with {secret}\u202e", "request_id": secret}
+    sandbox.add_fault("rokt_partnerships", "token", Fault.status(401, refusal))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    shown = f"{caught.value} {caught.value.description}"
+    assert raw_controls(shown) == []
+    assert "no client with [redacted]\\u202e; request_id [redacted]" in shown
+    for piece in ("Q7xZk", "Pw9Vt", "Lm3Rd"):
+        assert piece not in shown
 
 
 # -- 11. a shared cache's entries are trusted no further than a fetched answer ---------------------------

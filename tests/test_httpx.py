@@ -9,6 +9,7 @@ loop never blocks, one renewal per loop, cancellation) are in test_httpx_async.p
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import subprocess
 import sys
@@ -21,12 +22,14 @@ import pytest
 import requests
 
 from requests_adtech_auth import ConfigurationError, InsecureTransportError, RoktAuth, TokenAuth, TokenRequestError
+from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import FLOWS, Flow
+from .flows import FLOWS, Flow, error_answer
 from .flows import flow as flow_named
 from .test_boundary import _assert_storage_got_nothing
+from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 MODES = ["sync", "async"]
 #: Shared by every client here: httpx builds one per client otherwise, which takes a while.
@@ -372,6 +375,22 @@ def test_token_endpoint_faults_through_httpx(sandbox: Sandbox, flow: Flow, mode:
             _assert_no_secret_shown(error, auth, sandbox)
         sandbox.clear_faults()
         assert flow_call(mode, wrapped, flow, sandbox).is_success, f"{case}: usable once the fault clears"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_control_characters_from_the_vendor_are_escaped_through_httpx(
+    sandbox: Sandbox, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    every = "".join(CONTROL_CLASSES.values())
+    flow = next(f for f in FLOWS if f.vendor == "rokt_partnerships")  # the flow that repeats a request id too
+    answer = error_answer(flow.vendor, every)
+    sandbox.add_fault(flow.vendor, "token", Fault.status(503, answer, {"Retry-After": "0"}), times=2)
+    with pytest.raises(TokenRequestError) as caught:
+        flow_call(mode, HttpxAuth(flow.auth(sandbox, max_retries=1)), flow, sandbox)
+    shown = [str(caught.value), *(r.getMessage() for r in caplog.records)]
+    assert [raw_controls(text) for text in shown] == [[]] * len(shown)
+    assert f"request_id req{escape_controls(every)}1" in str(caught.value)
 
 
 def _assert_no_secret_shown(error: BaseException, auth: TokenAuth, box: Sandbox) -> None:

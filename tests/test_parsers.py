@@ -15,6 +15,8 @@ from requests.structures import CaseInsensitiveDict
 from requests_adtech_auth import AlgonomyAuth, AuthError, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
 from requests_adtech_auth.core import MAX_LIFETIME, TokenAuth
 
+from .test_control_chars import hostile_text, raw_controls
+
 EXAMPLES = 100
 
 AUTHS: dict[str, TokenAuth] = {
@@ -112,3 +114,26 @@ def test_well_formed_answers_always_parse(vendor: str, token: str, lifetime: int
     assert issued.value == token
     if vendor != "algonomy":
         assert issued.lifetime == min(lifetime, MAX_LIFETIME)
+
+
+#: The fields each vendor's error answers carry text in (all read by the library).
+ERROR_FIELDS = {
+    "rokt": ["error", "error_description"],
+    "rokt_partnerships": ["error", "message", "request_id"],
+    "digital_turbine": ["error", "error_description", "message"],
+    "algonomy": ["error", "error_description", "message"],
+}
+
+
+@pytest.mark.parametrize("vendor", list(AUTHS))
+@FAST
+@given(data=st.data(), status=st.sampled_from([200, 400, 401, 422, 503]))
+def test_no_control_character_in_an_error_field_reaches_the_message(
+    vendor: str, data: st.DataObject, status: int
+) -> None:
+    document = {name: data.draw(hostile_text, label=name) for name in ERROR_FIELDS[vendor]}
+    try:
+        parse(AUTHS[vendor], status, json.dumps(document).encode())
+    except AuthError as error:
+        shown = [str(error), getattr(error, "error", None) or "", getattr(error, "description", None) or ""]
+        assert [raw_controls(text) for text in shown] == [[], [], []]

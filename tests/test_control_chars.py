@@ -1,0 +1,84 @@
+"""Escaping control characters in server-sent text: every dangerous class, nothing else touched.
+
+The classes and the check for raw ones are written out here, independent of the
+implementation's rule, and shared with the suites that drive each flow and the CLI.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from requests_adtech_auth.control_chars import escape_controls
+
+#: One sample per class of character that must never reach a message, a log record
+#: or a terminal raw: a terminal title change, a screen clear, a forged log line...
+CONTROL_CLASSES: dict[str, str] = {
+    "esc": "\x1b]0;owned\x07\x1b[2J",
+    "bel": "\x07",
+    "cr-lf": "\r\nINFO requests_adtech_auth: forged",
+    "nul": "\x00",
+    "tab": "\t",
+    "del": "\x7f",
+    "c1": "\x9b2J\x85\x90",
+    "bidi": "\u202e\u202a\u202d\u2066\u2067\u2068\u2069\u200e\u200f\u061c",
+    "zero-width": "\u200b\u200c\u200d\u2060\ufeff",
+    "line-separators": "\u2028\u2029",
+}
+BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+INVISIBLE = set("\u200b\u200c\u200d\u2060\ufeff\u2028\u2029")
+
+
+def is_dangerous(c: str) -> bool:
+    """C0 controls, DEL, C1 controls, bidi controls, zero-width characters, line separators, surrogates."""
+    code = ord(c)
+    return code < 0x20 or 0x7F <= code <= 0x9F or c in BIDI or c in INVISIBLE or 0xD800 <= code <= 0xDFFF
+
+
+def raw_controls(text: str) -> list[str]:
+    """The dangerous characters ``text`` holds raw (empty when it is safe to show)."""
+    return [c for c in text if is_dangerous(c)]
+
+
+DANGEROUS_CHARS = sorted(set("".join(CONTROL_CLASSES.values())) | BIDI | INVISIBLE | {chr(0xD800), chr(0xDFFF)})
+#: Text mixing dangerous characters with anything else, lone surrogates too.
+hostile_text = st.text(
+    st.sampled_from([c for c in DANGEROUS_CHARS if is_dangerous(c)]) | st.characters(exclude_categories=()),
+    max_size=60,
+)
+
+
+@pytest.mark.parametrize("sample", CONTROL_CLASSES.values(), ids=CONTROL_CLASSES)
+def test_each_class_is_escaped_as_python_writes_it(sample: str) -> None:
+    shown = escape_controls(f"before {sample} after")
+    assert raw_controls(shown) == []
+    assert shown.startswith("before ") and shown.endswith(" after")
+    expected = "".join(c if not is_dangerous(c) else repr(c)[1:-1] for c in sample)
+    assert shown == f"before {expected} after"
+
+
+def test_the_escapes_read_as_documented() -> None:
+    assert escape_controls("a\x1b[2Jb") == "a\\x1b[2Jb"
+    assert escape_controls("line\r\nnext\tcol") == "line\\r\\nnext\\tcol"
+    assert escape_controls("\x9b\u202e\U000e0001\ud800") == "\\x9b\\u202e\\U000e0001\\ud800"
+
+
+def test_printable_text_is_unchanged() -> None:
+    text = "invalid_client (bad secret: é, 東京, emoji 😀, quote ' \" and back\\slash)"
+    assert escape_controls(text) is text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=hostile_text)
+def test_no_dangerous_character_survives_and_escaping_twice_is_escaping_once(text: str) -> None:
+    shown = escape_controls(text)
+    assert raw_controls(shown) == []
+    assert escape_controls(shown) == shown
+    shown.encode("utf-8")  # no lone surrogate left to fail a UTF-8 log file or terminal
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")) | st.just(" ")))
+def test_printable_text_of_any_script_is_never_changed(text: str) -> None:
+    assert escape_controls(text) == text
