@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import requests
 
+import requests_adtech_auth
 from requests_adtech_auth import TokenAuth, registry
 from requests_adtech_auth.sandbox import Sandbox
 
@@ -82,6 +85,21 @@ def error_answer(vendor: str, text: str) -> dict[str, object]:
     if vendor == "rokt_partnerships":
         return {"status": 503, "error": f"unavailable{text}", "message": f"down{text}now", "request_id": f"req{text}1"}
     return {"error": f"unavailable{text}", "error_description": f"down{text}now"}
+
+
+_PACKAGE_DIR = os.path.dirname(requests_adtech_auth.__file__) + os.sep
+
+
+def library_locals(error: BaseException) -> str:
+    """The locals of the library's own frames that ``error`` carries, as an error tracker shows them.
+
+    Frames are the library's by the installed package's directory, not by name: an
+    unpacked sdist's tests sit below a folder named ``requests_adtech_auth-<version>``.
+    """
+    shown = traceback.TracebackException.from_exception(error, capture_locals=True)
+    return "".join(
+        f"{frame.name}: {frame.locals}\n" for frame in shown.stack if frame.filename.startswith(_PACKAGE_DIR)
+    )
 
 
 def in_threads(count: int, work: Callable[[], None]) -> None:

@@ -19,7 +19,6 @@ import trustme
 from requests_adtech_auth import AlgonomyAuth, TokenRequestError
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
-from requests_adtech_auth.vendor_names import sandbox_name
 
 from . import conftest
 from .flows import error_answer
@@ -416,7 +415,7 @@ _EVERY_CONTROL = "".join(CONTROL_CLASSES.values())
 @pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
 @pytest.mark.parametrize("vendor", ["rokt", "rokt-partnerships", "dt", "algonomy"])
 def test_control_characters_from_the_vendor_reach_stderr_escaped(vendor: str, verbose: bool, sandbox: Sandbox) -> None:
-    name = sandbox_name(vendor)
+    name = sandbox.emulation(vendor).name
     answer = error_answer(name, _EVERY_CONTROL)
     sandbox.add_fault(name, "token", Fault.status(503, answer, {"Retry-After": "0"}), times=3)
     done = run_untranslated(*(["-v"] if verbose else []), "token", vendor, "--no-cache", env=sandbox.environ())

@@ -21,15 +21,9 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.sandbox import Sandbox
 
+from .flows import library_locals
+
 SECRET = "TOPSECRET-value-42"
-
-
-def _locals(error: BaseException) -> str:
-    """The locals of the library's frames that ``error`` carries, as an error tracker shows them."""
-    shown = traceback.TracebackException.from_exception(error, capture_locals=True)
-    return "".join(
-        f"{frame.name}: {frame.locals}\n" for frame in shown.stack if "requests_adtech_auth" in frame.filename
-    )
 
 
 @pytest.mark.parametrize(
@@ -47,7 +41,7 @@ def _locals(error: BaseException) -> str:
 def test_constructor_errors_hold_no_secret_in_traceback_locals(build) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises((ConfigurationError, TypeError)) as caught:
         build()
-    shown = _locals(caught.value)
+    shown = library_locals(caught.value)
     assert SECRET not in shown
     error = caught.value
     # The three-argument form: Python 3.9 has no one-argument format_exception.
@@ -71,7 +65,7 @@ def test_a_misspelt_keyword_names_the_vendor_class_and_the_likely_one(cls: type[
     assert str(caught.value) == (
         f"{cls.__name__}() got an unexpected keyword argument 'tokn_url'; did you mean 'token_url'?"
     )
-    assert SECRET not in _locals(caught.value)
+    assert SECRET not in library_locals(caught.value)
 
 
 def test_an_unknown_keyword_without_a_near_miss_lists_the_accepted_ones() -> None:
@@ -88,7 +82,7 @@ def test_from_env_errors_hold_no_environment_in_traceback_locals() -> None:
     with pytest.raises(InsecureTransportError) as caught:  # the type survives from_env's rewording
         RoktAuth.from_env(environ=environ)
     assert "ROKT_TOKEN_URL" in str(caught.value)
-    assert SECRET not in _locals(caught.value)
+    assert SECRET not in library_locals(caught.value)
 
 
 def test_a_typo_in_a_required_variable_is_pointed_out() -> None:

@@ -29,7 +29,7 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_endpoint import MAX_LIFETIME
 
-from .flows import FLOWS, Flow, error_answer
+from .flows import FLOWS, Flow, error_answer, library_locals
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 # -- 4. no secret in the locals of any frame an error carries ------------------------------------------
@@ -373,11 +373,6 @@ def raw_server(request: pytest.FixtureRequest) -> Iterator[_RawServer]:
     server.close()
 
 
-def _library_locals(error: BaseException) -> str:
-    shown = traceback.TracebackException.from_exception(error, capture_locals=True)
-    return "".join(f"{f.name}: {f.locals}\n" for f in shown.stack if "requests_adtech_auth" in f.filename)
-
-
 def _send(raw: bytes) -> Any:
     return lambda server, index, conn: conn.sendall(raw)
 
@@ -401,7 +396,7 @@ def test_unreadable_token_answers_are_library_errors(raw_server: _RawServer) -> 
         auth.get_token()
     except requests.RequestException as error:  # an AuthError is one; nothing else may escape
         assert isinstance(error, TokenRequestError), repr(error)
-        assert _ODD_SECRET not in _library_locals(error)
+        assert _ODD_SECRET not in library_locals(error)
 
 
 def _refuse_with_a_huge_body(server: _RawServer, index: int, conn: socket.socket) -> None:
@@ -450,7 +445,7 @@ def test_an_expired_token_is_not_in_the_locals_of_a_failed_renewal(sandbox: Sand
         )
         with pytest.raises(TokenRequestError) as caught:
             requests.get(url, auth=auth, timeout=10)
-        assert old not in _library_locals(caught.value)
+        assert old not in library_locals(caught.value)
 
 
 def test_a_token_living_less_than_a_second_is_refused(sandbox: Sandbox) -> None:

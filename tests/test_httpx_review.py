@@ -7,7 +7,6 @@ import logging
 import socket
 import subprocess
 import sys
-import traceback
 
 import anyio
 import anyio.from_thread
@@ -19,13 +18,9 @@ from requests_adtech_auth import TokenRequestError
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .flows import library_locals
 from .test_hostile import _RawServer
 from .test_httpx import MODES, call
-
-
-def _library_locals(error: BaseException) -> str:
-    shown = traceback.TracebackException.from_exception(error, capture_locals=True)
-    return "".join(f"{f.name}: {f.locals}\n" for f in shown.stack if "requests_adtech_auth" in f.filename)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -38,7 +33,7 @@ def test_a_failed_renewal_for_a_replay_leaves_no_credential_in_locals(sandbox: S
     sandbox.add_fault("algonomy", "token", Fault.status(400, {"message": "bad"}))
     with pytest.raises(TokenRequestError) as caught:
         call(mode, HttpxAuth(auth), "POST", url, json={"customerId": "c1"})
-    shown = _library_locals(caught.value)
+    shown = library_locals(caught.value)
     assert refused not in shown and sandbox.algonomy.tenant_hash not in shown
 
 
