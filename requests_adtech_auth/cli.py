@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument(
         "vendor",
+        type=str.lower,  # ROKT as rokt
         choices=registry.names(),  # also "_" for "-", as the sandbox takes them
         metavar="VENDOR",
         help=", ".join(sorted(v.name for v in registry.vendors())) + " (or with '_' for '-'; dt for digital-turbine)",
@@ -172,7 +173,7 @@ def _run(argv: Optional[Sequence[str]]) -> int:
         return run_demo(sys.stdout)
     if args.command == "sandbox":
         if args.script is not None:
-            return _run_in_sandbox(args.script, args.args)
+            return _run_in_sandbox(args.script, args.args, args.port)
         return _serve_sandbox(args.port)
     parser.print_help(sys.stderr)
     return 2
@@ -252,12 +253,14 @@ def _end_prompt_line(fd: Optional[int]) -> None:
 
 
 def _ask_each(names: list[str], environ: dict[str, str]) -> Optional[str]:
-    """Prompt for each variable into ``environ``; the one where input ended (Ctrl-D), if it did."""
+    """Prompt for each variable into ``environ``; what went wrong at the first prompt left unanswered, if any."""
     for name in names:
         try:
             environ[name] = _ask(name, secret=any(word in name for word in ("SECRET", "HASH")))
         except EOFError:  # the person is done answering: no later prompt, no empty value
-            return name
+            return f"input ended at the prompt for {name}"
+        if not environ[name].strip():  # Enter alone: said so, rather than "ROKT_APP_ID is empty"
+            return f"nothing was typed at the prompt for {name}"
     return None
 
 
@@ -273,7 +276,7 @@ def _token(cls: type[TokenAuth], prefix: str, header: bool, use_cache: bool, ref
     if missing and sys.stdin is not None and sys.stdin.isatty():
         unanswered = _ask_each(missing, environ)
         if unanswered is not None:
-            return _fail(f"input ended at the prompt for {unanswered}; nothing was fetched", EXIT_CONFIGURATION)
+            return _fail(f"{unanswered}; nothing was fetched", EXIT_CONFIGURATION)
     cache = None
     if use_cache:
         try:
@@ -342,18 +345,23 @@ def _serve_sandbox(port: int) -> int:
     return 0
 
 
-def _run_in_sandbox(script: str, script_args: Sequence[str]) -> int:
+def _run_in_sandbox(script: str, script_args: Sequence[str], port: int = 0) -> int:
     """Run a Python file as ``python FILE`` would, against the sandbox; return its exit code."""
     import runpy
-    import traceback
 
     from .sandbox import Sandbox
 
     if not os.path.isfile(script):
-        return _fail(f"no such file: {script}", 2)
+        return _fail(f"{'not a file' if os.path.exists(script) else 'no such file'}: {script}", 2)
     saved_argv, saved_environ, saved_path = sys.argv, dict(os.environ), list(sys.path)
     code = 0
-    with Sandbox(record=False) as box, box.intercept_vendor_hosts():
+    try:
+        box = Sandbox(record=False, port=port).start()
+    except OverflowError:
+        return _fail(f"cannot listen on port {port}: a port is a number from 0 to 65535", 2)
+    except OSError as exc:
+        return _fail(f"cannot listen on port {port}: {exc.strerror}; choose another --port, or leave it out", 2)
+    with box, box.intercept_vendor_hosts():
         os.environ.update(box.environ())
         sys.argv = [script, *script_args]
         sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
@@ -363,8 +371,8 @@ def _run_in_sandbox(script: str, script_args: Sequence[str]) -> int:
             code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
             if stop.code is not None and not isinstance(stop.code, int):
                 print(stop.code, file=sys.stderr)
-        except Exception:  # the script's own failure: shown as Python would show it
-            traceback.print_exc()
+        except Exception as failure:  # the script's own failure: shown as Python would show it
+            _print_script_traceback(failure, script)
             code = 1
         finally:
             # As the interpreter does at exit: the script's own threads finish while routing still holds.
@@ -378,3 +386,14 @@ def _run_in_sandbox(script: str, script_args: Sequence[str]) -> int:
     used = ", ".join(f"{v} {t} token, {a} API ({ok} ok)" for v, (t, a, ok) in counts.items() if t or a)
     print(f"adtech-auth sandbox: {script} exited {code}; calls: {used or 'none'}", file=sys.stderr)
     return code
+
+
+def _print_script_traceback(failure: BaseException, script: str) -> None:
+    """Print ``failure`` as ``python FILE`` would: from the script's first frame, without this runner's."""
+    import traceback
+
+    tb = failure.__traceback__
+    path = os.path.abspath(script)
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != path:
+        tb = tb.tb_next
+    traceback.print_exception(type(failure), failure, tb or failure.__traceback__)

@@ -493,6 +493,8 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         problems = []
         expected = {prefix + var.name for var in cls.env_variables}
         for var in cls.env_variables:
+            if var.argument in options:  # an argument given to from_env() wins over its variable
+                continue
             name = prefix + var.name
             raw = (environ.get(name) or "").strip()
             if not raw:
@@ -522,8 +524,10 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         try:
             return cls(**arguments, **options)
         except ConfigurationError as exc:
-            names = ", ".join(prefix + var.name for var in cls.env_variables if var.argument in arguments)
-            raise type(exc)(f"{exc} (read from {names})") from None
+            read = [var for var in cls.env_variables if var.argument in arguments]
+            # The variable whose argument the message names, where it names one.
+            named = [var for var in read if re.search(rf"\b{var.argument}\b", str(exc))] or read
+            raise type(exc)(f"{exc} (read from {', '.join(prefix + var.name for var in named)})") from None
 
     @_public
     def get_token(self) -> str:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import urlsplit
 
 from .core import EnvVar, IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
-from .exceptions import InvalidTokenResponseError
+from .exceptions import ConfigurationError, InvalidTokenResponseError
 from .registry import ApiCall, Vendor, register
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from .options import CommonOptions
 
 __all__ = ["DIGITAL_TURBINE_TOKEN_URL", "DigitalTurbineAuth"]
+
+_TYPO_DOMAIN = "digitialturbine.com"
 
 DIGITAL_TURBINE_TOKEN_URL = "https://reporting.digitalturbine.com/auth/v1/token"
 
@@ -96,6 +99,12 @@ class DigitalTurbineAuth(TokenAuth):
         self.client_id = require_text("client_id", client_id)
         self._client_secret = require_text("client_secret", client_secret)
         super().__init__(token_url, **common)
+        # The token page's spelling: a host nobody vouches for must never see the secret.
+        if (urlsplit(self.token_url).hostname or "").endswith(_TYPO_DOMAIN):
+            raise ConfigurationError(
+                f"token_url is on {_TYPO_DOMAIN}, a typo on Digital Turbine's token page: "
+                f"use {DIGITAL_TURBINE_TOKEN_URL} (the default)"
+            )
         self._request = TokenRequest(
             self.token_url,
             headers={"Content-Type": "application/json", "Accept": "application/json"},

@@ -572,3 +572,49 @@ def test_sandbox_script_threads_finish_before_the_routing_ends(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert "rokt 1 token, 1 API (1 ok)" in done.stderr.splitlines()[-1], done.stderr
+
+
+@needs_pty
+def test_enter_alone_at_a_prompt_is_named_as_nothing_typed(sandbox: Sandbox) -> None:
+    env = {k: v for k, v in sandbox.environ().items() if k.startswith("ROKT_") and k != "ROKT_APP_ID"}
+    code, shown, captured = on_terminal(["token", "rokt"], env, {b"ROKT_APP_ID: ": b"\n"}, stdout_to_pipe=True)
+    text = shown.decode(errors="replace")
+    assert code == 3, text
+    assert "nothing was typed at the prompt for ROKT_APP_ID; nothing was fetched" in text
+    assert "is empty" not in text and captured == b""
+
+
+def test_vendor_names_take_any_letter_case(sandbox: Sandbox) -> None:
+    done = run("token", "ROKT", "--no-cache", env=sandbox.environ())
+    assert done.returncode == 0, done.stderr
+    assert sandbox.count("rokt", "token") == 1
+
+
+def test_sandbox_file_runs_on_the_port_asked_for(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "port.py"
+    script.write_text("import os\nprint(os.environ['ROKT_TOKEN_URL'])\n")
+    done = run("sandbox", "--port", str(port), str(script))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"http://127.0.0.1:{port}/"), done.stdout
+
+
+def test_sandbox_file_that_is_a_directory_is_named_so(tmp_path: Path) -> None:
+    done = run("sandbox", str(tmp_path))
+    assert done.returncode == 2
+    assert f"not a file: {tmp_path}" in done.stderr
+
+
+def test_a_failing_sandbox_script_shows_its_own_traceback_first(tmp_path: Path) -> None:
+    script = tmp_path / "fails.py"
+    script.write_text("def main():\n    raise RuntimeError('boom')\n\nmain()\n")
+    done = run("sandbox", str(script))
+    assert done.returncode == 1
+    frames = [line for line in done.stderr.splitlines() if line.strip().startswith("File ")]
+    assert frames and str(script) in frames[0], done.stderr
+    assert "runpy" not in done.stderr and "cli.py" not in done.stderr
+    assert "RuntimeError: boom" in done.stderr

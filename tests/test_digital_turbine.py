@@ -14,7 +14,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from requests_adtech_auth import DigitalTurbineAuth, TokenRequestError
+from requests_adtech_auth import ConfigurationError, DigitalTurbineAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
 Rewrite = Callable[[requests.PreparedRequest], None]
@@ -210,3 +210,13 @@ def test_an_error_echoing_the_secret_in_a_200_is_redacted(sandbox: Sandbox) -> N
         sandbox.digital_turbine_auth().get_token()
     assert secret not in str(caught.value)
     assert caught.value.error is not None and secret not in caught.value.error
+
+
+@pytest.mark.parametrize(
+    "host", ["reporting.digitialturbine.com", "digitialturbine.com", "REPORTING.DIGITIALTURBINE.COM"]
+)
+def test_the_token_pages_typo_host_is_refused_before_any_secret_goes_there(host: str) -> None:
+    with pytest.raises(ConfigurationError, match="a typo on Digital Turbine's token page") as caught:
+        DigitalTurbineAuth("id", "s3cret-value", token_url=f"https://{host}/auth/v1/token")
+    assert "https://reporting.digitalturbine.com/auth/v1/token" in str(caught.value)
+    assert "s3cret-value" not in str(caught.value)

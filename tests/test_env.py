@@ -86,3 +86,18 @@ def test_from_env_reads_os_environ_and_takes_options(monkeypatch: pytest.MonkeyP
     auth = DigitalTurbineAuth.from_env(timeout=3, leeway=10)
     assert (auth.client_id, auth.timeout, auth.leeway) == ("id-from-env", 3.0, 10.0)
     assert auth.token_url == "https://reporting.digitalturbine.com/auth/v1/token"
+
+
+def test_an_argument_given_to_from_env_wins_over_its_variable(sandbox: Sandbox) -> None:
+    environ = {**sandbox.environ(), "ALGONOMY_VALIDITY": "not-a-number"}  # given below, so never read
+    auth = AlgonomyAuth.from_env(environ=environ, hosts=["b2b.example.algonomy.com"], validity=30)
+    assert auth.hosts == frozenset({"b2b.example.algonomy.com"})
+    assert auth.validity == 30
+    rokt = RoktAuth.from_env(environ=sandbox.environ(), token_url=sandbox.rokt.token_url + "?given=1")
+    assert rokt.token_url.endswith("?given=1")
+
+
+def test_a_malformed_value_names_its_own_variable() -> None:
+    environ = {"ROKT_APP_ID": "id", "ROKT_APP_SECRET": "secret", "ROKT_TOKEN_URL": "ftp://tokens.example"}
+    with pytest.raises(ConfigurationError, match=r"\(read from ROKT_TOKEN_URL\)$"):
+        RoktAuth.from_env(environ=environ)

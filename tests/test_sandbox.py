@@ -111,8 +111,9 @@ def test_rokt_switches_over_http(sandbox: Sandbox) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"stale_token_status": 200}, "4xx status"),
-        ({"stale_token_status": True}, "4xx status"),
+        ({"stale_token_status": 200}, "401, 403 or 400"),
+        ({"stale_token_status": 404}, "401, 403 or 400"),
+        ({"stale_token_status": True}, "401, 403 or 400"),
         ({"forbidden_paths": "/reporting"}, "list of API paths"),
         ({"forbidden_paths": ["reporting/accounts/1/summary"]}, "starting with '/'"),
         ({"stale_token_status": 403, "typo": 1}, "unknown Rokt setting(s) 'typo'"),
@@ -480,3 +481,9 @@ def test_a_lifetime_that_is_no_positive_finite_number_is_refused(seconds: object
     assert sandbox.lifetimes["rokt"] == 3600.0
     with pytest.raises(ValueError, match="above 0"):
         Sandbox(lifetimes={"rokt": float(seconds)})  # type: ignore[arg-type]
+
+
+def test_counting_an_event_that_does_not_exist_is_refused(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="no such event 'tokens'"):
+        sandbox.count("rokt", "tokens")
+    assert sandbox.count("rokt", "api_401_stale") == 0

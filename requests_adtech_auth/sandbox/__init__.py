@@ -34,6 +34,7 @@ import collections
 import contextlib
 import math
 import os
+import re
 import secrets
 import ssl
 import tempfile
@@ -62,6 +63,9 @@ if TYPE_CHECKING:
     from .rokt_partnerships import RoktPartnershipsEmulation
 
 __all__ = ["Call", "Emulation", "Fault", "IssuedRecord", "Reply", "Sandbox"]
+
+#: The events :meth:`Sandbox.count` knows (any other name is a typo).
+_EVENT = re.compile(r"token|token_issued|update|api|api_ok|api_\d{3}(?:_stale)?")
 
 
 @dataclass
@@ -280,9 +284,14 @@ class Sandbox:
         so on (answered with that 4xx status, for any reason), ``api_401_stale``
         (401 for a token that had expired or was revoked; ``api_403_stale`` or
         ``api_400_stale`` when the Rokt emulation's ``stale_token_status`` says so).
-        A name that is no vendor's is a ValueError, not a count of 0 that would pass an assertion.
+        A name that is no vendor's, or no event's, is a ValueError, not a count of 0 that
+        would pass an assertion.
         """
         vendor = self.emulation(vendor).name
+        if not _EVENT.fullmatch(event):
+            raise ValueError(
+                f"no such event {event!r}: token, token_issued, update, api, api_ok, api_401, api_401_stale, ..."
+            )
         with self._lock:
             return self._counts[(vendor, event)]
 

@@ -89,8 +89,8 @@ class RoktEmulation(Emulation):
         if unknown:
             raise ValueError(f"unknown Rokt setting(s) {', '.join(map(repr, unknown))}")
         status = changes.get("stale_token_status", self.stale_token_status)
-        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 499:
-            raise ValueError("stale_token_status must be a 4xx status, e.g. 401 or 403")
+        if status not in (400, 401, 403) or isinstance(status, bool):
+            raise ValueError("stale_token_status must be 401, 403 or 400 (what Rokt's pages name)")
         field_name = changes.get("token_field", self.token_field)
         if not isinstance(field_name, str) or not field_name:
             raise ValueError("token_field must be a non-empty string")
