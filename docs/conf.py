@@ -75,11 +75,11 @@ nitpick_ignore = [
 _PYTHON_DOCS = "https://docs.python.org/3/"
 _REQUESTS_DOCS = "https://requests.readthedocs.io/en/latest/"
 intersphinx_mapping = {
-    # The upstream inventory first; Debian's python3-doc copy when offline.
-    "python": (_PYTHON_DOCS, (None, "/usr/share/doc/python3/html/objects.inv")),
-    # requests publishes no inventory anywhere on this machine: the second location is
-    # a small one kept here (the names these pages use, at requests' own anchors).
-    "requests": (_REQUESTS_DOCS, (None, "_inventories/requests.inv")),
+    # Debian's python3-doc copy where it is installed (no network wait), else upstream's.
+    "python": (_PYTHON_DOCS, ("/usr/share/doc/python3/html/objects.inv", None)),
+    # requests publishes no inventory this build can rely on: a small one kept here
+    # (the names these pages use, at requests' own anchors), else upstream's.
+    "requests": (_REQUESTS_DOCS, ("_inventories/requests.inv", None)),
 }
 intersphinx_timeout = 10
 intersphinx_disabled_reftypes = ["std:doc"]

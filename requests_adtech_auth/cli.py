@@ -115,7 +115,12 @@ def _parser() -> argparse.ArgumentParser:
         help="forget the cached token (also in the file cache) and fetch a new one, e.g. after a key rotation",
     )
     token.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    demo = commands.add_parser("demo", help="run every flow against the embedded loopback sandbox")
+    demo = commands.add_parser(
+        "demo",
+        help="run every flow against the embedded loopback sandbox",
+        description="Run every registered flow against a sandbox on 127.0.0.1 (token, API calls, a forced "
+        "expiry and the renewal after it) and print a table of what each did; nothing leaves loopback.",
+    )
     demo.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sandbox = commands.add_parser(
         "sandbox",
