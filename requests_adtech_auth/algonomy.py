@@ -414,7 +414,7 @@ register(
         AlgonomyAuth,
         "Algonomy Real-time CDP",
         emulation="requests_adtech_auth.sandbox.algonomy:AlgonomyEmulation",
-        calls=(ApiCall("POST", "/api/v1/profile/b2b/basic", {"customerId": "c1"}),),
+        calls=(ApiCall("POST", "/rcdpapi/api/v1/profile/b2b/basic", headers={"gcrId": "gcr-1001"}),),
         demo_extra="requests_adtech_auth.sandbox.algonomy:demo_add_resources",
     )
 )

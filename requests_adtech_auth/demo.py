@@ -34,9 +34,7 @@ def show_call(out: TextIO, method: str, what: str, response: requests.Response, 
 def _calls(session: requests.Session, base_url: str, calls: tuple[registry.ApiCall, ...], out: TextIO) -> bool:
     ok = True
     for call in calls:
-        response = session.request(
-            call.method, base_url + call.path, json=call.json, headers=dict(call.headers), timeout=10
-        )
+        response = call.send(session, base_url)
         show_call(out, call.method, call.path.lstrip("/"), response)
         ok = ok and response.ok
     return ok

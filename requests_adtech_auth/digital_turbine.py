@@ -29,6 +29,18 @@ __all__ = ["DIGITAL_TURBINE_TOKEN_URL", "DigitalTurbineAuth"]
 
 _TYPO_DOMAIN = "digitialturbine.com"
 
+#: A report request as DT's report endpoint page describes it (the demo's and the tests').
+REPORT_EXAMPLE: dict[str, Any] = {
+    "product": "dtgrowth",
+    "query": {
+        "dateRange": {"start": "2026-11-01", "end": "2026-11-07"},
+        "metrics": ["Impressions", "Installs", "Spend"],
+        "splits": ["Date", "Country"],
+        "filters": [],
+        "reportFormat": "csv",
+    },
+}
+
 DIGITAL_TURBINE_TOKEN_URL = "https://reporting.digitalturbine.com/auth/v1/token"
 
 _CHECK = (
@@ -153,7 +165,7 @@ register(
         "Digital Turbine Growth Reporting",
         aliases=("dt",),
         emulation="requests_adtech_auth.sandbox.digital_turbine:DigitalTurbineEmulation",
-        calls=(ApiCall("POST", "/api/v1/report", {"metrics": ["installs"]}),),
+        calls=(ApiCall("POST", "/api/v1/report", REPORT_EXAMPLE),),
         demo_extra="requests_adtech_auth.sandbox.digital_turbine:demo_download",
     )
 )

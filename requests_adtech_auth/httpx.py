@@ -10,12 +10,12 @@ Install with ``pip install 'requests-adtech-auth[httpx]'``::
 
     auth = RoktAuth.from_env()
     with httpx.Client(auth=HttpxAuth(auth)) as client:
-        client.get("https://api.rokt.com/reporting/accounts/123/summary")
+        client.get("https://api.rokt.com/v1/query/accounts")
 
 
     async def main() -> None:
         async with httpx.AsyncClient(auth=HttpxAuth(auth)) as client:
-            await client.get("https://api.rokt.com/reporting/accounts/123/summary")
+            await client.get("https://api.rokt.com/v1/query/accounts")
 
 
     asyncio.run(main())

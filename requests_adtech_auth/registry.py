@@ -20,12 +20,15 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 if TYPE_CHECKING:
+    import requests
+
     from .core import TokenAuth
 
 __all__ = ["ENTRY_POINT_GROUP", "ApiCall", "Vendor", "find", "names", "register", "vendors"]
@@ -43,6 +46,21 @@ class ApiCall:
     json: Optional[Mapping[str, Any]] = None
     #: Extra request headers (e.g. Rokt's ``Rokt-Version``).
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: Send a new ``Idempotency-Key`` (a UUID) each time, as the vendor asks of writes.
+    idempotency_key: bool = False
+
+    def headers_to_send(self) -> dict[str, str]:
+        """The headers of one call: :attr:`headers`, and a new ``Idempotency-Key`` where it takes one."""
+        headers = dict(self.headers)
+        if self.idempotency_key:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        return headers
+
+    def send(self, session: requests.Session, base_url: str, **options: Any) -> requests.Response:
+        """Make the call through ``session`` below ``base_url`` (``options`` go to ``session.request``)."""
+        options.setdefault("timeout", 10)
+        headers = {**self.headers_to_send(), **options.pop("headers", {})}
+        return session.request(self.method, base_url + self.path, json=self.json, headers=headers, **options)
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,16 @@ register(
     Vendor(
         "rokt",
         RoktAuth,
-        "Rokt Reporting and Query API",
+        "Rokt Query and Reporting API",
         emulation=_ROKT_EMULATION,
-        calls=(ApiCall("GET", "/reporting/accounts/123/summary"), ApiCall("GET", "/v1/query/accounts")),
+        calls=(
+            ApiCall("GET", "/v1/query/accounts"),
+            ApiCall(
+                "GET",
+                "/reporting/accounts/123/summary?dateStart=2026-11-01&dateEnd=2026-11-07&currency=USD"
+                "&timeZoneVariation=UTC",
+            ),
+        ),
     )
 )
 register(
@@ -101,7 +108,24 @@ register(
         RoktEventAuth,
         "Rokt Event API",
         emulation=_ROKT_EMULATION,
-        calls=(ApiCall("POST", "/v1/events", {"events": [{"eventType": "conversion"}]}),),
+        calls=(
+            ApiCall(
+                "POST",
+                "/v1/events",
+                {
+                    "events": [
+                        {
+                            "accountId": "123",
+                            "clientEventId": "demo-1",
+                            "eventTime": "2026-11-01T12:00:00Z",
+                            "eventType": "conversion",
+                        }
+                    ]
+                },
+                {"Rokt-Version": "2020-05-21"},
+                idempotency_key=True,
+            ),
+        ),
     )
 )
 # RoktAuth under the Reporting API's name: the "rokt" flow's calls show it already.

@@ -102,7 +102,12 @@ register(
         "Rokt Partnerships API",
         emulation="requests_adtech_auth.sandbox.rokt_partnerships:RoktPartnershipsEmulation",
         calls=(
-            ApiCall("POST", "/v1/accounts/register/partnership", {"merchant": "demo-shop"}),
+            ApiCall(
+                "POST",
+                "/v1/accounts/register/partnership",
+                {"external_account_id": "shop-1001", "store_url": "https://shop.example", "vertical_ids": [12]},
+                idempotency_key=True,
+            ),
             ApiCall("GET", "/v1/accounts"),
         ),
     )

@@ -64,9 +64,7 @@ class VendorContract:
 
     def first_call(self, session: requests.Session, box: Sandbox, **options: Any) -> requests.Response:
         """The flow's first documented call, through ``session``."""
-        call = self.vendor.calls[0]
-        url = box.emulation(self.vendor.name).api_url + call.path
-        return session.request(call.method, url, json=call.json, headers=dict(call.headers), timeout=10, **options)
+        return self.vendor.calls[0].send(session, box.emulation(self.vendor.name).api_url, **options)
 
     def counted(self, box: Sandbox, event: str) -> int:
         """A counter of the flow's emulation."""

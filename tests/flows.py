@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -12,6 +13,7 @@ import requests
 
 import requests_adtech_auth
 from requests_adtech_auth import TokenAuth, registry
+from requests_adtech_auth.digital_turbine import REPORT_EXAMPLE
 from requests_adtech_auth.sandbox import Sandbox
 
 
@@ -58,9 +60,7 @@ class Flow:
 
     def call(self, session: requests.Session, box: Sandbox) -> requests.Response:
         """The flow's first documented call, through ``session``."""
-        first = self.registered.calls[0]
-        url = self._emulation(box).api_url + first.path
-        return session.request(first.method, url, json=first.json, headers=dict(first.headers), timeout=10)
+        return self.registered.calls[0].send(session, self._emulation(box).api_url)
 
     def token_header(self, call_headers: Any) -> str | None:
         """The token an API call carried."""
@@ -100,6 +100,48 @@ def library_locals(error: BaseException) -> str:
     return "".join(
         f"{frame.name}: {frame.locals}\n" for frame in shown.stack if frame.filename.startswith(_PACKAGE_DIR)
     )
+
+
+#: What Rokt's account summary needs besides the token (its Reporting API page).
+ROKT_SUMMARY_PARAMS = {
+    "dateStart": "2026-11-01",
+    "dateEnd": "2026-11-07",
+    "currency": "USD",
+    "timeZoneVariation": "UTC",
+}
+
+
+#: A report request Digital Turbine's report page accepts.
+DT_REPORT = REPORT_EXAMPLE
+#: A customer, as Algonomy's profile APIs take one: in a request header.
+ALGONOMY_CUSTOMER = {"gcrId": "c1"}
+#: A partnership registration body the Partnerships pages describe.
+PARTNERSHIP = {"external_account_id": "shop-1", "store_url": "https://shop.example", "vertical_ids": [12]}
+
+
+def idempotency_key() -> dict[str, str]:
+    """A new ``Idempotency-Key`` header, as every Partnerships write and Rokt event call carries."""
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+def rokt_events(count: int = 1) -> dict[str, list[dict[str, str]]]:
+    """A valid Event API body of ``count`` events (each with the four fields Rokt requires)."""
+    return {
+        "events": [
+            {
+                "accountId": "123",
+                "clientEventId": f"e{i}",
+                "eventTime": "2026-11-01T12:00:00Z",
+                "eventType": "conversion",
+            }
+            for i in range(count)
+        ]
+    }
+
+
+def rokt_event_headers() -> dict[str, str]:
+    """The Event API's required headers, with a new Idempotency-Key."""
+    return {"Rokt-Version": "2020-05-21", **idempotency_key()}
 
 
 def in_threads(count: int, work: Callable[[], None]) -> None:

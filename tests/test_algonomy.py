@@ -23,6 +23,7 @@ from requests_adtech_auth import (
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Reply, Sandbox
 
+from .flows import ALGONOMY_CUSTOMER
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 CREATE = "https://b2b.example.test/secureApi/token/profile/create"
@@ -30,7 +31,7 @@ CREATE = "https://b2b.example.test/secureApi/token/profile/create"
 
 def api_ok(sandbox: Sandbox, auth: AlgonomyAuth, resource: str) -> bool:
     url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/" + resource
-    return requests.post(url, json={}, auth=auth, timeout=10).ok
+    return requests.post(url, headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10).ok
 
 
 def create_bodies(sandbox: Sandbox) -> list[bytes]:

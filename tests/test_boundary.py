@@ -91,7 +91,7 @@ def test_same_origin_redirect_keeps_credentials(sandbox: Sandbox) -> None:
     response = session.post(
         sandbox.url + "/redirect",
         params={"to": "/algonomy/api/v1/profile/b2b/basic", "status": "307"},
-        json={"customerId": "c1"},
+        headers={"gcrId": "c1"},
         timeout=10,
     )
     assert response.status_code == 200, response.text
@@ -123,17 +123,17 @@ def test_replay_then_same_host_redirect_loop_sends_the_fresh_token_and_replays_o
     session = requests.Session()
     session.auth = auth
     session.max_redirects = 5
-    url = sandbox.rokt.api_url + "/reporting/accounts/123/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
     assert session.get(url, timeout=10).ok
     refused = auth.get_token()
     sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
     for _ in range(20):
         sandbox.add_fault("rokt", "api", Fault.redirect(url))
     sandbox.reset_counts()
-    before = len(sandbox.calls_to(path_prefix="/rokt/reporting"))
+    before = len(sandbox.calls_to(path_prefix="/rokt/v1/query"))
     with pytest.raises(requests.TooManyRedirects):
         session.get(url, timeout=10)
-    hops = sandbox.calls_to(path_prefix="/rokt/reporting")[before:]
+    hops = sandbox.calls_to(path_prefix="/rokt/v1/query")[before:]
     assert len(hops) == 1 + 1 + 5  # the refused call, its one replay, then requests' redirect limit
     fresh = auth.get_token()
     assert fresh != refused
@@ -463,7 +463,7 @@ def test_withheld_credentials_are_logged_once_per_host(sandbox: Sandbox, caplog:
     session = requests.Session()
     session.auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
     for _ in range(3):
-        session.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary?key=private", timeout=10)
+        session.get(sandbox.rokt.api_url + "/v1/query/accounts?key=private", timeout=10)
     lines = [r.getMessage() for r in caplog.records if "no credentials sent" in r.getMessage()]
     assert len(lines) == 1
     assert "127.0.0.1" in lines[0] and "private" not in lines[0] and "/reporting" not in lines[0]
@@ -485,10 +485,7 @@ def test_a_refused_bare_request_warns_once_per_host_naming_hosts(
     session = requests.Session()
     session.auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
     for _ in range(3):
-        assert (
-            session.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary?key=private", timeout=10).status_code
-            == 401
-        )
+        assert session.get(sandbox.rokt.api_url + "/v1/query/accounts?key=private", timeout=10).status_code == 401
     lines = _refusal_warnings(caplog)
     assert len(lines) == 1, lines
     assert "127.0.0.1" in lines[0] and "answered 401" in lines[0] and "hosts=" in lines[0]
@@ -512,7 +509,7 @@ def test_a_refused_bare_httpx_request_warns_too(sandbox: Sandbox, caplog: pytest
     caplog.set_level("WARNING", logger="requests_adtech_auth")
     with httpx.Client(auth=HttpxAuth(sandbox.rokt_auth(hosts=["api.rokt.com"]))) as client:
         for _ in range(2):
-            assert client.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary").status_code == 401
+            assert client.get(sandbox.rokt.api_url + "/v1/query/accounts").status_code == 401
     assert len(_refusal_warnings(caplog)) == 1
 
 

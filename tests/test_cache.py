@@ -155,7 +155,7 @@ def test_cache_dir_variable_gets_the_same_directory_checks(
     monkeypatch.setenv("ADTECH_AUTH_CACHE_DIR", str(named))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     auth = sandbox.rokt_auth(cache=FileTokenCache())
-    assert requests.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary", auth=auth, timeout=10).ok
+    assert requests.get(sandbox.rokt.api_url + "/v1/query/accounts", auth=auth, timeout=10).ok
     assert not (tmp_path / "xdg").exists(), "no fallback to another directory"
     if kind == "open to others":  # ours: made private, then used
         assert stat.S_IMODE(named.stat().st_mode) == 0o700
@@ -221,12 +221,12 @@ def test_401_discards_the_shared_token(sandbox: Sandbox, tmp_path: Path) -> None
     cache = FileTokenCache(tmp_path)
     session = requests.Session()
     session.auth = sandbox.rokt_auth(cache=cache)
-    session.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary", timeout=10)
+    session.get(sandbox.rokt.api_url + "/v1/query/accounts", timeout=10)
     sandbox.revoke_tokens()
-    assert session.get(sandbox.rokt.api_url + "/reporting/accounts/1/summary", timeout=10).ok
+    assert session.get(sandbox.rokt.api_url + "/v1/query/accounts", timeout=10).ok
     # A new process (a new auth object) reads the replacement, not the revoked token.
     newcomer = requests.get(
-        sandbox.rokt.api_url + "/reporting/accounts/1/summary", auth=sandbox.rokt_auth(cache=cache), timeout=10
+        sandbox.rokt.api_url + "/v1/query/accounts", auth=sandbox.rokt_auth(cache=cache), timeout=10
     )
     assert newcomer.ok
     assert sandbox.count("rokt", "token") == 2
@@ -280,7 +280,7 @@ def _process_worker(job: tuple[str, str, str, str, float, Any, Any]) -> int:
 
         cache = RedisTokenCache(redis.Redis(host="127.0.0.1", port=where, socket_timeout=2))
     auth = RoktAuth(app_id, app_secret, token_url=token_url, cache=cache)
-    api = token_url.replace("/auth/oauth2/token", "/reporting/accounts/1/summary")
+    api = token_url.replace("/auth/oauth2/token", "/v1/query/accounts")
     session = requests.Session()
     session.auth = auth
     barrier.wait()
@@ -342,7 +342,7 @@ def test_redis_outage_falls_back_to_direct_fetches(
     auth = sandbox.rokt_auth(cache=RedisTokenCache(server.client()))
     session = requests.Session()
     session.auth = auth
-    url = sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
     assert session.get(url, timeout=10).ok
     server.stop()  # Redis goes away mid-run
     caplog.set_level(logging.WARNING, "requests_adtech_auth")

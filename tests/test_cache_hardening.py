@@ -33,7 +33,7 @@ as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, re
 
 
 def _summary(sandbox: Sandbox) -> str:
-    return sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    return sandbox.rokt.api_url + "/v1/query/accounts"
 
 
 def _entry(token: str, refresh_in: float = 600.0, expires_in: float = 900.0) -> str:

@@ -76,7 +76,7 @@ def test_token_prints_a_usable_token(sandbox: Sandbox) -> None:
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     response = requests.get(
-        sandbox.rokt.api_url + "/reporting/accounts/9/summary", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        sandbox.rokt.api_url + "/v1/query/accounts", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     assert response.status_code == 200
     assert done.stderr == ""
@@ -100,7 +100,7 @@ def test_header_form_prints_every_header(vendor: str, names: list[str], sandbox:
     headers = dict(line.split(": ", 1) for line in lines)
     if vendor == "algonomy":
         url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
-        assert requests.post(url, json={}, headers=headers, timeout=10).ok
+        assert requests.post(url, headers={**headers, "gcrId": "c1"}, timeout=10).ok
 
 
 @pytest.mark.parametrize("name", ["digital_turbine", "rokt_partnerships", "rokt_event"])
@@ -202,9 +202,7 @@ def test_sandbox_command_serves_until_stopped() -> None:
                 line = next(c for c in comments if c.split()[1:2] == [vendor])
                 assert info[vendor]["api_url"] in line.split()
                 assert all(f"https://{host}" in line for host in info[vendor]["real_hosts"])
-            summary = (
-                next(c for c in comments if c.split()[1:2] == ["rokt"]).split()[2] + "/reporting/accounts/1/summary"
-            )
+            summary = next(c for c in comments if c.split()[1:2] == ["rokt"]).split()[2] + "/v1/query/accounts"
             token = done.stdout.strip()
             assert requests.get(summary, headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
         finally:
@@ -307,7 +305,7 @@ def test_prompt_goes_to_the_terminal_and_stdout_holds_only_the_token(sandbox: Sa
     assert code == 0, shown
     token = captured.decode().strip()
     assert captured == token.encode() + b"\n", "stdout holds the token and nothing else"
-    url = sandbox.rokt.api_url + "/reporting/accounts/9/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
     assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
 
 
@@ -559,7 +557,7 @@ def test_sandbox_script_threads_finish_before_the_routing_ends(tmp_path: Path) -
         "auth = RoktAuth.from_env()\n"
         "def late():\n"
         "    time.sleep(0.5)\n"
-        "    url = 'https://api.rokt.com/reporting/accounts/1/summary'\n"
+        "    url = 'https://api.rokt.com/v1/query/accounts'\n"
         "    requests.get(url, auth=auth, timeout=10).raise_for_status()\n"
         "threading.Thread(target=late).start()\n"
     )

@@ -17,6 +17,8 @@ from requests.adapters import HTTPAdapter
 from requests_adtech_auth import ConfigurationError, DigitalTurbineAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .flows import DT_REPORT
+
 Rewrite = Callable[[requests.PreparedRequest], None]
 
 # Words of the wrong-credentials hint: no row but invalid_client may carry them.
@@ -172,7 +174,7 @@ def test_internal_server_error_then_a_token(sandbox: Sandbox, status: int) -> No
     sandbox.add_fault("digital_turbine", "token", Fault.status(status, {"error": "internal_server_error"}))
     session = requests.Session()
     session.auth = sandbox.digital_turbine_auth(backoff=0.01)
-    assert session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json={}, timeout=10).ok
+    assert session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json=DT_REPORT, timeout=10).ok
     assert sandbox.count("digital_turbine", "token") == 2
 
 

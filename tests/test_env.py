@@ -15,12 +15,14 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.sandbox import Sandbox
 
+from .flows import ALGONOMY_CUSTOMER, DT_REPORT
+
 
 @pytest.mark.parametrize(
     ("cls", "vendor", "url"),
     [
-        (RoktAuth, "rokt", "/rokt/reporting/accounts/1/summary"),
-        (RoktEventAuth, "rokt", "/rokt/reporting/accounts/1/summary"),
+        (RoktAuth, "rokt", "/rokt/v1/query/accounts"),
+        (RoktEventAuth, "rokt", "/rokt/v1/query/accounts"),
         (RoktPartnershipsAuth, "rokt_partnerships", "/rokt-partnerships/v1/accounts"),
         (DigitalTurbineAuth, "digital_turbine", "/dt/api/v1/report"),
         (AlgonomyAuth, "algonomy", "/algonomy/api/v1/profile/b2b/segments"),
@@ -29,7 +31,8 @@ from requests_adtech_auth.sandbox import Sandbox
 def test_from_env_builds_a_working_auth(cls: type, vendor: str, url: str, sandbox: Sandbox) -> None:
     auth = cls.from_env(environ=sandbox.environ())
     method = "GET" if "accounts" in url else "POST"
-    response = requests.request(method, sandbox.url + url, json={}, auth=auth, timeout=10)
+    body = DT_REPORT if "report" in url else None
+    response = requests.request(method, sandbox.url + url, json=body, headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10)
     assert response.ok, response.text
     assert sandbox.count(vendor, "token") == 1
 

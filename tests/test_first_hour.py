@@ -109,7 +109,7 @@ def test_withheld_credentials_are_explained_once_debug_is_on(
     sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
-    url = sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
     caplog.set_level(logging.INFO, logger="requests_adtech_auth")
     assert requests.get(url, auth=auth, timeout=10).status_code == 401  # DEBUG is off: nothing said
     caplog.set_level(logging.DEBUG, logger="requests_adtech_auth")
@@ -120,10 +120,8 @@ def test_withheld_credentials_are_explained_once_debug_is_on(
 
 def test_a_young_tokens_403_is_logged_at_debug(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="requests_adtech_auth")
-    sandbox.rokt.forbidden_paths.add("/reporting/accounts/999/summary")
-    response = requests.get(
-        sandbox.rokt.api_url + "/reporting/accounts/999/summary", auth=sandbox.rokt_auth(), timeout=10
-    )
+    sandbox.rokt.forbidden_paths.add("/v1/query/accounts")
+    response = requests.get(sandbox.rokt.api_url + "/v1/query/accounts", auth=sandbox.rokt_auth(), timeout=10)
     assert response.status_code == 403
     assert any("in use for less than 60 s" in r.getMessage() for r in caplog.records)
 

@@ -439,7 +439,7 @@ def test_an_expired_token_is_not_in_the_locals_of_a_failed_renewal(sandbox: Sand
         vendor = "rokt" if isinstance(auth, RoktAuth) else "rokt_partnerships"
         sandbox.add_fault(vendor, "token", Fault.status(400, {"error": "invalid_client"}))
         url = (
-            (sandbox.rokt.api_url + "/reporting/accounts/1/summary")
+            (sandbox.rokt.api_url + "/v1/query/accounts")
             if vendor == "rokt"
             else (sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership")
         )

@@ -26,7 +26,7 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import FLOWS, Flow, error_answer
+from .flows import DT_REPORT, FLOWS, Flow, error_answer
 from .flows import flow as flow_named
 from .test_boundary import _assert_storage_got_nothing
 from .test_control_chars import CONTROL_CLASSES, raw_controls
@@ -36,15 +36,10 @@ MODES = ["sync", "async"]
 TLS = ssl.create_default_context()
 
 
-def api_call(flow: Flow, box: Sandbox) -> tuple[str, str, Optional[dict[str, Any]]]:
-    """The method, URL and JSON body of the flow's API call (as tests/flows.py makes it)."""
-    if flow.vendor == "rokt":
-        return "GET", box.rokt.api_url + "/reporting/accounts/123/summary", None
-    if flow.vendor == "rokt_partnerships":
-        return "POST", box.rokt_partnerships.api_url + "/v1/accounts/register/partnership", {"name": "shop"}
-    if flow.vendor == "digital_turbine":
-        return "POST", box.digital_turbine.api_url + "/api/v1/report", {"metrics": ["installs"]}
-    return "POST", box.algonomy.api_url + "/api/v1/profile/b2b/basic", {"customerId": "c1"}
+def api_call(flow: Flow, box: Sandbox) -> tuple[str, str, Optional[Any], dict[str, str]]:
+    """The method, URL, JSON body and headers of one of the flow's first API call (a new idempotency key each)."""
+    first = flow.registered.calls[0]
+    return first.method, box.emulation(flow.vendor).api_url + first.path, first.json, first.headers_to_send()
 
 
 def call(mode: str, auth: HttpxAuth, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -62,8 +57,8 @@ def call(mode: str, auth: HttpxAuth, method: str, url: str, **kwargs: Any) -> ht
 
 
 def flow_call(mode: str, auth: HttpxAuth, flow: Flow, box: Sandbox, **kwargs: Any) -> httpx.Response:
-    method, url, body = api_call(flow, box)
-    return call(mode, auth, method, url, json=body, **kwargs)
+    method, url, body, headers = api_call(flow, box)
+    return call(mode, auth, method, url, json=body, headers={**headers, **kwargs.pop("headers", {})}, **kwargs)
 
 
 def sent_token(flow: Flow, box: Sandbox, path: str = "/") -> Optional[str]:
@@ -109,7 +104,7 @@ def test_algonomy_headers_overwrite_the_callers_as_on_requests(sandbox: Sandbox)
     url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
     stale = {"access_token": "old-token", "tenant_hash": "old-hash"}
     for mode in MODES:
-        response = call(mode, HttpxAuth(auth), "POST", url, json={"customerId": "c1"}, headers=stale)
+        response = call(mode, HttpxAuth(auth), "POST", url, headers={**stale, "gcrId": "c1"})
         assert response.status_code == 200, response.text
         got = sandbox.calls_to("main", "/algonomy/api")[-1].headers
         assert (got["access_token"], got["tenant_hash"]) == (auth.get_token(), sandbox.algonomy.tenant_hash)
@@ -140,7 +135,7 @@ def test_no_credential_and_no_token_call_for_a_host_not_allowed(sandbox: Sandbox
 def test_plain_http_to_an_allowed_remote_host_is_refused_before_sending(sandbox: Sandbox, mode: str) -> None:
     auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
     with pytest.raises(InsecureTransportError):
-        call(mode, HttpxAuth(auth), "GET", "http://api.rokt.com/reporting/accounts/1/summary")
+        call(mode, HttpxAuth(auth), "GET", "http://api.rokt.com/v1/query/accounts")
     assert sandbox.count("rokt", "token") == 0
 
 
@@ -200,9 +195,9 @@ def test_refusal_forever_is_returned_after_one_replay(sandbox: Sandbox, mode: st
 
 @pytest.mark.parametrize("mode", MODES)
 def test_rokt_403_for_a_fresh_token_is_not_replayed(sandbox: Sandbox, mode: str) -> None:
-    sandbox.rokt.forbidden_paths.add("/reporting/accounts/999/summary")
+    sandbox.rokt.forbidden_paths.add("/v1/query/accounts")
     wrapped = HttpxAuth(sandbox.rokt_auth())
-    url = sandbox.rokt.api_url + "/reporting/accounts/999/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
     assert call(mode, wrapped, "GET", url).status_code == 403
     assert (sandbox.count("rokt", "api"), sandbox.count("rokt", "token")) == (1, 1)
 
@@ -228,7 +223,7 @@ def test_streamed_body_is_not_replayed_but_the_refused_token_is_dropped(sandbox:
     assert response.status_code == 401  # a consumed stream cannot go again: the answer is returned
     assert sandbox.count("digital_turbine", "api") == 1
     assert auth._bound_state().token is None or auth._bound_state().token.value != refused
-    assert call(mode, wrapped, "POST", url, json={"metrics": ["installs"]}).status_code == 200
+    assert call(mode, wrapped, "POST", url, json=DT_REPORT).status_code == 200
     assert sandbox.count("digital_turbine", "token") == 2
 
 
@@ -273,7 +268,7 @@ def test_same_origin_redirect_keeps_credentials(sandbox: Sandbox, mode: str) -> 
         "POST",
         sandbox.url + "/redirect",
         params={"to": "/algonomy/api/v1/profile/b2b/basic", "status": "307"},
-        json={"customerId": "c1"},
+        headers={"gcrId": "c1"},
         follow_redirects=True,
     )
     assert response.status_code == 200, response.text
@@ -405,7 +400,7 @@ def _assert_no_secret_shown(error: BaseException, auth: TokenAuth, box: Sandbox)
 
 def test_errors_keep_their_type_through_both_clients(sandbox: Sandbox) -> None:
     auth = RoktAuth("app", "wrong", token_url=sandbox.rokt.token_url, max_retries=0)
-    url = sandbox.rokt.api_url + "/reporting/accounts/123/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
     for mode in MODES:
         with pytest.raises(TokenRequestError) as caught:
             call(mode, HttpxAuth(auth), "GET", url)

@@ -30,7 +30,7 @@ from .test_httpx import TLS, api_call
 from .test_rokt import MissingScope, ScopeCheckingRokt
 
 BACKENDS = ["asyncio", "trio"]
-ROKT_PATH = "/reporting/accounts/123/summary"
+ROKT_PATH = "/v1/query/accounts"
 
 
 def run(backend: str, main: Callable[[], Awaitable[Any]]) -> Any:
@@ -113,8 +113,8 @@ def test_every_flow_cold_starts_many_coroutines_on_one_token(sandbox: Sandbox) -
         async with httpx.AsyncClient(verify=TLS, timeout=30) as client:
             for flow in FLOWS:
                 wrapped = HttpxAuth(flow.auth(sandbox))
-                method, url, body = api_call(flow, sandbox)
-                calls = (client.request(method, url, json=body, auth=wrapped) for _ in range(20))
+                parts = [api_call(flow, sandbox) for _ in range(20)]  # each with its own idempotency key
+                calls = (client.request(m, u, json=b, headers=h, auth=wrapped) for m, u, b, h in parts)
                 assert all(r.is_success for r in await asyncio.gather(*calls))
 
     asyncio.run(main())

@@ -27,18 +27,18 @@ from .test_httpx import MODES, call
 def test_a_failed_renewal_for_a_replay_leaves_no_credential_in_locals(sandbox: Sandbox, mode: str) -> None:
     auth = sandbox.algonomy_auth()
     url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
-    assert call(mode, HttpxAuth(auth), "POST", url, json={"customerId": "c1"}).status_code == 200
+    assert call(mode, HttpxAuth(auth), "POST", url, headers={"gcrId": "c1"}).status_code == 200
     refused = auth.get_token()
     sandbox.add_fault("algonomy", "api", Fault.status(401, {"message": "token expired"}))
     sandbox.add_fault("algonomy", "token", Fault.status(400, {"message": "bad"}))
     with pytest.raises(TokenRequestError) as caught:
-        call(mode, HttpxAuth(auth), "POST", url, json={"customerId": "c1"})
+        call(mode, HttpxAuth(auth), "POST", url, headers={"gcrId": "c1"})
     shown = library_locals(caught.value)
     assert refused not in shown and sandbox.algonomy.tenant_hash not in shown
 
 
 def test_renewal_does_not_wait_on_a_thread_pool_the_application_filled(sandbox: Sandbox) -> None:
-    api = sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    api = sandbox.rokt.api_url + "/v1/query/accounts"
     statuses: list[int] = []
 
     async def main() -> bool:

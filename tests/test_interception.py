@@ -18,7 +18,7 @@ import trustme
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Sandbox
 
-SUMMARY = "https://api.rokt.com/reporting/accounts/1/summary"
+SUMMARY = "https://api.rokt.com/v1/query/accounts"
 
 
 def _patched_members() -> list[object]:

@@ -7,13 +7,15 @@ import requests
 from requests_adtech_auth import DigitalTurbineAuth, RoktAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .flows import DT_REPORT
+
 
 def test_fixture_routes_real_vendor_urls_to_the_sandbox(adtech_sandbox: Sandbox) -> None:
     # Code under test, unchanged: real URLs, credentials from the environment.
     auth = RoktAuth.from_env()
-    response = requests.get("https://api.rokt.com/reporting/accounts/7/summary", auth=auth, timeout=10)
-    assert response.json()["accountId"] == "7"
-    assert response.url == "https://api.rokt.com/reporting/accounts/7/summary"
+    response = requests.get("https://api.rokt.com/v1/query/accounts", auth=auth, timeout=10)
+    assert response.json()["accounts"][0]["id"] == "123"
+    assert response.url == "https://api.rokt.com/v1/query/accounts"
     assert adtech_sandbox.count("rokt", "token") == 1
 
 
@@ -21,10 +23,10 @@ def test_fixture_faults_and_401_replay_through_real_urls(adtech_sandbox: Sandbox
     session = requests.Session()
     session.auth = DigitalTurbineAuth.from_env()
     adtech_sandbox.add_fault("digital_turbine", "token", Fault.status(503))
-    first = session.post("https://reporting.digitalturbine.com/api/v1/report", json={}, timeout=10)
+    first = session.post("https://reporting.digitalturbine.com/api/v1/report", json=DT_REPORT, timeout=10)
     assert first.ok
     adtech_sandbox.revoke_tokens()
-    second = session.post("https://reporting.digitalturbine.com/api/v1/report", json={}, timeout=10)
+    second = session.post("https://reporting.digitalturbine.com/api/v1/report", json=DT_REPORT, timeout=10)
     assert second.ok
     assert [r.status_code for r in second.history] == [401]
     assert adtech_sandbox.count("digital_turbine", "token") == 3
@@ -44,7 +46,7 @@ def test_downstream_project_uses_the_plugin(pytester) -> None:  # type: ignore[n
                 oauth_key_secret=__import__("os").environ["ALGONOMY_OAUTH_KEY_SECRET"],
             )
             url = "https://b2b.acme.algonomy.com/api/v1/profile/b2b/segments"
-            return requests.post(url, json={"customerId": customer}, auth=auth, timeout=10)
+            return requests.post(url, headers={"gcrId": customer}, auth=auth, timeout=10)
 
         def test_fetch_segments(adtech_sandbox):
             assert fetch_segments("c1").status_code == 200

@@ -49,7 +49,7 @@ def test_fork_while_another_thread_holds_the_lock(sandbox: Sandbox) -> None:
     holder = threading.Thread(target=auth.get_token)
     holder.start()
     time.sleep(0.15)  # the holder is now inside the token fetch, holding the lock
-    url = sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
     pid = _fork(lambda: 0 if requests.get(url, auth=auth, timeout=10).status_code == 200 else 1)
     assert _wait(pid, 20) == 0
     holder.join(10)
@@ -60,7 +60,7 @@ def test_fork_while_another_thread_holds_the_lock(sandbox: Sandbox) -> None:
 def test_token_cached_before_fork_is_reused_by_the_child(sandbox: Sandbox) -> None:
     auth = sandbox.rokt_auth()
     token = auth.get_token()
-    url = sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
 
     def child() -> int:
         ok = requests.get(url, auth=auth, timeout=10).ok and auth.get_token() == token
@@ -81,7 +81,7 @@ def call_in_worker(job: tuple[TokenAuth, str]) -> tuple[int, str]:
 def test_pickled_auth_objects_in_a_spawned_pool(sandbox: Sandbox) -> None:
     auth = sandbox.rokt_auth()
     parent_token = auth.get_token()
-    url = sandbox.rokt.api_url + "/reporting/accounts/1/summary"
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.map(call_in_worker, [(auth, url)] * 4, chunksize=1)
     assert [status for status, _ in results] == [200] * 4

@@ -13,6 +13,8 @@ from requests_adtech_auth import FileTokenCache, RoktAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_state import CachedToken
 
+from .flows import PARTNERSHIP, ROKT_SUMMARY_PARAMS, idempotency_key
+
 SUMMARY = "/reporting/accounts/{}/summary"
 
 
@@ -23,7 +25,7 @@ def _session(auth: RoktAuth) -> requests.Session:
 
 
 def _summary(session: requests.Session, box: Sandbox, account: str = "123") -> requests.Response:
-    return session.get(box.rokt.api_url + SUMMARY.format(account), timeout=10)
+    return session.get(box.rokt.api_url + SUMMARY.format(account), params=ROKT_SUMMARY_PARAMS, timeout=10)
 
 
 class _QuickFloorAuth(RoktAuth):
@@ -81,9 +83,9 @@ def test_other_vendors_do_not_renew_on_403(sandbox: Sandbox) -> None:
     auth = sandbox.rokt_partnerships_auth()
     session = _session(auth)  # type: ignore[arg-type]
     url = sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership"
-    assert session.post(url, json={"name": "shop"}, timeout=10).ok
+    assert session.post(url, json=PARTNERSHIP, headers=idempotency_key(), timeout=10).ok
     sandbox.add_fault("rokt_partnerships", "api", Fault.status(403, {"error": "Forbidden"}))
-    assert session.post(url, json={"name": "shop"}, timeout=10).status_code == 403
+    assert session.post(url, json=PARTNERSHIP, headers=idempotency_key(), timeout=10).status_code == 403
     assert sandbox.count("rokt_partnerships", "token") == 1
 
 
@@ -205,7 +207,8 @@ def test_a_token_refused_during_a_renewal_is_not_served_while_the_renewal_runs(s
 
 def _summary_streamed(auth: RoktAuth, box: Sandbox) -> int:
     body = (chunk for chunk in [b""])  # a generator: requests cannot send it twice
-    return requests.get(box.rokt.api_url + SUMMARY.format("123"), data=body, auth=auth, timeout=10).status_code
+    url = box.rokt.api_url + SUMMARY.format("123")
+    return requests.get(url, params=ROKT_SUMMARY_PARAMS, data=body, auth=auth, timeout=10).status_code
 
 
 def _refused_in_a_thread(auth: RoktAuth, box: Sandbox, old: str) -> threading.Thread:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import json
 import logging
 import pickle
 import time
@@ -27,11 +28,13 @@ from requests_adtech_auth import (
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_endpoint import IssuedToken, for_another_caller
 
-from .flows import in_threads
+from .flows import ROKT_SUMMARY_PARAMS, in_threads, rokt_event_headers, rokt_events
 
 
 def summary(session: requests.Session, box: Sandbox, account: str = "123") -> requests.Response:
-    return session.get(f"{box.rokt.api_url}/reporting/accounts/{account}/summary", timeout=10)
+    return session.get(
+        f"{box.rokt.api_url}/reporting/accounts/{account}/summary", params=ROKT_SUMMARY_PARAMS, timeout=10
+    )
 
 
 def session_with(auth: RoktAuth) -> requests.Session:
@@ -80,8 +83,10 @@ def test_event_and_reporting_names_are_the_same_flow(sandbox: Sandbox) -> None:
     for cls in (RoktEventAuth, RoktReportingAuth):
         auth = cls(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
         assert isinstance(auth, RoktAuth)
-        response = session_with(auth).post(sandbox.rokt.api_url + "/v1/events", json={"events": [{}]}, timeout=10)
-        assert response.json() == {"accepted": 1}
+        response = session_with(auth).post(
+            sandbox.rokt.api_url + "/v1/events", json=rokt_events(1), headers=rokt_event_headers(), timeout=10
+        )
+        assert response.json() == {"unprocessedRecords": []}
 
 
 def test_short_lived_tokens_renew_before_expiry_with_no_401(sandbox: Sandbox) -> None:
@@ -245,13 +250,15 @@ def test_401_refreshes_once_and_replays_post_body(sandbox: Sandbox) -> None:
     session = session_with(sandbox.rokt_auth())
     summary(session, sandbox)
     sandbox.revoke_tokens()
-    response = session.post(sandbox.rokt.api_url + "/v1/events", json={"events": [{}, {}]}, timeout=10)
+    headers = rokt_event_headers()
+    response = session.post(sandbox.rokt.api_url + "/v1/events", json=rokt_events(2), headers=headers, timeout=10)
     assert response.status_code == 200
-    assert response.json() == {"accepted": 2}
+    assert response.json() == {"unprocessedRecords": []}
     assert [r.status_code for r in response.history] == [401]
     posts = sandbox.calls_to(path_prefix="/rokt/v1/events")
     assert len(posts) == 2
-    assert posts[0].body == posts[1].body == b'{"events": [{}, {}]}'
+    assert posts[0].body == posts[1].body == json.dumps(rokt_events(2)).encode()
+    assert posts[0].header("Idempotency-Key") == posts[1].header("Idempotency-Key") == headers["Idempotency-Key"]
     assert sandbox.count("rokt", "token") == 2
 
 
@@ -259,13 +266,12 @@ def test_401_replays_a_seekable_file_body(sandbox: Sandbox) -> None:
     session = session_with(sandbox.rokt_auth())
     summary(session, sandbox)
     sandbox.revoke_tokens()
-    body = io.BytesIO(b'{"events": [{}, {}, {}]}')
-    response = session.post(
-        sandbox.rokt.api_url + "/v1/events", data=body, headers={"Content-Type": "application/json"}, timeout=10
-    )
-    assert response.json() == {"accepted": 3}
+    raw = json.dumps(rokt_events(3)).encode()
+    headers = {"Content-Type": "application/json", **rokt_event_headers()}
+    response = session.post(sandbox.rokt.api_url + "/v1/events", data=io.BytesIO(raw), headers=headers, timeout=10)
+    assert response.json() == {"unprocessedRecords": []}
     posts = sandbox.calls_to(path_prefix="/rokt/v1/events")
-    assert [p.body for p in posts] == [b'{"events": [{}, {}, {}]}'] * 2
+    assert [p.body for p in posts] == [raw] * 2
 
 
 def test_401_with_unreplayable_body_is_returned(sandbox: Sandbox) -> None:
@@ -457,7 +463,7 @@ def test_plain_http_loopback_token_url_is_allowed(url: str) -> None:
 def test_plain_http_api_call_to_an_allowed_host_is_refused(sandbox: Sandbox) -> None:
     session = session_with(sandbox.rokt_auth())
     with pytest.raises(InsecureTransportError):
-        session.get("http://api.rokt.com/reporting/accounts/1/summary", timeout=1)
+        session.get("http://api.rokt.com/v1/query/accounts", timeout=1)
     assert sandbox.count("rokt", "token") == 0
 
 

@@ -10,6 +10,7 @@ import textwrap
 import time
 import warnings
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -18,7 +19,10 @@ import requests.adapters
 from requests_adtech_auth import RoktAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-SUMMARY = "/reporting/accounts/{}/summary"
+from .flows import DT_REPORT, ROKT_SUMMARY_PARAMS
+
+SUMMARY_PATH = "/reporting/accounts/{}/summary"
+SUMMARY = SUMMARY_PATH + "?" + urlencode(ROKT_SUMMARY_PARAMS)
 
 
 def rokt_get(box: Sandbox, path: str, token: str) -> requests.Response:
@@ -68,7 +72,7 @@ def test_rokt_stale_token_status_switch(status: int, how: str, sandbox: Sandbox)
 
 
 def test_rokt_forbidden_path_is_a_genuine_403_for_a_valid_token(sandbox: Sandbox) -> None:
-    sandbox.rokt.forbidden_paths.add(SUMMARY.format(999))
+    sandbox.rokt.forbidden_paths.add(SUMMARY_PATH.format(999))
     token = sandbox.rokt_auth().get_token()
     sandbox.reset_counts()
     refused = rokt_get(sandbox, SUMMARY.format(999), token)
@@ -90,14 +94,15 @@ def test_rokt_switches_over_http(sandbox: Sandbox) -> None:
         "token_field": "access_token",
         "stale_token_status": 401,
         "forbidden_paths": [],
+        "record_refused_keys": False,
     }
     answer = requests.post(
-        control, json={"stale_token_status": 403, "forbidden_paths": [SUMMARY.format(7)]}, timeout=10
+        control, json={"stale_token_status": 403, "forbidden_paths": [SUMMARY_PATH.format(7)]}, timeout=10
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["stale_token_status"] == 403
     assert sandbox.rokt.stale_token_status == 403
-    assert sandbox.rokt.forbidden_paths == {SUMMARY.format(7)}
+    assert sandbox.rokt.forbidden_paths == {SUMMARY_PATH.format(7)}
     token = sandbox.rokt_auth().get_token()
     assert rokt_get(sandbox, SUMMARY.format(7), token).status_code == 403
     sandbox.revoke_tokens()
@@ -130,7 +135,12 @@ def test_rokt_switches_over_http_refuse_bad_values_and_change_nothing(
         answer = requests.post(sandbox.url + "/_sandbox/rokt", json=body, timeout=10)
     assert answer.status_code == 400
     assert message in answer.json()["error"]
-    assert sandbox.rokt.settings() == {"token_field": "access_token", "stale_token_status": 401, "forbidden_paths": []}
+    assert sandbox.rokt.settings() == {
+        "token_field": "access_token",
+        "stale_token_status": 401,
+        "forbidden_paths": [],
+        "record_refused_keys": False,
+    }
 
 
 # -- paths a vendor does not serve ---------------------------------------------------------
@@ -199,7 +209,7 @@ def test_fault_queued_over_http_is_served_to_a_real_session(sandbox: Sandbox) ->
     assert requests.get(sandbox.url + "/_sandbox/faults", timeout=10).json() == {"digital_turbine": {"token": 2}}
     session = requests.Session()
     session.auth = sandbox.digital_turbine_auth()
-    assert session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json={}, timeout=30).ok
+    assert session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json=DT_REPORT, timeout=30).ok
     assert sandbox.count("digital_turbine", "token") == 3, "two 503s, then the token"
     assert requests.get(sandbox.url + "/_sandbox/faults", timeout=10).json() == {}
 
@@ -383,7 +393,7 @@ def test_interception_examples_for_scripts_and_notebooks_run(which: str) -> None
     assert requests.adapters.HTTPAdapter.send is original_send, "the real hosts are the network's again"
     box = namespace["box"]
     assert box.count("rokt", "api_ok") == 1, "the call to https://api.rokt.com reached the sandbox"
-    assert namespace["response"].url == "https://api.rokt.com/reporting/accounts/1/summary", "the real URL stays"
+    assert namespace["response"].url == "https://api.rokt.com/v1/query/accounts", "the real URL stays"
 
 
 def test_environ_keeps_token_urls_on_loopback_even_while_intercepting(sandbox: Sandbox) -> None:
@@ -417,7 +427,7 @@ def test_algonomy_from_env_sends_to_the_example_host_under_interception(adtech_s
 
     auth = AlgonomyAuth.from_env()
     reply = requests.post(
-        "https://b2b.example.algonomy.com/api/v1/profile/b2b/basic", json={"customerId": "c1"}, auth=auth, timeout=10
+        "https://b2b.example.algonomy.com/api/v1/profile/b2b/basic", headers={"gcrId": "c1"}, auth=auth, timeout=10
     )
     assert reply.status_code == 200, reply.text
 

@@ -13,7 +13,7 @@ import requests
 from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktEventAuth, RoktReportingAuth
 from requests_adtech_auth.sandbox import Sandbox
 
-from .flows import FLOWS, Flow, in_threads
+from .flows import DT_REPORT, FLOWS, Flow, in_threads
 
 
 def _open_descriptors() -> int:
@@ -49,7 +49,7 @@ def test_16_threads_of_new_objects_one_token_call(sandbox: Sandbox) -> None:
         with requests.Session() as session:
             for _ in range(10):
                 auth = sandbox.digital_turbine_auth()
-                status = session.post(url, json={}, auth=auth, timeout=10).status_code
+                status = session.post(url, json=DT_REPORT, auth=auth, timeout=10).status_code
                 if status != 200:
                     failures.append(status)
 

@@ -19,7 +19,7 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import in_threads
+from .flows import ALGONOMY_CUSTOMER, DT_REPORT, PARTNERSHIP, idempotency_key, in_threads
 
 # -- Rokt Partnerships ------------------------------------------------------------------
 
@@ -55,7 +55,9 @@ def test_partnerships_parent_header_on_writes_and_reads(sandbox: Sandbox) -> Non
     e = sandbox.rokt_partnerships
     session = requests.Session()
     session.auth = sandbox.rokt_partnerships_auth()
-    created = session.post(e.api_url + "/v1/accounts/register/partnership", json={}, timeout=10)
+    created = session.post(
+        e.api_url + "/v1/accounts/register/partnership", json=PARTNERSHIP, headers=idempotency_key(), timeout=10
+    )
     assert created.status_code == 201
     assert created.json()["data"]["parent_account_id"] == e.parent_account_id
     read = session.get(e.api_url + "/v1/accounts", timeout=10)
@@ -71,8 +73,8 @@ def test_partnerships_write_without_parent_header_is_a_422(sandbox: Sandbox) -> 
     token = sandbox.rokt_partnerships_auth().get_token()
     response = requests.post(
         sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership",
-        json={},
-        headers={"Authorization": "Bearer " + token},
+        json=PARTNERSHIP,
+        headers={"Authorization": "Bearer " + token, **idempotency_key()},
         timeout=10,
     )
     assert response.status_code == 422
@@ -85,8 +87,8 @@ def test_partnerships_callers_parent_header_wins(sandbox: Sandbox) -> None:
     session.auth = sandbox.rokt_partnerships_auth()
     response = session.post(
         sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership",
-        json={},
-        headers={"X-Platform-Parent-Account-Id": "managed-sub-account"},
+        json=PARTNERSHIP,
+        headers={"X-Platform-Parent-Account-Id": "managed-sub-account", **idempotency_key()},
         timeout=10,
     )
     assert response.json()["data"]["parent_account_id"] == "managed-sub-account"
@@ -168,14 +170,17 @@ def test_dt_real_bad_credentials(sandbox: Sandbox) -> None:
 def test_dt_signed_url_downloads_without_authorization(sandbox: Sandbox) -> None:
     session = requests.Session()
     session.auth = sandbox.digital_turbine_auth()
-    report = session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json={}, timeout=10)
+    report = session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json=DT_REPORT, timeout=10)
     signed_url = report.json()["signed_url"]
     assert not signed_url.startswith(sandbox.url)
     download = session.get(signed_url, timeout=10)
+    while download.status_code == 200 and not download.content:  # produced asynchronously
+        download = session.get(signed_url, timeout=10)
     assert download.status_code == 200, download.text
-    assert download.text.startswith("date,app,installs")
-    (call,) = sandbox.calls_to("storage")
-    assert call.header("Authorization") is None
+    assert download.text.startswith("Date,Country,Installs")
+    calls = sandbox.calls_to("storage")
+    assert len(calls) == sandbox.digital_turbine.polls_until_ready + 1
+    assert all(call.header("Authorization") is None for call in calls)
 
 
 def test_dt_storage_refuses_a_second_credential(sandbox: Sandbox) -> None:
@@ -206,7 +211,9 @@ def test_algonomy_lifetime_is_the_validity_asked_for(sandbox: Sandbox) -> None:
 
 def test_algonomy_call_headers(sandbox: Sandbox) -> None:
     auth = sandbox.algonomy_auth()
-    response = requests.post(sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic", json={}, auth=auth, timeout=10)
+    response = requests.post(
+        sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic", headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10
+    )
     assert response.status_code == 200
     call = sandbox.calls_to(path_prefix="/algonomy/api")[-1]
     assert call.header("access_token") == auth.get_token()
@@ -218,7 +225,7 @@ def test_algonomy_call_headers(sandbox: Sandbox) -> None:
 def test_algonomy_403_for_a_missing_resource_is_not_retried(sandbox: Sandbox) -> None:
     auth = sandbox.algonomy_auth(["basic"])
     url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/segments"
-    response = requests.post(url, json={}, auth=auth, timeout=10)
+    response = requests.post(url, headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10)
     assert response.status_code == 403
     assert sandbox.count("algonomy", "api") == 1
     assert sandbox.count("algonomy", "token") == 1
@@ -229,12 +236,12 @@ def test_algonomy_add_resources_updates_the_live_token(sandbox: Sandbox) -> None
     session = requests.Session()
     session.auth = auth
     api = sandbox.algonomy.api_url + "/api/v1/profile/b2b/"
-    assert session.post(api + "basic", json={}, timeout=10).ok
+    assert session.post(api + "basic", headers=ALGONOMY_CUSTOMER, timeout=10).ok
     token = auth.get_token()
     auth.add_resources("segments", "userActivity")
     assert auth.resources == ("basic", "segments", "userActivity")
-    assert session.post(api + "segments", json={}, timeout=10).ok
-    assert session.post(api + "userActivity", json={}, timeout=10).ok
+    assert session.post(api + "segments", headers=ALGONOMY_CUSTOMER, timeout=10).ok
+    assert session.post(api + "userActivity", headers=ALGONOMY_CUSTOMER, timeout=10).ok
     assert auth.get_token() == token
     assert sandbox.count("algonomy", "token") == 1
     assert sandbox.count("algonomy", "update") == 1
@@ -248,7 +255,9 @@ def test_algonomy_add_resources_without_a_token_only_records(sandbox: Sandbox) -
     auth.add_resources("campaigns")
     auth.add_resources("campaigns", "basic")  # nothing new: no call
     assert sandbox.count("algonomy", "update") == 0
-    response = requests.post(sandbox.algonomy.api_url + "/api/v1/profile/b2b/campaigns", json={}, auth=auth, timeout=10)
+    response = requests.post(
+        sandbox.algonomy.api_url + "/api/v1/profile/b2b/campaigns", headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10
+    )
     assert response.ok
     (create,) = sandbox.calls_to(path_prefix="/algonomy/secureApi")
     assert json.loads(create.body)["resource"] == ["basic", "campaigns"]
@@ -269,7 +278,9 @@ def test_algonomy_update_of_a_dead_token_falls_back_to_a_new_token(sandbox: Sand
     auth.get_token()
     sandbox.revoke_tokens()
     auth.add_resources("segments")
-    response = requests.post(sandbox.algonomy.api_url + "/api/v1/profile/b2b/segments", json={}, auth=auth, timeout=10)
+    response = requests.post(
+        sandbox.algonomy.api_url + "/api/v1/profile/b2b/segments", headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10
+    )
     assert response.ok
     assert sandbox.count("algonomy", "token") == 2
 
@@ -284,7 +295,9 @@ def test_algonomy_add_resources_is_thread_safe(sandbox: Sandbox) -> None:
     session = requests.Session()
     session.auth = auth
     for name in names:
-        assert session.post(sandbox.algonomy.api_url + "/api/v1/profile/b2b/" + name, json={}, timeout=10).ok
+        assert session.post(
+            sandbox.algonomy.api_url + "/api/v1/profile/b2b/" + name, headers=ALGONOMY_CUSTOMER, timeout=10
+        ).ok
     assert sandbox.count("algonomy", "token") == 1
 
 
@@ -333,9 +346,13 @@ def test_algonomy_same_origin_redirect_keeps_headers(sandbox: Sandbox) -> None:
     auth = sandbox.algonomy_auth()
     target = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
     response = requests.post(
-        sandbox.url + "/redirect", params={"to": target, "status": "307"}, json={}, auth=auth, timeout=10
+        sandbox.url + "/redirect",
+        params={"to": target, "status": "307"},
+        headers=ALGONOMY_CUSTOMER,
+        auth=auth,
+        timeout=10,
     )
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(

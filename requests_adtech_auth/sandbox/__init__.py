@@ -6,7 +6,7 @@ lifetimes, queued faults, revoking every token, and counters of what it saw::
 
     with Sandbox() as sandbox:
         auth = sandbox.rokt_auth()
-        requests.get(sandbox.rokt.api_url + "/reporting/accounts/123/summary", auth=auth)
+        requests.get(sandbox.rokt.api_url + "/v1/query/accounts", auth=auth)
         assert sandbox.count("rokt", "token") == 1
 
 Scripts and notebooks that keep the vendors' real URLs use
@@ -433,7 +433,7 @@ class Sandbox:
             with Sandbox() as box, box.intercept_vendor_hosts():
                 os.environ.update(box.environ())  # the variables from_env() reads
                 auth = RoktAuth.from_env()
-                response = requests.get("https://api.rokt.com/reporting/accounts/1/summary", auth=auth)
+                response = requests.get("https://api.rokt.com/v1/query/accounts", auth=auth)
 
         In a notebook, where the sandbox should outlive a cell::
 
@@ -442,7 +442,7 @@ class Sandbox:
             stack.enter_context(box.intercept_vendor_hosts())
             os.environ.update(box.environ())
             # later cells: the documentation's examples, unchanged
-            response = requests.get("https://api.rokt.com/reporting/accounts/1/summary", auth=RoktAuth.from_env())
+            response = requests.get("https://api.rokt.com/v1/query/accounts", auth=RoktAuth.from_env())
             # the last cell: real hosts go to the network again, then the sandbox stops
             stack.close()
         """

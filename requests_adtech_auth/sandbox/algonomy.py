@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional, TextIO
 from urllib.parse import urlsplit
 
 from ._emulation import Emulation
-from ._http import Call, Reply
+from ._http import Call, Fault, Reply
 
 if TYPE_CHECKING:
     import requests
@@ -23,6 +23,21 @@ RESOURCES = {
     ),
     "gdpr": frozenset({"registerGdprRequest", "revokeGdprActions", "gdprRequestStatus"}),
 }
+
+
+#: A path prefix the RCDP reference's example host has (``https://api-dev.algonomy.com/rcdpapi/...``).
+API_PREFIX = "/rcdpapi"
+#: The request headers the profile APIs take a customer's identifier in.
+IDENTIFIER_HEADERS = ("gcrId", "mobile_number", "email_address", "customer_code_external")
+
+
+def _profile_problem(call: Call, resource: str) -> str:
+    """What a profile API call lacks: an identifier header; the Basic API also takes no body."""
+    if not any(call.header(name) for name in IDENTIFIER_HEADERS):
+        return f"a customer identifier header is required: one of {', '.join(IDENTIFIER_HEADERS)}"
+    if resource == "basic" and call.body.strip():
+        return "the Basic API takes no request body: the identifiers go in headers"
+    return ""
 
 
 def _message(status: int, message: str) -> Reply:
@@ -183,8 +198,17 @@ class AlgonomyEmulation(Emulation):
                 resource = path[len(base) :]
                 if record.client != f"{self.tenant_hash}:{kind}" or resource not in record.resources:
                     return _message(403, f"token does not grant resource {resource}")
+                problem = _profile_problem(call, resource) if kind == "profile" else ""
+                if problem:
+                    return _message(400, problem)
                 return Reply.json(200, {"resource": resource, "data": {"customers": []}})
         return self.not_found(call, path)
+
+    def handle(self, call: Call, path: str) -> Reply | Fault:
+        """As every emulation, below an optional ``/rcdpapi`` prefix (a base URL Algonomy hands out has one)."""
+        if path.startswith(API_PREFIX + "/"):
+            path = path[len(API_PREFIX) :]
+        return super().handle(call, path)
 
     def serves(self, path: str) -> bool:
         """The profile and GDPR resource paths."""
@@ -201,8 +225,7 @@ def demo_add_resources(session: requests.Session, sandbox: Sandbox, auth: Algono
 
     auth.add_resources("segments")
     out.write("    add_resources('segments'): the live token was updated, not replaced\n")
-    response = session.post(
-        sandbox.algonomy.api_url + "/api/v1/profile/b2b/segments", json={"customerId": "c1"}, timeout=10
-    )
-    show_call(out, "POST", "api/v1/profile/b2b/segments", response)
+    url = sandbox.algonomy.api_url + "/rcdpapi/api/v1/profile/b2b/segments"
+    response = session.post(url, headers={"gcrId": "gcr-1001"}, timeout=10)
+    show_call(out, "POST", "rcdpapi/api/v1/profile/b2b/segments", response)
     return response.ok

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import secrets
+import threading
+import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._emulation import Emulation, random_credential, seconds_field
@@ -37,7 +40,15 @@ class DigitalTurbineEmulation(Emulation):
         super().__init__(sandbox)
         self.client_id = random_credential("sbx", 16)
         self.client_secret = random_credential("", 48)
-        self._reports: dict[str, str] = {}
+        #: Signature -> [report id, polls left before the file is there].
+        self._reports: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        #: How many polls of a report's URL find it not ready yet (it is produced asynchronously).
+        self.polls_until_ready = 2
+        #: What a poll gets before the file is there: 200 with an empty body, or 404.
+        self.pending_status = 200
+        #: The answer's key for the report URL: ``signed_url`` (one public client) or ``url`` (DT's sibling API).
+        self.url_field = "signed_url"
 
     def auth_arguments(self) -> dict[str, Any]:
         """``client_id``, ``client_secret`` and ``token_url``."""
@@ -75,17 +86,20 @@ class DigitalTurbineEmulation(Emulation):
         return Reply.json(200, {"accessToken": value, "tokenType": "bearer", "expiresIn": seconds_field(lifetime)})
 
     def api(self, call: Call, path: str) -> Reply:
-        """``POST /api/v1/report``: answers a ``signed_url`` on the storage host."""
+        """``POST /api/v1/report``: validates the query, answers a pre-signed URL on the storage host."""
         _, refused = self.check_bearer(call)
         if refused is not None:
             return refused
-        if path == "/api/v1/report" and call.method == "POST":
-            report_id = secrets.token_hex(6)
-            signature = secrets.token_hex(16)
-            self._reports[signature] = report_id
-            url = f"{self.sandbox.storage_url}/reports/{report_id}.csv?X-Signature={signature}&X-Expires=300"
-            return Reply.json(200, {"status": "COMPLETED", "report_id": report_id, "signed_url": url})
-        return self.not_found(call, path)
+        if path != "/api/v1/report" or call.method != "POST":
+            return self.not_found(call, path)
+        problem = _report_problem(call)
+        if problem:
+            return Reply.json(400, {"error": "Bad_Request", "error_description": problem})
+        report_id, signature = secrets.token_hex(6), secrets.token_hex(16)
+        with self._lock:
+            self._reports[signature] = [report_id, self.polls_until_ready]
+        url = f"{self.sandbox.storage_url}/reports/{report_id}.csv?X-Signature={signature}&X-Expires=3600"
+        return Reply.json(200, {"status": "SUBMITTED", "report_id": report_id, self.url_field: url})
 
     def serves(self, path: str) -> bool:
         """The report path."""
@@ -104,21 +118,78 @@ class DigitalTurbineEmulation(Emulation):
                 {"Content-Type": "application/xml"},
             )
         if call.path.startswith("/reports/"):
-            report_id = self._reports.get(call.query.get("X-Signature", ""))
-            if report_id is None or call.path != f"/reports/{report_id}.csv":
-                return Reply(
-                    403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>", {"Content-Type": "application/xml"}
+            with self._lock:
+                report = self._reports.get(call.query.get("X-Signature", ""))
+                if report is None or call.path != f"/reports/{report[0]}.csv":
+                    return Reply(
+                        403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>", {"Content-Type": "application/xml"}
+                    )
+                report[1] -= 1
+                pending = report[1] >= 0
+            if pending:  # produced asynchronously: not there yet
+                return (
+                    Reply(404, b"<Error><Code>NoSuchKey</Code></Error>", {"Content-Type": "application/xml"})
+                    if (self.pending_status == 404)
+                    else Reply(200, b"", {"Content-Type": "text/csv"})
                 )
-            return Reply(200, b"date,app,installs\n2026-11-01,sbx,42\n", {"Content-Type": "text/csv"})
+            return Reply(200, b"Date,Country,Installs\n2026-11-01,US,42\n", {"Content-Type": "text/csv"})
         return Reply.json(200, {"ok": True})
 
 
 def demo_download(session: requests.Session, sandbox: Sandbox, auth: AuthBase, out: TextIO) -> bool:
-    """The demo's extra step: fetch a report's pre-signed URL, which gets no credential."""
+    """The demo's extra step: poll a report's pre-signed URL, which gets no credential, until the file is there."""
     from ..demo import show_call
+    from ..digital_turbine import REPORT_EXAMPLE
 
-    report = session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json={}, timeout=10)
-    signed_url = report.json()["signed_url"]
-    csv = session.get(signed_url, timeout=10)
-    show_call(out, "GET", f"signed_url on {signed_url.split('/')[2]}", csv, " (no Authorization sent)")
-    return csv.ok
+    report = session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json=REPORT_EXAMPLE, timeout=10)
+    answer = report.json()
+    url = answer.get("signed_url") or answer.get("url")
+    for _ in range(10):  # the sandbox makes the file after a few polls; DT's within an hour
+        csv = session.get(url, timeout=10)
+        ready = csv.ok and bool(csv.content)
+        show_call(
+            out,
+            "GET",
+            f"report URL on {url.split('/')[2]}",
+            csv,
+            " (no Authorization sent)" + ("" if ready else ", not ready"),
+        )
+        if ready:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+#: The longest period one report may cover (DT's report endpoint page).
+MAX_REPORT_DAYS = 90
+
+
+def _report_problem(call: Call) -> str:
+    """What is wrong with a report request's body, as DT's report endpoint page describes it ("" if nothing)."""
+    try:
+        document = call.json()
+    except ValueError:
+        return "the body is not JSON"
+    if not isinstance(document, dict) or document.get("product") != "dtgrowth":
+        return 'product must be "dtgrowth"'
+    query = document.get("query")
+    if not isinstance(query, dict):
+        return "query must be an object"
+    dates = query.get("dateRange")
+    try:
+        assert isinstance(dates, dict)
+        start = datetime.date.fromisoformat(dates["start"])
+        end = datetime.date.fromisoformat(dates["end"])
+    except (AssertionError, TypeError, KeyError, ValueError):
+        return "query.dateRange must be {start, end} as YYYY-MM-DD dates"
+    if not 0 <= (end - start).days < MAX_REPORT_DAYS:
+        return f"query.dateRange must run forward and cover at most {MAX_REPORT_DAYS} days"
+    metrics = query.get("metrics")
+    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+        return "query.metrics must be a non-empty list of metric names"
+    for name in ("splits", "filters"):
+        if not isinstance(query.get(name, []), list):
+            return f"query.{name} must be a list"
+    if query.get("reportFormat") != "csv":
+        return 'query.reportFormat must be "csv"'
+    return ""

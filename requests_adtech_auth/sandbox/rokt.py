@@ -6,6 +6,8 @@ import base64
 import binascii
 import re
 import secrets
+import threading
+import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
 
 _FORM = "application/x-www-form-urlencoded"
 _SUMMARY = re.compile(r"/reporting/accounts/([^/]+)/summary")
+#: What the account summary needs (docs.rokt.com, reporting/get-account-summary).
+_SUMMARY_PARAMETERS = ("dateStart", "dateEnd", "currency", "timeZoneVariation")
+#: What every event carries, and the API versions the Event API takes ("": the latest).
+_EVENT_FIELDS = ("accountId", "clientEventId", "eventTime", "eventType")
+_EVENT_VERSIONS = frozenset({"", "2020-05-21"})
 _ROKT_PATHS = frozenset({"/v1/events", "/v1/query/accounts"})
 
 
@@ -29,6 +36,10 @@ def _phrase(status: int) -> str:
 
 def _oauth_error(status: int, error: str, description: str) -> Reply:
     return Reply.json(status, {"error": error, "error_description": description})
+
+
+def _rokt_error(status: int, code: str, message: str) -> Reply:
+    return Reply.json(status, {"code": code, "message": message})
 
 
 class RoktEmulation(Emulation):
@@ -44,6 +55,17 @@ class RoktEmulation(Emulation):
     * ``forbidden_paths``: API paths (as documented, e.g.
       ``"/reporting/accounts/999/summary"``) that a valid token gets 403 for: an
       account the caller may not read.
+    * ``record_refused_keys``: keep an event call's ``Idempotency-Key`` even when
+      its token is refused, so the replay with a fresh token gets 409. Off by
+      default: Rokt does not document what it does.
+
+    The API validates as Rokt documents it: ``POST /v1/events`` needs
+    ``Rokt-Version`` (``2020-05-21``, or empty for the latest), an
+    ``Idempotency-Key`` UUID that was not used before (409 for a reused one) and
+    1 to 100 events, each with ``accountId``, ``clientEventId``, ``eventTime`` and
+    ``eventType``; the account summary needs ``dateStart``, ``dateEnd``,
+    ``currency`` and ``timeZoneVariation``. Errors carry Rokt's ``code``
+    (``RequestJsonUnmarshalError``, ``RequestValidationError``) and ``message``.
 
     Counters: ``api_403`` counts every 403, ``api_403_stale`` those for a stale token.
     """
@@ -60,6 +82,11 @@ class RoktEmulation(Emulation):
         self.token_field = "access_token"
         self.stale_token_status = 401
         self.forbidden_paths: set[str] = set()
+        #: Record an event call's Idempotency-Key even when its token is refused, so
+        #: that the replay with a fresh token gets 409 (Rokt does not say whether it does).
+        self.record_refused_keys = False
+        self._seen_keys: set[str] = set()
+        self._keys_lock = threading.Lock()
 
     def auth_arguments(self) -> dict[str, Any]:
         """``app_id``, ``app_secret`` and ``token_url``."""
@@ -75,6 +102,7 @@ class RoktEmulation(Emulation):
             "token_field": self.token_field,
             "stale_token_status": self.stale_token_status,
             "forbidden_paths": sorted(self.forbidden_paths),
+            "record_refused_keys": self.record_refused_keys,
         }
 
     def configure(self, changes: Any) -> None:
@@ -85,7 +113,7 @@ class RoktEmulation(Emulation):
         """
         if not isinstance(changes, dict):
             raise ValueError("body must be a JSON object of Rokt sandbox settings")
-        unknown = sorted(set(changes) - {"token_field", "stale_token_status", "forbidden_paths"})
+        unknown = sorted(set(changes) - {"token_field", "stale_token_status", "forbidden_paths", "record_refused_keys"})
         if unknown:
             raise ValueError(f"unknown Rokt setting(s) {', '.join(map(repr, unknown))}")
         status = changes.get("stale_token_status", self.stale_token_status)
@@ -97,7 +125,10 @@ class RoktEmulation(Emulation):
         paths = changes.get("forbidden_paths", sorted(self.forbidden_paths))
         if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
             raise ValueError("forbidden_paths must be a list of API paths starting with '/'")
-        self.stale_token_status, self.token_field = status, field_name
+        record = changes.get("record_refused_keys", self.record_refused_keys)
+        if not isinstance(record, bool):
+            raise ValueError("record_refused_keys must be true or false")
+        self.stale_token_status, self.token_field, self.record_refused_keys = status, field_name, record
         # In place, and never emptied in between: a request meanwhile sees the old or the new set.
         self.forbidden_paths.intersection_update(paths)
         self.forbidden_paths.update(paths)
@@ -135,21 +166,51 @@ class RoktEmulation(Emulation):
         """``GET /reporting/accounts/{id}/summary``, ``POST /v1/events``, ``GET /v1/query/accounts``."""
         client, refused = self.check_bearer(call)
         if refused is not None:
+            if self.record_refused_keys and path == "/v1/events":
+                self._seen_keys.add(call.header("Idempotency-Key") or "")
             return refused
         if path in self.forbidden_paths:
             return Reply.json(403, {"error": "Forbidden", "message": "your credentials have no access to this data"})
         match = _SUMMARY.fullmatch(path)
         if match and call.method == "GET":
+            missing = [name for name in _SUMMARY_PARAMETERS if not call.query.get(name)]
+            if missing:
+                return _rokt_error(400, "RequestValidationError", f"missing query parameter(s): {', '.join(missing)}")
             return Reply.json(200, {"accountId": match.group(1), "impressions": 1200, "referrals": 37})
         if path == "/v1/events" and call.method == "POST":
-            try:
-                events = call.json().get("events", [])
-            except (ValueError, AttributeError):
-                return Reply.json(400, {"message": "body must be a JSON object with events"})
-            return Reply.json(200, {"accepted": len(events)})
+            return self._events(call)
         if path == "/v1/query/accounts" and call.method == "GET":
             return Reply.json(200, {"accounts": [{"id": "123", "owner": client}]})
         return self.not_found(call, path)
+
+    def _events(self, call: Call) -> Reply:
+        # The Event API's checks in the order its errors page lists them: headers, body, events.
+        version = call.header("Rokt-Version")
+        if version is None or version not in _EVENT_VERSIONS:  # "" asks for the latest
+            return _rokt_error(
+                400, "RequestValidationError", "Rokt-Version must be 2020-05-21 (or empty for the latest)"
+            )
+        key = call.header("Idempotency-Key") or ""
+        try:
+            uuid.UUID(key)
+        except ValueError:
+            return _rokt_error(400, "RequestValidationError", "Idempotency-Key must be a UUID")
+        try:
+            document = call.json()
+        except ValueError:
+            return _rokt_error(400, "RequestJsonUnmarshalError", "the body is not JSON")
+        events = document.get("events") if isinstance(document, dict) else None
+        if not isinstance(events, list) or not 1 <= len(events) <= 100:
+            return _rokt_error(400, "RequestValidationError", "events must be a list of 1 to 100 events")
+        for index, event in enumerate(events):
+            absent = [name for name in _EVENT_FIELDS if not isinstance(event, dict) or not event.get(name)]
+            if absent:
+                return _rokt_error(400, "RequestValidationError", f"events[{index}] lacks {', '.join(absent)}")
+        with self._keys_lock:
+            if key in self._seen_keys:
+                return _rokt_error(409, "Conflict", "this Idempotency-Key was used before (keys are kept 3 hours)")
+            self._seen_keys.add(key)
+        return Reply.json(200, {"unprocessedRecords": []})
 
     def serves(self, path: str) -> bool:
         """The summary, events and accounts paths, and any path set as forbidden."""
