@@ -50,10 +50,11 @@ def _run_flow(sandbox: Sandbox, out: TextIO, vendor: registry.Vendor) -> FlowRes
         ok = _calls(session, emulation.api_url, vendor.calls, out)
         if vendor.demo_extra is not None:
             ok = registry.load(vendor.demo_extra)(session, sandbox, auth, out) and ok
-        if sandbox.count(emulation.name, "token") == tokens_before:
+        if emulation.token_paths and sandbox.count(emulation.name, "token") == tokens_before:
             out.write("    (one credential, one token: an earlier flow's token served these calls)\n")
-        out.write("    sandbox revokes every token (a forced expiry)\n")
-        sandbox.revoke_tokens(emulation.name)
+        if emulation.token_paths:  # a key flow has no token to expire
+            out.write("    sandbox revokes every token (a forced expiry)\n")
+            sandbox.revoke_tokens(emulation.name)
         tokens_at_expiry = sandbox.count(emulation.name, "token")
         ok = _calls(session, emulation.api_url, vendor.calls[:1], out) and ok
     tokens_after = sandbox.count(emulation.name, "token")

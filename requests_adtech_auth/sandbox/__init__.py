@@ -391,9 +391,10 @@ class Sandbox:
             host = urlsplit("//" + (call.header("Host") or "")).hostname or ""
         except ValueError:  # a malformed Host ("[") names no vendor
             host = ""
-        by_host = self._emulations.get(self._vendor_hosts.vendor(host) or "")
-        if by_host is not None:
-            return by_host.handle(call, call.path)
+        serving = [self._emulations[name] for name in self._vendor_hosts.vendors(host) if name in self._emulations]
+        if serving:  # several on one host: the one whose path it is
+            by_path = next((e for e in serving if e.claims(call.path)), serving[0])
+            return by_path.handle(call, call.path)
         prefix, _, rest = call.path.lstrip("/").partition("/")
         emulation = self._by_prefix.get(prefix)
         if emulation is not None:
@@ -448,9 +449,8 @@ class Sandbox:
         """
         from ._interception import Route, routed
 
-        bases = {e.name: e.base_url for e in self._emulations.values()}
         host, port = urlsplit(self.url).hostname or "127.0.0.1", int(urlsplit(self.url).port or 0)
-        with routed(Route(self._vendor_hosts, bases, (host, port), tls=self._ssl_context is not None)):
+        with routed(Route(self._vendor_hosts, self.url, (host, port), tls=self._ssl_context is not None)):
             yield self
 
     def environ(self, prefix: str = "") -> dict[str, str]:

@@ -114,8 +114,12 @@ class Emulation:
 
     @property
     def token_url(self) -> str:
-        """The (first) token endpoint's URL."""
-        return self.base_url + self.token_paths[0]
+        """The (first) token endpoint's URL ("" for a vendor whose calls carry a key, not a token)."""
+        return self.base_url + self.token_paths[0] if self.token_paths else ""
+
+    def claims(self, path: str) -> bool:
+        """Whether ``path`` (below the vendor's host) is one of this emulation's endpoints."""
+        return path in self.token_paths or path in self.update_paths or self.serves(path)
 
     @property
     def api_url(self) -> str:

@@ -22,18 +22,24 @@ __all__ = ["Route", "VendorHosts", "routed"]
 
 
 class VendorHosts:
-    """Which vendor a host name belongs to (``*.algonomy.com`` style entries match any subdomain)."""
+    """Which vendors serve a host name (``*.algonomy.com`` style entries match any subdomain)."""
 
     def __init__(self, hosts: Mapping[str, tuple[str, ...]]) -> None:
-        self._exact = {host: vendor for vendor, names in hosts.items() for host in names if not host.startswith("*.")}
-        self._suffixes = [(host[1:], vendor) for vendor, names in hosts.items() for host in names if host[:2] == "*."]
+        self._exact: dict[str, tuple[str, ...]] = {}
+        self._suffixes: list[tuple[str, str]] = []
+        for vendor, names in hosts.items():
+            for host in names:
+                if host.startswith("*."):
+                    self._suffixes.append((host[1:], vendor))
+                else:  # several vendors' APIs may share a host (Rokt's Event API v1 and v2)
+                    self._exact[host] = (*self._exact.get(host, ()), vendor)
 
-    def vendor(self, host: str) -> Optional[str]:
-        """The vendor serving ``host`` (a bare host name, any letter case), or None."""
+    def vendors(self, host: str) -> tuple[str, ...]:
+        """The vendors serving ``host`` (a bare host name, any letter case), in registration order."""
         host = host.lower().rstrip(".")
         found = self._exact.get(host)
         if found is None:
-            found = next((vendor for suffix, vendor in self._suffixes if host.endswith(suffix)), None)
+            found = tuple(vendor for suffix, vendor in self._suffixes if host.endswith(suffix))
         return found
 
 
@@ -41,7 +47,8 @@ class Route(NamedTuple):
     """One active interception: which hosts, where requests sends them, where httpx connects."""
 
     hosts: VendorHosts
-    bases: Mapping[str, str]
+    #: The sandbox's URL: a routed request goes there with the vendor's host in ``Host``.
+    url: str
     address: tuple[str, int]
     #: The sandbox serves HTTPS: httpx's routed connections cannot skip TLS to it.
     tls: bool
@@ -61,12 +68,11 @@ class _Routing:
         self._routes: list[Route] = []
         self._undo: list[Callable[[], None]] = []
 
-    def find(self, host: str) -> Optional[tuple[Route, str]]:
-        """The route and vendor for ``host``, or None when no active route knows it."""
+    def find(self, host: str) -> Optional[Route]:
+        """The route for ``host``, or None when no active route knows it."""
         for route in reversed(self._routes):  # a snapshot-free read: list reads are atomic
-            vendor = route.hosts.vendor(host)
-            if vendor is not None:
-                return route, vendor
+            if route.hosts.vendors(host):
+                return route
         return None
 
     @contextlib.contextmanager
@@ -100,12 +106,13 @@ def _patch_requests(routing: _Routing) -> Callable[[], None]:
 
     def send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         parts = urlsplit(request.url)
-        found = routing.find(parts.hostname or "")
-        if found is None:
+        route = routing.find(parts.hostname or "")
+        if route is None:
             return original_send(adapter, request, *args, **kwargs)
-        route, vendor = found
         routed = request.copy()
-        routed.url = route.bases[vendor] + parts.path + (f"?{parts.query}" if parts.query else "")
+        routed.url = route.url + parts.path + (f"?{parts.query}" if parts.query else "")
+        # The sandbox tells the vendor by this, as for httpx (whose connection alone is routed).
+        routed.headers["Host"] = parts.netloc.rpartition("@")[2]
         # The proxies were chosen for the vendor's URL; the sandbox is on loopback,
         # and a proxy must not receive the routed request (its credentials included).
         if len(args) >= 5:
@@ -135,10 +142,9 @@ def _patch_httpx(routing: _Routing) -> list[Callable[[], None]]:
         return []
 
     def target(host: str) -> Optional[tuple[str, int]]:
-        found = routing.find(host)
-        if found is None:
+        route = routing.find(host)
+        if route is None:
             return None
-        route = found[0]
         if route.tls:
             raise httpcore.ConnectError(
                 "the sandbox serves HTTPS (ssl_context=): httpx's routed connections need a plain-HTTP sandbox"
