@@ -21,6 +21,7 @@ from .exceptions import (
 from .file_cache import FileTokenCache
 from .redis_cache import RedisTokenCache
 from .rokt import RoktAuth, RoktEventAuth, RoktReportingAuth
+from .rokt_event_keys import RoktEventKeyAuth
 from .rokt_partnerships import RoktPartnershipsAuth
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "RedisTokenCache",
     "RoktAuth",
     "RoktEventAuth",
+    "RoktEventKeyAuth",
     "RoktPartnershipsAuth",
     "RoktReportingAuth",
     "TokenAuth",
