@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar, Union, cast
 from urllib.parse import quote, quote_plus
 
 import requests
@@ -105,6 +105,13 @@ class IssuedToken(NamedTuple):
 def parse_lifetime(value: object, name: str) -> Optional[float]:
     """Read a token lifetime in seconds from an answer field.
 
+    A JSON number or a string holding one. Every form is judged by its sign and
+    size, never by whether it fits a float: at least :data:`MIN_LIFETIME` is the
+    lifetime, capped at :data:`MAX_LIFETIME` (so is a positive number too large
+    for a float, ``1e400`` or ``10**400``, and infinity); anything under it is
+    refused, zero, ``-0`` and every negative alike, however large (``-1e400``,
+    ``-10**400``, ``-inf``, ``"-inf"``); so is NaN.
+
     Args:
         value: the field's value as decoded from JSON (None when absent).
         name: the field's name, for the error message.
@@ -113,7 +120,7 @@ def parse_lifetime(value: object, name: str) -> Optional[float]:
         The lifetime in seconds, capped at :data:`MAX_LIFETIME`, or None when absent.
 
     Raises:
-        InvalidTokenResponseError: the value is not a positive number.
+        InvalidTokenResponseError: the value is not a number of at least :data:`MIN_LIFETIME` seconds.
     """
     if value is None:
         return None
@@ -121,19 +128,31 @@ def parse_lifetime(value: object, name: str) -> Optional[float]:
         raise InvalidTokenResponseError(f"the token answer's {name!r} is not a number of seconds", status_code=200)
     try:
         number = float(value)
-    except OverflowError:  # an integer beyond any float (10**400): absurdly long, so capped
-        number = math.inf
+    except OverflowError:  # an integer beyond any float (10**400): its sign decides, as for 1e400
+        number = math.inf if isinstance(value, int) and value > 0 else -math.inf
     except ValueError:
         raise InvalidTokenResponseError(
             f"the token answer's {name!r} is not a number of seconds", status_code=200
         ) from None
-    if not number >= MIN_LIFETIME:  # also true for NaN
+    if math.isnan(number):
+        raise InvalidTokenResponseError(f"the token answer's {name!r} is NaN, not a number of seconds", status_code=200)
+    if number < MIN_LIFETIME:
+        what = "not positive" if number <= 0 else f"under {MIN_LIFETIME:g} s"
         raise InvalidTokenResponseError(
-            f"the token answer's {name!r} is not positive or is under {MIN_LIFETIME:g} s: "
-            "the token would be expired on arrival",
-            status_code=200,
+            f"the token answer's {name!r} is {what}: the token would be expired on arrival", status_code=200
         )
     return min(number, MAX_LIFETIME)
+
+
+#: Longest integer a token answer's JSON is read into an exact int: beyond it, as a
+#: float (an infinity of its sign). Python's int() refuses texts over its digit
+#: limit (4300 by default, as low as 640 if the application sets it), which would
+#: make a whole answer "not JSON"; and no integer with more digits fits a float anyway.
+_EXACT_INTEGER_CHARS = 400
+
+
+def _json_integer(text: str) -> Union[int, float]:
+    return int(text) if len(text) <= _EXACT_INTEGER_CHARS else float(text)
 
 
 def retry_after_seconds(value: Optional[str]) -> Optional[float]:
@@ -608,7 +627,7 @@ class TokenEndpointClient:
     def _read_answer(self, response: requests.Response, body: bytes) -> dict[str, Any]:
         status = response.status_code
         try:
-            answer = json.loads(body)
+            answer = json.loads(body, parse_int=_json_integer)
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             answer = None
         if 300 <= status < 400:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import traceback
@@ -14,7 +15,7 @@ import requests
 import requests_adtech_auth
 from requests_adtech_auth import TokenAuth, registry
 from requests_adtech_auth.digital_turbine import REPORT_EXAMPLE
-from requests_adtech_auth.sandbox import Sandbox
+from requests_adtech_auth.sandbox import Fault, Sandbox
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,29 @@ class Flow:
         """The flow's first documented call, through ``session``."""
         return self.registered.calls[0].send(session, self._emulation(box).api_url)
 
+    def answer_with_lifetime(self, literal: str, token: str = "tok-0123456789") -> Fault:
+        """A 200 token answer whose lifetime field holds ``literal`` as written (none in Algonomy's).
+
+        Written by hand: JSON that ``json.dumps`` never writes (``1e400``, a 5000-digit integer).
+        """
+        fields = [f"{json.dumps(self.token_field)}: {json.dumps(token)}"]
+        if self.expiry_field:
+            fields.append(f"{json.dumps(self.expiry_field)}: {literal}")
+        return Fault.raw(200, ("{" + ", ".join(fields) + "}").encode())
+
     def token_header(self, call_headers: Any) -> str | None:
         """The token an API call carried."""
         return self._emulation_class.presented_token(call_headers)  # type: ignore[no-any-return]
 
 
-#: Every registered flow the sandbox serves with calls to make (RoktReportingAuth is RoktAuth renamed).
-FLOWS = [Flow(v) for v in registry.vendors() if v.emulation is not None and v.calls]
+#: Every registered token flow the sandbox serves with calls to make (RoktReportingAuth is RoktAuth
+#: renamed). A key flow (Rokt's Event API v2) has no token to fault, expire or share: the
+#: contract suite (tests/test_contract.py) and its own tests cover it.
+FLOWS = [
+    flow
+    for flow in (Flow(v) for v in registry.vendors() if v.emulation is not None and v.calls)
+    if flow._emulation_class.token_paths
+]
 
 
 def flow(name: str) -> Flow:

@@ -116,6 +116,43 @@ CASES = [
     Case("expires-bool", lambda f: [answer(f, expiry=True)], InvalidTokenResponseError, 200, succeeds_for=NO_EXPIRY),
     Case("expires-absurd", lambda f: [answer(f, expiry=10**30)]),
     Case("expires-float", lambda f: [answer(f, expiry=3599.5)]),
+    # Beyond any float, or not finite: the sign decides. Any negative is refused as a small
+    # lifetime is; a positive one is capped at a day (a bogus one pins nothing for years).
+    *(
+        Case(f"expires-{name}", lambda f, literal=literal: [f.answer_with_lifetime(literal)])
+        for name, literal in [
+            ("10**400", "1" + "0" * 400),
+            ("1e400", "1e400"),
+            ("Infinity", "Infinity"),
+            ("string-inf", '"inf"'),
+            ("string-1e400", '"1e400"'),
+            ("5000-digit-integer", "9" * 5000),
+        ]
+    ),
+    *(
+        Case(
+            f"expires-{name}",
+            lambda f, literal=literal: [f.answer_with_lifetime(literal)],
+            InvalidTokenResponseError,
+            200,
+            None,
+            False,
+            succeeds_for=NO_EXPIRY,
+        )
+        for name, literal in [
+            ("minus-10**400", "-1" + "0" * 400),
+            ("minus-1e400", "-1e400"),
+            ("minus-Infinity", "-Infinity"),
+            ("string-minus-inf", '"-inf"'),
+            ("string-minus-1e400", '"-1e400"'),
+            ("minus-5000-digit-integer", "-" + "9" * 5000),
+            ("minus-zero", "-0.0"),
+            ("string-minus-zero", '"-0"'),
+            ("tiny-negative", "-1e-400"),
+            ("NaN", "NaN"),
+            ("string-nan", '"nan"'),
+        ]
+    ),
     Case(
         "many-megabytes",
         times(Fault.raw(200, b'{"x": "' + b"y" * (3 * 1024 * 1024) + b'"}'), 1),

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple, Optional
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 
-from requests_adtech_auth import AlgonomyAuth, AuthError, DigitalTurbineAuth, RoktAuth, RoktPartnershipsAuth
+from requests_adtech_auth import (
+    AlgonomyAuth,
+    AuthError,
+    DigitalTurbineAuth,
+    InvalidTokenResponseError,
+    RoktAuth,
+    RoktPartnershipsAuth,
+)
 from requests_adtech_auth.core import MAX_LIFETIME, TokenAuth
+from requests_adtech_auth.sandbox import Sandbox
 
+from .flows import FLOWS, Flow
 from .test_control_chars import hostile_text, raw_controls
 
 EXAMPLES = 100
@@ -137,3 +147,97 @@ def test_no_control_character_in_an_error_field_reaches_the_message(
     except AuthError as error:
         shown = [str(error), getattr(error, "error", None) or "", getattr(error, "description", None) or ""]
         assert [raw_controls(text) for text in shown] == [[], [], []]
+
+
+# -- lifetimes of either sign, of any size, through real token answers ----------------------
+
+LIFETIME_FLOWS = [flow for flow in FLOWS if flow.expiry_field]
+SIGNS = st.sampled_from(["", "-"])
+_digits = st.text("0123456789", min_size=1, max_size=6)
+#: Numbers as a vendor could write them, either sign, far beyond a float's range both ways.
+number_texts = st.one_of(
+    st.builds("{}{}".format, SIGNS, st.integers(0, 10**6)),
+    st.builds("{}{}".format, SIGNS, st.integers(0, 10**420)),  # beyond a float: OverflowError
+    st.builds(lambda sign, n: f"{sign}1{'0' * n}", SIGNS, st.integers(300, 5000)),  # beyond int() of a JSON text
+    st.builds("{}{}.{}".format, SIGNS, st.integers(0, 10**6), _digits),
+    st.builds("{}{}e{}".format, SIGNS, st.integers(1, 999), st.integers(-500, 500)),  # 1e400: inf; 1e-400: 0
+    st.floats().map(repr),  # inf, -inf, nan, -0.0 among them
+)
+
+
+class Lifetime(NamedTuple):
+    """A lifetime field's JSON as written, and the number it spells."""
+
+    literal: str
+    text: str
+
+    @classmethod
+    def number(cls, text: str) -> Lifetime:
+        """As a JSON number (NaN and Infinity as Python's json reads them)."""
+        return cls(text.replace("inf", "Infinity").replace("nan", "NaN"), text)
+
+    @classmethod
+    def string(cls, text: str) -> Lifetime:
+        """As a JSON string."""
+        return cls(json.dumps(text), text)
+
+    def __repr__(self) -> str:  # a 5000-digit literal, shortened for hypothesis's reports
+        shown = re.sub(r"(\d)\1{9,}", lambda run: f"{run.group(1)}<x{len(run.group(0))}>", self.literal)
+        return f"Lifetime({shown})"
+
+
+lifetime_literals = st.one_of(
+    number_texts.map(Lifetime.number),
+    st.one_of(
+        number_texts,
+        st.builds("{}{}".format, st.sampled_from(["", "-", "+"]), st.sampled_from(["inf", "Infinity", "nan"])),
+    ).map(Lifetime.string),
+)
+
+
+def expected_lifetime(text: str) -> Optional[float]:
+    """The lifetime a number written as ``text`` must give: None when it must be refused.
+
+    Exact, of any size: a negative is refused however large (-1e400, -10**400,
+    -inf), as zero, -0, anything under 1 s, and NaN are; a day at most.
+    """
+    number = Decimal(text)
+    if number.is_nan() or number < 1:
+        return None
+    return float(min(number, Decimal(MAX_LIFETIME)))
+
+
+@pytest.mark.parametrize("flow", LIFETIME_FLOWS, ids=[flow.name for flow in LIFETIME_FLOWS])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],  # one sandbox, many answers
+)
+@given(lifetime=lifetime_literals)
+@example(lifetime=Lifetime.number("-1" + "0" * 400))  # -10**400: was taken as a day
+@example(lifetime=Lifetime.number("-1e400"))
+@example(lifetime=Lifetime.string("-inf"))
+@example(lifetime=Lifetime.number("-inf"))
+@example(lifetime=Lifetime.number("-0.0"))
+@example(lifetime=Lifetime.number("nan"))
+@example(lifetime=Lifetime.number("1" + "0" * 400))
+@example(lifetime=Lifetime.number("1e400"))
+@example(lifetime=Lifetime.string("inf"))
+@example(lifetime=Lifetime.number("9" * 5000))  # beyond the digits Python's int() reads
+@example(lifetime=Lifetime.number("-" + "9" * 5000))
+def test_lifetimes_of_either_sign_through_the_sandbox(flow: Flow, lifetime: Lifetime, sandbox: Sandbox) -> None:
+    literal, text = lifetime
+    sandbox.add_fault(flow.vendor, "token", flow.answer_with_lifetime(literal))
+    auth = flow.auth(sandbox, share_token=False, max_retries=0)
+    expected = expected_lifetime(text)
+    if expected is None:
+        with pytest.raises(InvalidTokenResponseError) as caught:
+            auth.get_token()
+        assert caught.value.status_code == 200
+        assert repr(flow.expiry_field) in str(caught.value)
+        assert auth.token_status is None
+    else:
+        assert auth.get_token() == "tok-0123456789"
+        status = auth.token_status
+        assert status is not None
+        assert expected - 30 < status.expires_in <= expected  # 30: a loaded machine's slowest token call
