@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from typing import NamedTuple, Optional
 
 from .exceptions import AuthError
-from .token_endpoint import is_token_syntax
+from .token_answers import is_token_syntax
 
 __all__ = ["CacheUnavailableError", "StoredToken", "TokenCache", "cache_key"]
 

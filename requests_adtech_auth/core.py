@@ -28,21 +28,14 @@ from requests.cookies import extract_cookies_to_jar
 
 from .boundary import CredentialBoundary, check_token_url, is_loopback_host, next_hop_url, origin_of, url_for_display
 from .cache import TokenCache, cache_key
+from .exception_copies import without_trace
 from .exceptions import (
     AuthError,
     ConfigurationError,
 )
-from .token_endpoint import (
-    MAX_LIFETIME,
-    MAX_TOKEN_ANSWER_BYTES,
-    IssuedToken,
-    Redactor,
-    TokenEndpointClient,
-    TokenRequest,
-    cutoff_session,
-    parse_lifetime,
-    without_trace,
-)
+from .redaction import Redactor
+from .token_answers import MAX_LIFETIME, MAX_TOKEN_ANSWER_BYTES, IssuedToken, TokenRequest, parse_lifetime
+from .token_endpoint import TokenEndpointClient, cutoff_session
 from .token_state import CACHE_RETRY_INTERVAL, RENEWAL_RETRY_INTERVAL, CachedToken, TokenState, shared_state
 
 if TYPE_CHECKING:
@@ -411,25 +404,9 @@ class TokenAuth(TokenEndpointClient, AuthBase):
 
     # -- what a vendor module overrides -------------------------------------------------
 
-    def _token_request(self) -> TokenRequest:
-        """Build the request that asks the vendor for a token."""
-        raise NotImplementedError
-
-    def _parse_token(self, answer: dict[str, Any]) -> IssuedToken:
-        """Read the token out of a 2xx JSON-object answer.
-
-        Raises:
-            InvalidTokenResponseError: the answer holds no usable token.
-        """
-        raise NotImplementedError
-
     def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
         """Attach the token to an API request (default: ``Authorization: Bearer``)."""
         request.headers["Authorization"] = "Bearer " + token
-
-    def _secrets(self) -> tuple[str, ...]:
-        """Values that must never appear in messages (the vendor's secrets)."""
-        return ()
 
     def _cache_scope(self) -> tuple[str, ...]:
         """What, beyond URL, id and secrets, tells two tokens apart (Algonomy: resources)."""

@@ -84,8 +84,8 @@ except ImportError as missing:  # pragma: no cover - depends on what is installe
 
 from .boundary import url_for_display
 from .core import TokenAuth
+from .exception_copies import for_another_caller
 from .exceptions import AuthError, ConfigurationError
-from .token_endpoint import for_another_caller
 from .token_state import TokenState
 
 __all__ = ["HttpxAuth"]

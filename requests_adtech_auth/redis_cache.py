@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
 from .cache import CacheUnavailableError, StoredToken, TokenCache
+from .deadline import run_within
 from .exceptions import ConfigurationError
 
 _T = TypeVar("_T")
@@ -204,27 +205,19 @@ class RedisTokenCache(TokenCache):
         deadline the connections are dropped, which ends the blocked read.
         """
         limit *= 2  # the socket timeouts end a silent server first; this is for a dripping one
-        outcome: list[Any] = []
-        done = threading.Event()
 
-        def run() -> None:
-            try:
-                outcome.append((True, operation()))
-            except BaseException as exc:  # handed to the waiting thread
-                outcome.append((False, exc))
-            finally:
-                done.set()
-
-        threading.Thread(target=run, name="requests-adtech-auth redis", daemon=True).start()
-        if not done.wait(limit):
+        def time_is_up() -> BaseException:
             with contextlib.suppress(Exception):
-                self.client.connection_pool.disconnect()
-            raise CacheUnavailableError(f"Redis token cache did not finish {doing} within {limit:g} s")
-        ok, value = outcome[0]
-        if not ok:
-            with self._backend(doing):
-                raise value
-        return value  # type: ignore[no-any-return]
+                self.client.connection_pool.disconnect()  # ends the blocked read
+            return CacheUnavailableError(f"Redis token cache did not finish {doing} within {limit:g} s")
+
+        try:
+            return run_within(limit, operation, abandon=time_is_up, name="requests-adtech-auth redis")
+        except CacheUnavailableError:
+            raise
+        except Exception:
+            with self._backend(doing):  # the client's own failure, as every other call maps it
+                raise
 
     def load(self, key: str) -> Optional[StoredToken]:
         """Return the token stored under ``key``, or None.

@@ -1,308 +1,45 @@
-"""Talking to a token endpoint: one bounded exchange, answers, lifetimes and redaction.
+"""Talking to a token endpoint: one bounded exchange, retries, and errors a user can act on.
 
-What is the same for every vendor's token endpoint lives here, free of any
-vendor and of the token's cached state: what a request and an issued token
-look like, one POST whose whole duration (connect, headers and body) is bounded
-by the timeout, size limits, reading lifetimes, and hiding secrets (in every
-form the library sends them) from messages.
+What is the same for every vendor's token endpoint, free of any vendor and of
+the token's cached state: one POST whose whole duration (connect, headers and
+body) is bounded by the timeout, the size limit, retries with backoff, and the
+mapping of every failure to a library error whose text hides the secrets and
+escapes what the server wrote.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import random
-import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional, TypeVar, Union, cast
-from urllib.parse import quote, quote_plus
+from collections.abc import Mapping
+from typing import Any, Callable, ClassVar, Optional, TypeVar
 
 import requests
 from requests.auth import AuthBase
 
 from .boundary import url_for_display
 from .control_chars import escape_controls
+from .deadline import run_within
+from .exception_copies import detached, without_trace
 from .exceptions import AuthError, InvalidTokenResponseError, TokenRequestError
+from .redaction import Redactor, body_snippet
+from .token_answers import (
+    MAX_TOKEN_ANSWER_BYTES,
+    IssuedToken,
+    TokenRequest,
+    decode_answer,
+    is_token_syntax,
+    retry_after_seconds,
+)
 
-__all__ = [
-    "MAX_LIFETIME",
-    "MAX_TOKEN_ANSWER_BYTES",
-    "AnswerBrokenOff",
-    "IssuedToken",
-    "Redactor",
-    "TokenEndpointClient",
-    "TokenRequest",
-    "body_snippet",
-    "detached",
-    "exchange",
-    "is_token_syntax",
-    "parse_lifetime",
-    "retry_after_seconds",
-    "without_trace",
-]
+__all__ = ["AnswerBrokenOff", "TokenEndpointClient", "cutoff_session", "exchange"]
 
 logger = logging.getLogger("requests_adtech_auth")
 _T = TypeVar("_T")
-
-#: A token answer larger than this is refused; reading stops there (a token is a few KiB).
-MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
-#: A lifetime claimed beyond this is capped: a token renewed daily costs nothing,
-#: and a bogus ``expires_in`` must not pin a revoked token for years.
-MAX_LIFETIME = 24 * 3600.0
-#: A token said to live less than this is refused: it would expire before it is used,
-#: and accepting it would cost a token call per request.
-MIN_LIFETIME = 1.0
-#: Longest snippet of a non-JSON error body quoted in a message.
-SNIPPET_CHARS = 200
-
-# RFC 6750 b64token is stricter; vendors' tokens are all visible ASCII, and that
-# is what makes a value safe to put in a header (no CR/LF, no spaces).
-_TOKEN_SYNTAX = re.compile(r"[\x21-\x7e]{1,16384}")
-_REDACTED = "[redacted]"
-
-
-def is_token_syntax(value: object) -> bool:
-    """Whether ``value`` can travel in a header as a token: 1 to 16384 visible ASCII characters."""
-    return isinstance(value, str) and _TOKEN_SYNTAX.fullmatch(value) is not None
-
-
-class TokenRequest(NamedTuple):
-    """What a vendor flow sends to its token endpoint (always a POST).
-
-    Exactly one of ``data`` (form-encoded text) or ``json`` is normally set.
-    Its repr names the URL only: the rest carries secrets.
-    """
-
-    url: str
-    headers: Mapping[str, str] = {}
-    data: Optional[str] = None
-    json: Any = None
-    auth: Optional[AuthBase] = None
-
-    def __repr__(self) -> str:
-        return f"TokenRequest(url={self.url!r}, headers=[{len(self.headers)} hidden], body=[hidden])"
-
-
-class IssuedToken(NamedTuple):
-    """A token as parsed from a vendor's answer.
-
-    ``lifetime`` is in seconds; None means the answer did not say, and the
-    vendor's documented default lifetime applies.
-    """
-
-    value: str
-    lifetime: Optional[float] = None
-
-    def __repr__(self) -> str:
-        return f"IssuedToken(value=[hidden], lifetime={self.lifetime!r})"
-
-
-def parse_lifetime(value: object, name: str) -> Optional[float]:
-    """Read a token lifetime in seconds from an answer field.
-
-    A JSON number or a string holding one. Every form is judged by its sign and
-    size, never by whether it fits a float: at least :data:`MIN_LIFETIME` is the
-    lifetime, capped at :data:`MAX_LIFETIME` (so is a positive number too large
-    for a float, ``1e400`` or ``10**400``, and infinity); anything under it is
-    refused, zero, ``-0`` and every negative alike, however large (``-1e400``,
-    ``-10**400``, ``-inf``, ``"-inf"``); so is NaN.
-
-    Args:
-        value: the field's value as decoded from JSON (None when absent).
-        name: the field's name, for the error message.
-
-    Returns:
-        The lifetime in seconds, capped at :data:`MAX_LIFETIME`, or None when absent.
-
-    Raises:
-        InvalidTokenResponseError: the value is not a number of at least :data:`MIN_LIFETIME` seconds.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidTokenResponseError(f"the token answer's {name!r} is not a number of seconds", status_code=200)
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any float (10**400): its sign decides, as for 1e400
-        number = math.inf if isinstance(value, int) and value > 0 else -math.inf
-    except ValueError:
-        raise InvalidTokenResponseError(
-            f"the token answer's {name!r} is not a number of seconds", status_code=200
-        ) from None
-    if math.isnan(number):
-        raise InvalidTokenResponseError(f"the token answer's {name!r} is NaN, not a number of seconds", status_code=200)
-    if number < MIN_LIFETIME:
-        what = "not positive" if number <= 0 else f"under {MIN_LIFETIME:g} s"
-        raise InvalidTokenResponseError(
-            f"the token answer's {name!r} is {what}: the token would be expired on arrival", status_code=200
-        )
-    return min(number, MAX_LIFETIME)
-
-
-#: Longest integer a token answer's JSON is read into an exact int: beyond it, as a
-#: float (an infinity of its sign). Python's int() refuses texts over its digit
-#: limit (4300 by default, as low as 640 if the application sets it), which would
-#: make a whole answer "not JSON"; and no integer with more digits fits a float anyway.
-_EXACT_INTEGER_CHARS = 400
-
-
-def _json_integer(text: str) -> Union[int, float]:
-    return int(text) if len(text) <= _EXACT_INTEGER_CHARS else float(text)
-
-
-def retry_after_seconds(value: Optional[str]) -> Optional[float]:
-    """Seconds asked for by a ``Retry-After`` header (delta or HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    from email.utils import parsedate_to_datetime  # rare: keep it off the import path
-
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-def without_trace(exc: AuthError) -> AuthError:
-    """``exc`` stripped of its traceback and of the exceptions it was raised from.
-
-    The frames a token request passes through hold secrets in their locals (the
-    request body, headers, the answer echoing them), and so do requests' and
-    urllib3's frames in a chained exception. Error trackers and
-    ``pytest --showlocals`` print every local of every frame an exception
-    carries, so the library's errors carry none of those frames.
-    """
-    cause = exc.__cause__
-    if cause is not None and (cause.__traceback__ is not None or cause.__cause__ or cause.__context__):
-        exc.__cause__ = None  # a live cause: its frames and chain hold the request
-    exc.__context__ = None
-    exc.__suppress_context__ = True
-    return exc.with_traceback(None)
-
-
-def for_another_caller(exc: AuthError) -> AuthError:
-    """A copy of ``exc`` (same type, message, attributes and cause) for one more caller to raise.
-
-    Raising one exception object in several threads or coroutines prepends each
-    caller's frames to the one traceback they all hold: one caller's error
-    report would show another's stack.
-    """
-    kind = type(exc)
-    try:
-        # Not through the type's own constructor or __new__ (a subclass's may take
-        # other arguments): through the built-in base's, OSError for requests' errors.
-        builtin = next(klass for klass in kind.__mro__ if klass.__module__ == "builtins")
-        make = cast("Callable[[type[AuthError]], AuthError]", builtin.__new__)
-        copied = make(kind)
-        copied.args = exc.args
-        if isinstance(exc, OSError):  # fields OSError's __init__ parses out of the args
-            for field in ("errno", "strerror", "filename", "filename2"):
-                value = getattr(exc, field)
-                if value is not None:  # a field set to None still changes str()
-                    setattr(copied, field, value)
-        copied.__dict__.update(vars(exc))
-        for klass in kind.__mro__:
-            slots = getattr(klass, "__slots__", ())
-            for name in (slots,) if isinstance(slots, str) else slots:
-                if name not in ("__dict__", "__weakref__") and hasattr(exc, name):
-                    setattr(copied, name, getattr(exc, name))
-    except Exception:  # a type that cannot be copied so: shared after all, left as it is
-        return exc
-    notes = getattr(exc, "__notes__", None)
-    if isinstance(notes, list):
-        copied.__notes__ = list(notes)  # a note one caller adds stays on its own copy
-    copied.__cause__ = exc.__cause__  # a detached copy without frames, safe to share
-    copied.__suppress_context__ = True
-    return copied.with_traceback(None)
-
-
-def detached(exc: BaseException, shown: Callable[[str], str]) -> BaseException:
-    """A copy of ``exc`` (same type, its message as ``shown`` makes it) with no frames, chain or request.
-
-    For ``raise ... from detached(exc)``: the caller can still tell a
-    ConnectionError from an SSLError, and nothing of the request comes along.
-    ``shown`` hides the secrets (and escapes what the server wrote).
-    """
-    message = shown(str(exc))[:500]
-    try:
-        return type(exc)(message)
-    except Exception:  # an exception type with another constructor
-        return requests.RequestException(message)
-
-
-class Redactor:
-    """Hides secrets in text, in every form the library sends them.
-
-    Each secret is hidden as itself, percent-encoded (form bodies), JSON-escaped
-    (JSON bodies) and, for ``Authorization`` header values, as the credentials
-    after the scheme (the base64 of ``id:secret``). Matching ignores case, so a
-    server that re-encodes with lower-case hex is caught too.
-    """
-
-    __slots__ = ("_pattern",)
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            if len(secret) < 4:  # too short to hide without mangling every message
-                continue
-            forms.update(
-                (
-                    secret,
-                    quote(secret, safe=""),
-                    quote_plus(secret),
-                    json.dumps(secret)[1:-1],
-                    json.dumps(secret, ensure_ascii=False)[1:-1],
-                )
-            )
-        ordered = sorted(forms, key=len, reverse=True)  # longest first: a form may contain another
-        self._pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE) if ordered else None
-
-    @classmethod
-    def for_request(cls, secrets: Iterable[str], request: TokenRequest) -> Redactor:
-        """A redactor for ``secrets`` and the credentials in ``request``'s Authorization header."""
-        values = [s for s in secrets if s]
-        for name, value in request.headers.items():
-            if name.lower() == "authorization":
-                values.append(value.partition(" ")[2] or value)
-        if request.data:
-            values.append(request.data)
-        return cls(values)
-
-    def __call__(self, text: str, *extra: str) -> str:
-        """``text`` with every form of the secrets (and of ``extra`` values) replaced."""
-        if self._pattern is not None:
-            text = self._pattern.sub(_REDACTED, text)
-        if any(extra):
-            text = Redactor(extra)(text)
-        return text
-
-
-def body_snippet(body: bytes, redact: Redactor, *extra: str) -> str:
-    """A short, printable, redacted quote of a non-JSON answer (an HTML error page, a WAF's text).
-
-    Every run of unprintable characters and whitespace (line breaks, escape
-    sequences, bidi controls) becomes one space. Empty for a body with nothing
-    printable.
-    """
-    # Redacted whole, then cut: a cut first could leave part of a secret that no longer matches.
-    text = redact(body.decode("utf-8", "replace"), *extra)
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    if not text:
-        return ""
-    if len(text) > SNIPPET_CHARS:
-        text = text[: SNIPPET_CHARS - 1] + "…"
-    return repr(text)
 
 
 def _sever(response: requests.Response) -> None:
@@ -391,13 +128,10 @@ class _Exchange:
     """One POST and its whole answer, run in a worker thread so that a deadline can end it."""
 
     def __init__(self) -> None:
-        self.done = threading.Event()
         self.guard = threading.Lock()
         self.abandoned = False
         self.connection: Any = None
         self.response: Optional[requests.Response] = None
-        self.result: Optional[tuple[requests.Response, bytes]] = None
-        self.error: Optional[BaseException] = None
 
     def attach(self, connection: Any) -> None:
         with self.guard:
@@ -406,7 +140,9 @@ class _Exchange:
         if abandoned:
             _shut(getattr(connection, "sock", None))
 
-    def work(self, session: requests.Session, spec: TokenRequest, timeout: float, auth: AuthBase) -> None:
+    def work(
+        self, session: requests.Session, spec: TokenRequest, timeout: float, auth: AuthBase
+    ) -> tuple[requests.Response, bytes]:
         _RUNNING.job = self
         try:
             response = session.post(
@@ -427,24 +163,23 @@ class _Exchange:
                 abandoned = self.abandoned
             if abandoned:
                 _sever(response)
-                return
+                raise requests.Timeout("abandoned")  # nobody waits for it any more
             with response:
                 try:
-                    self.result = response, _read_limited(response, MAX_TOKEN_ANSWER_BYTES)
+                    return response, _read_limited(response, MAX_TOKEN_ANSWER_BYTES)
                 except requests.RequestException as exc:
                     if isinstance(exc, AuthError):
                         raise
                     raise AnswerBrokenOff(response.status_code, type(exc).__name__) from None
-        except BaseException as exc:  # handed to the waiting thread, which maps it
-            self.error = exc
+        except BaseException:
             if self.response is None and self.connection is not None:
                 # requests failed after the answer arrived (an unreadable redirect
                 # target) without closing it: close its connection here.
                 with contextlib.suppress(Exception):
                     self.connection.close()
+            raise
         finally:
             _RUNNING.job = None
-            self.done.set()
 
     def abandon(self) -> None:
         with self.guard:
@@ -480,17 +215,17 @@ def exchange(
         InvalidTokenResponseError: the answer is over :data:`MAX_TOKEN_ANSWER_BYTES`.
     """
     job = _Exchange()
-    worker = threading.Thread(
-        target=job.work, args=(session, spec, timeout, no_auth), name="requests-adtech-auth token request", daemon=True
-    )
-    worker.start()
-    if not job.done.wait(timeout):
+
+    def time_is_up() -> BaseException:
         job.abandon()
-        raise requests.Timeout(f"no complete answer within {timeout:g} s")
-    if job.error is not None:
-        raise job.error
-    assert job.result is not None  # set whenever no error was
-    return job.result
+        return requests.Timeout(f"no complete answer within {timeout:g} s")
+
+    return run_within(
+        timeout,
+        lambda: job.work(session, spec, timeout, no_auth),
+        abandon=time_is_up,
+        name="requests-adtech-auth token request",
+    )
 
 
 class _NoAuth(AuthBase):
@@ -506,8 +241,10 @@ _NO_AUTH = _NoAuth()
 class TokenEndpointClient:
     """Talks to a vendor's token endpoint: bounded attempts, retries, answers read, errors mapped.
 
-    A mixin of :class:`~requests_adtech_auth.core.TokenAuth`, which supplies the
-    class attributes and the vendor's overrides declared here.
+    A mixin of :class:`~requests_adtech_auth.core.TokenAuth`. What it needs from
+    the class it is mixed into is declared below: the class attributes and options
+    (set by ``TokenAuth`` and the vendor classes), and the methods under "supplied
+    by the flow", which raise until a vendor module or ``TokenAuth`` defines them.
     """
 
     vendor: ClassVar[str]
@@ -520,13 +257,33 @@ class TokenEndpointClient:
     max_backoff: float
     _redactor: Optional[Redactor]
 
-    if TYPE_CHECKING:  # supplied by TokenAuth and the vendor modules
+    # -- supplied by the flow: the vendor module (the first three) and TokenAuth ----------
 
-        def _token_request(self) -> TokenRequest: ...
-        def _parse_token(self, answer: dict[str, Any]) -> IssuedToken: ...
-        def _secrets(self) -> tuple[str, ...]: ...
-        def _describe(self) -> str: ...
-        def _token_session(self) -> requests.Session: ...
+    def _token_request(self) -> TokenRequest:
+        """Build the request that asks the vendor for a token."""
+        raise NotImplementedError
+
+    def _parse_token(self, answer: dict[str, Any]) -> IssuedToken:
+        """Read the token out of a 2xx JSON-object answer.
+
+        Raises:
+            InvalidTokenResponseError: the answer holds no usable token.
+        """
+        raise NotImplementedError
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in messages (the vendor's secrets)."""
+        return ()
+
+    def _describe(self) -> str:
+        """How log lines name the credential (never a secret)."""
+        raise NotImplementedError
+
+    def _token_session(self) -> requests.Session:
+        """The session token requests go through."""
+        raise NotImplementedError
+
+    # -- the exchange --------------------------------------------------------------------
 
     def _parse_error(self, status: int, answer: Optional[dict[str, Any]]) -> tuple[Optional[str], Optional[str]]:
         """Return ``(error code, description)`` from an error answer."""
@@ -622,30 +379,33 @@ class TokenEndpointClient:
                 status_code=response.status_code,
                 transient=True,
             )
-        return self._read_answer(response, body)
+        return self._read_answer(response.status_code, response.headers, body)
 
-    def _read_answer(self, response: requests.Response, body: bytes) -> dict[str, Any]:
-        status = response.status_code
-        try:
-            answer = json.loads(body, parse_int=_json_integer)
-        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-            answer = None
+    def _read_answer(self, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        """The 2xx JSON-object answer of a token request, or the library error for any other.
+
+        Args:
+            status: the answer's HTTP status.
+            headers: its headers (a case-insensitive mapping, as every HTTP client gives).
+            body: its whole body.
+        """
+        answer = decode_answer(body)
         if 300 <= status < 400:
-            location = self._shown(url_for_display(response.headers.get("location", "(no location)")), 300)
+            location = self._shown(url_for_display(headers.get("location", "(no location)")), 300)
             raise TokenRequestError(
                 f"the {self.vendor} token endpoint answered HTTP {status}, a redirect to '{location}', "
                 "which is not followed with credentials; check token_url",
                 status_code=status,
             )
         if not 200 <= status < 300:
-            error = self._error_for(status, answer if isinstance(answer, dict) else None, response)
+            error = self._error_for(status, answer if isinstance(answer, dict) else None, headers)
             if not isinstance(answer, dict) and body.strip():
                 # Not the vendor's JSON: a proxy, a WAF or a load balancer may have answered.
-                error.args = (f"{error} [{self._snippet(response, body)}]",)
+                error.args = (f"{error} [{self._snippet(headers, body)}]",)
             raise error
         if not isinstance(answer, dict):
             what = "empty" if not body.strip() else "not a JSON object"
-            snippet = "" if answer is not None else self._snippet(response, body)
+            snippet = "" if answer is not None else self._snippet(headers, body)
             raise InvalidTokenResponseError(
                 f"the {self.vendor} token endpoint answered HTTP {status} but its body is {what}"
                 f"{f' ({snippet})' if snippet else ''}; check token_url",
@@ -653,12 +413,12 @@ class TokenEndpointClient:
             )
         return answer
 
-    def _snippet(self, response: requests.Response, body: bytes) -> str:
+    def _snippet(self, headers: Mapping[str, str], body: bytes) -> str:
         """The content type and a quote of a non-JSON answer, for a message ("" when nothing is printable)."""
         quoted = body_snippet(body, self._redactor_for_messages(), *self._live())
         if not quoted:
             return ""
-        content_type = response.headers.get("Content-Type")
+        content_type = headers.get("Content-Type")
         return f"{self._shown(content_type, 100) if content_type else 'no content type'}: {quoted}"
 
     def _issued_from(self, answer: dict[str, Any]) -> IssuedToken:
@@ -676,7 +436,7 @@ class TokenEndpointClient:
             )
 
     def _error_for(
-        self, status: int, answer: Optional[dict[str, Any]], response: Optional[requests.Response] = None
+        self, status: int, answer: Optional[dict[str, Any]], headers: Optional[Mapping[str, str]] = None
     ) -> TokenRequestError:
         """The library error for an error answer (also one inside a 2xx, for vendors that send those)."""
         error, description = self._parse_error(status, answer)
@@ -699,7 +459,7 @@ class TokenEndpointClient:
             error=error,
             description=description,
             transient=transient,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None,
+            retry_after=retry_after_seconds(headers.get("Retry-After")) if headers is not None else None,
         )
 
     def _redactor_for_messages(self) -> Redactor:

@@ -20,8 +20,9 @@ from collections import OrderedDict
 from typing import Callable, NamedTuple, Optional
 
 from .cache import CacheUnavailableError, StoredToken, TokenCache
+from .exception_copies import for_another_caller
 from .exceptions import AuthError
-from .token_endpoint import MAX_LIFETIME, for_another_caller
+from .token_answers import MAX_LIFETIME
 
 __all__ = ["CACHE_RETRY_INTERVAL", "RENEWAL_RETRY_INTERVAL", "CachedToken", "TokenState", "shared_state"]
 

@@ -27,7 +27,7 @@ from requests_adtech_auth import (
 from requests_adtech_auth.cache import StoredToken
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
-from requests_adtech_auth.token_endpoint import MAX_LIFETIME
+from requests_adtech_auth.token_answers import MAX_LIFETIME
 
 from .flows import FLOWS, Flow, error_answer, library_locals
 from .test_control_chars import CONTROL_CLASSES, raw_controls

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any, NamedTuple, Optional
 
 import pytest
-import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
@@ -53,10 +52,9 @@ json_values = st.recursive(
 
 
 def parse(auth: TokenAuth, status: int, body: bytes, retry_after: str | None = None) -> Any:
-    response = requests.Response()
-    response.status_code = status
-    response.headers = CaseInsensitiveDict({"Retry-After": retry_after} if retry_after is not None else {})
-    return auth._issued_from(auth._read_answer(response, body))
+    """An answer as the parsers take it: status, headers and body, no HTTP response object."""
+    headers = CaseInsensitiveDict({"Retry-After": retry_after} if retry_after is not None else {})
+    return auth._issued_from(auth._read_answer(status, headers, body))
 
 
 def check(auth: TokenAuth, status: int, body: bytes, retry_after: str | None = None) -> None:

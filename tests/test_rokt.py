@@ -25,8 +25,9 @@ from requests_adtech_auth import (
     RoktReportingAuth,
     TokenRequestError,
 )
+from requests_adtech_auth.exception_copies import for_another_caller
 from requests_adtech_auth.sandbox import Fault, Sandbox
-from requests_adtech_auth.token_endpoint import IssuedToken, for_another_caller
+from requests_adtech_auth.token_answers import IssuedToken
 
 from .flows import ROKT_SUMMARY_PARAMS, in_threads, rokt_event_headers, rokt_events
 
