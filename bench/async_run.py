@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,13 +33,15 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 import httpx
-import requests
 
 # Authlib refuses plain-http token URLs unless told otherwise; the sandbox is loopback http.
 os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
 
 import httpx_auth
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from remote_sandbox import RemoteSandbox
+from report import load_average, machine
+from stats import spread
 
 from requests_adtech_auth import RoktAuth
 from requests_adtech_auth.httpx import HttpxAuth
@@ -49,53 +49,7 @@ from requests_adtech_auth.httpx import HttpxAuth
 CONTENDERS = ["baseline", "requests-adtech-auth", "authlib", "httpx-auth"]
 TOKEN_CONTENDERS = CONTENDERS[1:]
 MANUAL_FETCH = {"authlib"}
-API_PATH = "/reporting/accounts/123/summary"
 LIMITS = httpx.Limits(max_connections=20)  # the same pool for every contender
-
-
-# -- the sandbox in its own process -----------------------------------------------------------------
-
-
-def _serve(info: Any, commands: Any) -> None:
-    from requests_adtech_auth.sandbox import Sandbox
-
-    with Sandbox(record=False) as box:
-        info.put(box.info())
-        while True:  # token_delay has no control path over HTTP: it is set through this pipe
-            command, value = commands.get()
-            if command == "stop":
-                return
-            box.token_delay = float(value)
-
-
-class RemoteSandbox:
-    """The sandbox in a child process: counters and lifetimes over HTTP, token_delay by pipe."""
-
-    def __enter__(self) -> RemoteSandbox:
-        ctx = multiprocessing.get_context("spawn")
-        info, self._commands = ctx.Queue(), ctx.Queue()
-        self._process = ctx.Process(target=_serve, args=(info, self._commands), daemon=True)
-        self._process.start()
-        self.info = info.get(timeout=60)
-        rokt = self.info["rokt"]
-        self.url = self.info["url"]
-        self.token_url, self.app_id, self.app_secret = rokt["token_url"], rokt["app_id"], rokt["app_secret"]
-        self.api = rokt["api_url"] + API_PATH
-        self._control = requests.Session()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._commands.put(("stop", 0))
-        self._process.join(10)
-
-    def reset(self, lifetime: float = 3600.0, token_delay: float = 0.0) -> None:
-        self._control.post(self.url + "/_sandbox/reset", timeout=10).raise_for_status()
-        self._control.post(self.url + "/_sandbox/lifetimes", json={"rokt": lifetime}, timeout=10).raise_for_status()
-        self._commands.put(("token_delay", token_delay))
-        time.sleep(0.05)  # the child reads the pipe between requests
-
-    def counts(self) -> dict[str, int]:
-        return self._control.get(self.url + "/_sandbox/counts", timeout=10).json().get("rokt", {})  # type: ignore[no-any-return]
 
 
 # -- the contenders, each configured for Rokt's flow as its documentation says -----------------------
@@ -254,12 +208,6 @@ async def short_tokens(name: str, box: RemoteSandbox, duration: float) -> dict[s
 # -- the run ---------------------------------------------------------------------------------------------
 
 
-def spread(values: list[float], fmt: str) -> str:
-    if not values:
-        return ""
-    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}..{format(max(values), fmt)})"
-
-
 async def run(rounds: int, duration: float, requests_per_round: int) -> str:
     cold_calls: dict[str, list[float]] = {n: [] for n in CONTENDERS}
     cold_ms: dict[str, list[float]] = {n: [] for n in CONTENDERS}
@@ -299,11 +247,9 @@ async def run(rounds: int, duration: float, requests_per_round: int) -> str:
     def mark(name: str) -> str:
         return " *" if name in MANUAL_FETCH else ""
 
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     lines = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()}, httpx {httpx.__version__}; {rounds} interleaved "
-        f"rounds; median (min..max). Load average at the end (1, 5, 15 min): {load}.",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}, httpx {httpx.__version__}; "
+        f"{rounds} interleaved rounds; median (min..max). Load average at the end (1, 5, 15 min): {load_average(1)}.",
         "",
         "| measurement | " + " | ".join(CONTENDERS) + " |",
         "|---|" + "---|" * len(CONTENDERS),
