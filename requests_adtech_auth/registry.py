@@ -20,11 +20,9 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-import uuid
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 if TYPE_CHECKING:
     import requests
@@ -37,15 +35,16 @@ __all__ = ["ENTRY_POINT_GROUP", "ApiCall", "Vendor", "find", "names", "register"
 ENTRY_POINT_GROUP = "requests_adtech_auth.vendors"
 
 
-@dataclass(frozen=True)
-class ApiCall:
+# NamedTuples, not dataclasses: the package imports this module, and dataclasses
+# would bring in inspect, which costs more than the rest of the registry (bench/).
+class ApiCall(NamedTuple):
     """One API call a flow is shown and tested with: method, path below the API's base URL, JSON body."""
 
     method: str
     path: str
     json: Optional[Mapping[str, Any]] = None
     #: Extra request headers (e.g. Rokt's ``Rokt-Version``).
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = {}
     #: Send a new ``Idempotency-Key`` (a UUID) each time, as the vendor asks of writes.
     idempotency_key: bool = False
 
@@ -53,6 +52,8 @@ class ApiCall:
         """The headers of one call: :attr:`headers`, and a new ``Idempotency-Key`` where it takes one."""
         headers = dict(self.headers)
         if self.idempotency_key:
+            import uuid  # only where a call is made: not on the package's import path
+
             headers["Idempotency-Key"] = str(uuid.uuid4())
         return headers
 
@@ -63,8 +64,17 @@ class ApiCall:
         return session.request(self.method, base_url + self.path, json=self.json, headers=headers, **options)
 
 
-@dataclass(frozen=True)
-class Vendor:
+class _VendorFields(NamedTuple):
+    name: str
+    auth: type[TokenAuth]
+    title: str
+    aliases: tuple[str, ...] = ()
+    emulation: Optional[str] = None
+    calls: tuple[ApiCall, ...] = ()
+    demo_extra: Optional[str] = None
+
+
+class Vendor(_VendorFields):
     """One vendor token flow, as the tools see it.
 
     Args:
@@ -82,24 +92,33 @@ class Vendor:
         demo_extra: ``"module:function"`` run by the demo after ``calls``, with
             ``(session, sandbox, auth, out)``; it returns True if all went well
             (Digital Turbine's download, Algonomy's added resource).
+
+    Raises:
+        ValueError: a name that is not lower-case words joined by ``-``, or a
+            reference that is not ``"module:name"``.
     """
 
-    name: str
-    auth: type[TokenAuth]
-    title: str
-    aliases: tuple[str, ...] = ()
-    emulation: Optional[str] = None
-    calls: tuple[ApiCall, ...] = ()
-    demo_extra: Optional[str] = None
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        for spelling in (self.name, *self.aliases):
+    def __new__(
+        cls,
+        name: str,
+        auth: type[TokenAuth],
+        title: str,
+        aliases: tuple[str, ...] = (),
+        emulation: Optional[str] = None,
+        calls: tuple[ApiCall, ...] = (),
+        demo_extra: Optional[str] = None,
+    ) -> Vendor:
+        """Check the description, then make it (see the class's arguments)."""
+        for spelling in (name, *aliases):
             if not spelling or spelling != spelling.lower() or "_" in spelling or " " in spelling:
                 raise ValueError(f"vendor name {spelling!r}: lower case words joined by '-'")
-        if self.emulation is not None and self.emulation.count(":") != 1:
-            raise ValueError(f"emulation {self.emulation!r}: 'module:Class'")
-        if self.demo_extra is not None and self.demo_extra.count(":") != 1:
-            raise ValueError(f"demo_extra {self.demo_extra!r}: 'module:function'")
+        if emulation is not None and emulation.count(":") != 1:
+            raise ValueError(f"emulation {emulation!r}: 'module:Class'")
+        if demo_extra is not None and demo_extra.count(":") != 1:
+            raise ValueError(f"demo_extra {demo_extra!r}: 'module:function'")
+        return super().__new__(cls, name, auth, title, tuple(aliases), emulation, tuple(calls), demo_extra)
 
     def emulation_class(self) -> Optional[type[Any]]:
         """The emulation class, imported now (None when the vendor has none)."""
