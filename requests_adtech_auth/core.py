@@ -304,8 +304,8 @@ class TokenAuth(TokenEndpointClient, AuthBase):
             bundle, adapters). Default: a private session, never the caller's.
         timeout: seconds allowed for each token-endpoint attempt in all:
             connecting, sending, and reading the headers and the whole body.
-        leeway: seconds before expiry at which the token is renewed; capped at
-            a quarter of the token's lifetime.
+        leeway: seconds before expiry at which this object renews the token,
+            also one it shares; capped at a quarter of the token's lifetime.
         hosts: host names that receive credentials (bare names: no port,
             wildcard or path). Default: the vendor's documented API hosts plus
             the token URL's host.
@@ -429,7 +429,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
 
     @property
     def token_status(self) -> Optional[TokenStatus]:
-        """Seconds until the cached token expires and until it is renewed; None before the first token.
+        """Seconds until the cached token expires and until this object renews it; None before the first token.
 
         Read-only and never the token itself: for dashboards, health checks and notebooks.
         """
@@ -437,7 +437,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         if cached is None:
             return None
         now = _monotonic()
-        return TokenStatus(expires_in=cached.expires_at - now, renews_in=cached.refresh_at - now)
+        return TokenStatus(expires_in=cached.expires_at - now, renews_in=cached.renews_at(self.leeway) - now)
 
     @classmethod
     def from_env(
@@ -514,7 +514,7 @@ class TokenAuth(TokenEndpointClient, AuthBase):
             TokenRequestError: the token endpoint refused or failed (after
                 retrying transient failures).
         """
-        return self._bound_state().get(self._fetch_with_retries, self._cache_key)
+        return self._bound_state().get(self._fetch_with_retries, self._cache_key, self.leeway)
 
     def get_headers(self) -> dict[str, str]:
         """Return the headers an API call carries, fetching a token if needed.
@@ -558,15 +558,17 @@ class TokenAuth(TokenEndpointClient, AuthBase):
         """Attach the token to ``request`` if the credential boundary allows its URL."""
         # The hot path of every API call (see bench/): a prefix test, a clock read,
         # one tuple unpacked, a header and a hook. Flows with their own headers use
-        # _call_with_vendor_headers instead, chosen once per class.
+        # _call_with_vendor_headers instead, chosen once per class. Before the shared
+        # token's earliest renewal point (three quarters of its life) one comparison
+        # decides; after it, this object's own leeway does (CachedToken.renews_at).
         url = request.url or ""
         boundary = self._boundary
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             request.hooks["response"].append(self._bare_response_hook)
             return request
         hot = self._state.hot
-        if hot is not None and _monotonic() < hot[0]:
-            request.headers["Authorization"] = hot[1]
+        if hot is not None and ((now := _monotonic()) < hot[0] or now < hot[1] - self.leeway):
+            request.headers["Authorization"] = hot[2]
         else:
             hot = None  # no old token in this frame's locals if the renewal raises
             request.headers["Authorization"] = "Bearer " + self.get_token()
@@ -580,8 +582,8 @@ class TokenAuth(TokenEndpointClient, AuthBase):
             request.hooks["response"].append(self._bare_response_hook)
             return request
         hot = self._state.hot
-        if hot is not None and _monotonic() < hot[0]:
-            token = hot[2]
+        if hot is not None and ((now := _monotonic()) < hot[0] or now < hot[1] - self.leeway):
+            token = hot[3]
         else:
             hot = None  # no old token in this frame's locals if the renewal raises
             token = self.get_token()
@@ -735,13 +737,19 @@ class TokenAuth(TokenEndpointClient, AuthBase):
 
         started, issued = self._retrying(attempt)
         lifetime = issued.lifetime if issued.lifetime is not None else self.default_lifetime
-        leeway = min(self.leeway, lifetime * LEEWAY_FRACTION)
-        logger.info(
-            "%s: fetched a token, expires in %.0f s, renewal in %.0f s", self._describe(), lifetime, lifetime - leeway
-        )
         # Lifetime counts from before the request left: the server's clock
-        # started while our request and its answer were in flight.
-        return CachedToken.of(issued.value, started + lifetime - leeway, started + lifetime, issued_at=started)
+        # started while our request and its answer were in flight. Not this
+        # object's leeway: every object sharing the token renews on its own.
+        fresh = CachedToken.of(
+            issued.value, started + lifetime * (1 - LEEWAY_FRACTION), started + lifetime, issued_at=started
+        )
+        logger.info(
+            "%s: fetched a token, expires in %.0f s, renewal in %.0f s",
+            self._describe(),
+            lifetime,
+            fresh.renews_at(self.leeway) - started,
+        )
+        return fresh
 
     def _live(self) -> tuple[str, ...]:
         cached = self._bound_state().token

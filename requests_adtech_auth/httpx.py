@@ -276,9 +276,10 @@ class HttpxAuth(httpx.Auth):
             TokenRequestError: the token endpoint refused or failed (after retries).
         """
         state = self.auth._bound_state()
+        leeway = self.auth.leeway  # the wrapped object's own, as on requests
         while True:
             cached, now = state.token, _monotonic()
-            if cached is not None and state.fresh(cached, now):
+            if cached is not None and state.fresh(cached, now, leeway):
                 return cached.value
             flights = _FLIGHTS.get(None)
             if flights is None:
@@ -287,7 +288,7 @@ class HttpxAuth(httpx.Auth):
             flight = flights.get(state)
             if flight is None:
                 return await self._renew(state, flights)
-            if cached is not None and state.serves_during_renewal(cached, now):
+            if cached is not None and state.serves_during_renewal(cached, now, leeway):
                 return cached.value  # as threads do: no wait while the token has a safe margin left
             await flight.done.wait()
             if flight.error is not None:

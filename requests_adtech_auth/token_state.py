@@ -40,9 +40,15 @@ _monotonic = time.monotonic
 
 
 class CachedToken(NamedTuple):
-    """A token in memory, its times on this process's monotonic clock."""
+    """A token in memory, its times on this process's monotonic clock.
+
+    Auth objects of one credential share it, each renewing it on its own leeway
+    (see :meth:`renews_at`).
+    """
 
     value: str
+    #: The earliest any object renews it: where the capped leeway begins (a
+    #: quarter of the lifetime before expiry), or later after a failed renewal.
     refresh_at: float
     expires_at: float
     bearer: str  # "Bearer <value>", built once rather than on every request
@@ -53,12 +59,16 @@ class CachedToken(NamedTuple):
         """A cached token with its Bearer header value built."""
         return cls(value, refresh_at, expires_at, "Bearer " + value, _monotonic() if issued_at is None else issued_at)
 
+    def renews_at(self, leeway: float) -> float:
+        """When an object with ``leeway`` renews it: that long before expiry, never before ``refresh_at``."""
+        return max(self.refresh_at, self.expires_at - leeway)
+
     def with_value(self, value: str) -> CachedToken:
         """The same lifetime for another value (a vendor that updates a token in place)."""
         return self._replace(value=value, bearer="Bearer " + value)
 
     def __repr__(self) -> str:  # traceback locals show reprs: never the token
-        return f"<cached token, refresh in {self.refresh_at - _monotonic():.0f} s>"
+        return f"<cached token, expires in {self.expires_at - _monotonic():.0f} s>"
 
 
 #: Fetches a fresh token (with retries); raises AuthError.
@@ -74,8 +84,8 @@ class TokenState:
     """
 
     _token: Optional[CachedToken]
-    #: ``(refresh_at, "Bearer <value>", value)`` of the cached token, or None.
-    hot: Optional[tuple[float, str, str]]
+    #: ``(refresh_at, expires_at, "Bearer <value>", value)`` of the cached token, or None.
+    hot: Optional[tuple[float, float, str, str]]
 
     def __init__(self, cache: Optional[TokenCache], describe: str) -> None:
         self.cache = cache
@@ -94,7 +104,7 @@ class TokenState:
         self._token = token
         # What the per-request hot path reads: one plain tuple, replaced whole, so
         # a reader sees one token's time and header together without a lock.
-        self.hot = None if token is None else (token.refresh_at, token.bearer, token.value)
+        self.hot = None if token is None else (token.refresh_at, token.expires_at, token.bearer, token.value)
 
     def _init_runtime(self) -> None:
         # RLock: a vendor method holding the lock (Algonomy's update) may renew.
@@ -119,19 +129,20 @@ class TokenState:
         self._init_runtime()
         _REGISTRY.all.add(self)
 
-    def get(self, fetch: Fetch, key: Callable[[], str]) -> str:
+    def get(self, fetch: Fetch, key: Callable[[], str], leeway: float) -> str:
         """A valid token value: the cached one while fresh, else renewed.
 
         Args:
             fetch: gets a fresh token from the vendor.
             key: the shared-cache key of the credential.
+            leeway: the asking object's: it renews that long before expiry (see :meth:`CachedToken.renews_at`).
         """
         cached = self.token
-        if cached is not None and self.fresh(cached, _monotonic()):
+        if cached is not None and self.fresh(cached, _monotonic(), leeway):
             if self.hot is None:
                 self._republish(cached)
             return cached.value
-        return self.renew(self.generation, fetch, key)
+        return self.renew(self.generation, fetch, key, leeway)
 
     def _republish(self, cached: CachedToken) -> None:
         """Put ``cached`` back on the per-request path, which :meth:`refuse` cleared by a race."""
@@ -145,19 +156,20 @@ class TokenState:
         finally:
             self.lock.release()
 
-    def fresh(self, cached: CachedToken, now: float) -> bool:
-        """Whether ``cached`` is served as it is: not yet due for renewal, and not refused by the vendor."""
-        return now < cached.refresh_at and cached.value != self.refused
+    def fresh(self, cached: CachedToken, now: float, leeway: float) -> bool:
+        """Whether ``cached`` is served as it is to an object with ``leeway``: not due, not refused by the vendor."""
+        return now < cached.renews_at(leeway) and cached.value != self.refused
 
-    def serves_during_renewal(self, cached: CachedToken, now: float) -> bool:
+    def serves_during_renewal(self, cached: CachedToken, now: float, leeway: float) -> bool:
         """Whether ``cached``, due for renewal, is still sent while another caller renews it.
 
-        Until half the leeway is left, rather than queueing behind the renewal;
-        closer to expiry, callers wait for the fresh token: one sent in its last
-        moments may be stale on arrival. Never a token the vendor refused.
-        Threads and coroutines follow this rule.
+        Until half the asking object's leeway is left, rather than queueing
+        behind the renewal; closer to expiry, callers wait for the fresh token:
+        one sent in its last moments may be stale on arrival. Never a token the
+        vendor refused. Threads and coroutines follow this rule.
         """
-        return now < cached.expires_at - (cached.expires_at - cached.refresh_at) / 2 and cached.value != self.refused
+        margin = (cached.expires_at - cached.renews_at(leeway)) / 2
+        return now < cached.expires_at - margin and cached.value != self.refused
 
     def refuse(self, value: str) -> None:
         """Mark ``value`` refused by the vendor, and take it off the per-request path, at once.
@@ -168,34 +180,37 @@ class TokenState:
         """
         self.refused = value
         hot = self.hot
-        if hot is not None and hot[2] == value:
+        if hot is not None and hot[3] == value:
             # May clear a fresher token published this instant: get() puts it back.
             self.hot = None
 
-    def renew(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
-        """Renew unless another caller did since ``seen_generation``; one fetch however many ask."""
+    def renew(self, seen_generation: int, fetch: Fetch, key: Callable[[], str], leeway: float) -> str:
+        """Renew unless another caller did since ``seen_generation``; one fetch however many ask.
+
+        ``leeway`` is the asking object's: whether the token is due is its own call.
+        """
         cached = self.token
-        if cached is not None and self.serves_during_renewal(cached, _monotonic()):
+        if cached is not None and self.serves_during_renewal(cached, _monotonic(), leeway):
             if not self.lock.acquire(blocking=False):
                 return cached.value  # another thread is renewing: keep serving this one
         else:
             self.lock.acquire()
         try:
-            return self._renew_locked(seen_generation, fetch, key)
+            return self._renew_locked(seen_generation, fetch, key, leeway)
         finally:
             self.lock.release()
 
-    def _renew_locked(self, seen_generation: int, fetch: Fetch, key: Callable[[], str]) -> str:
+    def _renew_locked(self, seen_generation: int, fetch: Fetch, key: Callable[[], str], leeway: float) -> str:
         cached = self.token
         now = _monotonic()
-        if cached is not None and self.fresh(cached, now):
+        if cached is not None and self.fresh(cached, now, leeway):
             return cached.value
         if self.generation != seen_generation and self.last_failure is not None:
             # The fetch this thread waited on has just failed: one failure for
             # all waiters, not one full retry cycle per waiting thread.
             raise for_another_caller(self.last_failure)
         try:
-            fresh = self._obtain(fetch, key)
+            fresh = self._obtain(fetch, key, leeway)
         except AuthError as exc:
             self.generation += 1
             # Not a token the vendor refused, even while this renewal ran.
@@ -218,7 +233,7 @@ class TokenState:
         self.refused = None  # a fresh token is refused by no one yet, even if the vendor sent the same value
         return fresh.value
 
-    def _obtain(self, fetch: Fetch, key_of: Callable[[], str]) -> CachedToken:
+    def _obtain(self, fetch: Fetch, key_of: Callable[[], str], leeway: float) -> CachedToken:
         """A fresh token: from the shared cache if it has one, else fetched (and shared)."""
         cache = self.cache
         if cache is None or _monotonic() < self.cache_retry_at:
@@ -226,11 +241,11 @@ class TokenState:
         key = key_of()
         with contextlib.ExitStack() as held:
             try:
-                found = self._adopt_unrefused(cache, key)
+                found = self._adopt_unrefused(cache, key, leeway)
                 if found is None:
                     # Another process may be fetching: wait for it, then look again.
                     held.enter_context(cache.lock(key))
-                    found = self._adopt_unrefused(cache, key)
+                    found = self._adopt_unrefused(cache, key, leeway)
             except CacheUnavailableError as exc:
                 self.cache_down(exc)
                 found, cache = None, None
@@ -242,9 +257,9 @@ class TokenState:
                 self.store_shared(fresh, key)
             return fresh
 
-    def _adopt_unrefused(self, cache: TokenCache, key: str) -> Optional[CachedToken]:
+    def _adopt_unrefused(self, cache: TokenCache, key: str, leeway: float) -> Optional[CachedToken]:
         """The shared cache's token, unless it is the one the vendor just refused (not yet discarded)."""
-        found = adopt(cache.load(key))
+        found = adopt(cache.load(key), leeway)
         return None if found is None or found.value == self.refused else found
 
     def cache_down(self, exc: CacheUnavailableError) -> None:
@@ -342,8 +357,8 @@ def shared_state(key: str, cache: Optional[TokenCache], describe: str) -> TokenS
         return state
 
 
-def adopt(stored: Optional[StoredToken]) -> Optional[CachedToken]:
-    """A shared cache's entry as this process's token, or None if it is unusable or due.
+def adopt(stored: Optional[StoredToken], leeway: float) -> Optional[CachedToken]:
+    """A shared cache's entry as this process's token, or None if it is unusable or due for ``leeway``.
 
     Wall-clock times become monotonic ones. An entry is trusted no further than a
     fetched answer: a usable token, finite times, at most MAX_LIFETIME from now.
@@ -352,7 +367,7 @@ def adopt(stored: Optional[StoredToken]) -> Optional[CachedToken]:
     if stored is None or not stored.is_valid():
         return None
     now_wall, now = time.time(), _monotonic()
-    if now_wall >= stored.refresh_at:
+    if now_wall >= max(stored.refresh_at, stored.expires_at - leeway):
         return None
     expires_in = min(stored.expires_at - now_wall, MAX_LIFETIME)
     refresh_in = min(stored.refresh_at - now_wall, expires_in)

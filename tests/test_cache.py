@@ -114,6 +114,27 @@ def test_file_cache_shares_a_token_between_auth_objects(sandbox: Sandbox, tmp_pa
     assert sandbox.count("rokt", "token") == 1
 
 
+@pytest.mark.parametrize("fetcher", ["leeway 0", "leeway 1"])
+def test_a_token_from_the_cache_is_renewed_on_each_objects_own_leeway(
+    sandbox: Sandbox, tmp_path: Path, fetcher: str
+) -> None:
+    sandbox.lifetimes["rokt"] = 4.0  # a leeway is capped at a quarter of the lifetime: 1 s here
+    cache = FileTokenCache(tmp_path / "tokens")
+    # Each with a token state of its own, as in two processes: the cache is all they share.
+    objects = {
+        "leeway 0": sandbox.rokt_auth(cache=cache, leeway=0, share_token=False),
+        "leeway 1": sandbox.rokt_auth(cache=cache, leeway=1, share_token=False),
+    }
+    token = objects[fetcher].get_token()
+    assert all(auth.get_token() == token for auth in objects.values())
+    assert sandbox.count("rokt", "token") == 1
+    for name, leeway in (("leeway 0", 0.0), ("leeway 1", 1.0)):
+        status = objects[name].token_status
+        assert status is not None
+        # One reading of the clock: the gap is the object's own leeway, whichever object stored the token.
+        assert status.expires_in - status.renews_in == pytest.approx(leeway, abs=1e-3), name
+
+
 def test_cache_dir_variable_wins_over_xdg_cache_home(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,6 +30,7 @@ from .flows import DT_REPORT, FLOWS, Flow, error_answer
 from .flows import flow as flow_named
 from .test_boundary import _assert_storage_got_nothing
 from .test_control_chars import CONTROL_CLASSES, raw_controls
+from .test_sharing import age_shared_token
 
 MODES = ["sync", "async"]
 #: Shared by every client here: httpx builds one per client otherwise, which takes a while.
@@ -82,6 +83,27 @@ def test_every_flow_shares_one_token_across_requests_httpx_and_asyncio(sandbox: 
     session.auth = auth
     assert flow.call(session, sandbox).ok
     assert sandbox.count(flow.vendor, "token") == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_objects_sharing_a_token_renew_on_their_own_leeway_as_on_requests(sandbox: Sandbox, mode: str) -> None:
+    early_auth, late_auth = sandbox.rokt_auth(leeway=600), sandbox.rokt_auth(leeway=60)  # 3600 s tokens
+    early, late = HttpxAuth(early_auth), HttpxAuth(late_auth)
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
+
+    def sent(wrapped: HttpxAuth) -> str:
+        response = call(mode, wrapped, "GET", url)
+        assert response.is_success
+        return response.request.headers["Authorization"]
+
+    first = sent(late)
+    age_shared_token(late_auth, left=300)
+    assert sent(late) == first  # 60 s leeway: 240 s to go
+    assert sandbox.count("rokt", "token") == 1
+    second = sent(early)  # 600 s leeway: due 300 s ago
+    assert second != first
+    assert sent(late) == second
+    assert sandbox.count("rokt", "token") == 2
 
 
 def test_partnerships_parent_header_set_by_the_caller_wins_as_on_requests(sandbox: Sandbox) -> None:

@@ -162,10 +162,10 @@ def test_waiting_coroutines_share_a_subclass_own_failure_with_its_type(sandbox: 
 def test_coroutines_follow_the_threads_rule_while_a_renewal_is_in_flight(
     sandbox: Sandbox, left_of_leeway: float, served_old: bool
 ) -> None:
-    wrapped = HttpxAuth(sandbox.rokt_auth(share_token=False))
+    leeway = 600.0  # the token is due; left_of_leeway of its renewal window remains
+    wrapped = HttpxAuth(sandbox.rokt_auth(share_token=False, leeway=leeway))
     old = wrapped.auth.get_token()
     state = wrapped.auth._bound_state()
-    leeway = 600.0  # the token is due; left_of_leeway of its renewal window remains
     now = time.monotonic()
     due = state.token
     assert due is not None

@@ -615,5 +615,5 @@ def test_an_unpickled_token_state_starts_empty_and_fetches(sandbox: Sandbox) -> 
     auth.get_token()
     state = pickle.loads(pickle.dumps(auth._bound_state()))
     assert state.token is None and state.refused is None
-    assert state.get(auth._fetch_with_retries, auth._cache_key)
+    assert state.get(auth._fetch_with_retries, auth._cache_key, auth.leeway)
     assert sandbox.count("rokt", "token") == 2

@@ -6,11 +6,19 @@ import gc
 import os
 import sys
 import threading
+import time
 
 import pytest
 import requests
 
-from requests_adtech_auth import AlgonomyAuth, DigitalTurbineAuth, RoktAuth, RoktEventAuth, RoktReportingAuth
+from requests_adtech_auth import (
+    AlgonomyAuth,
+    DigitalTurbineAuth,
+    RoktAuth,
+    RoktEventAuth,
+    RoktReportingAuth,
+    TokenAuth,
+)
 from requests_adtech_auth.sandbox import Sandbox
 
 from .flows import DT_REPORT, FLOWS, Flow, in_threads
@@ -103,6 +111,74 @@ def test_invalidate_forgets_the_credential_token_for_every_object(sandbox: Sandb
     first = a.get_token()
     b.invalidate()
     assert a.get_token() != first
+    assert sandbox.count("rokt", "token") == 2
+
+
+def age_shared_token(auth: TokenAuth, left: float) -> None:
+    """Make ``auth``'s shared token as old as if it had ``left`` seconds to live, without waiting."""
+    cached = auth._token
+    assert cached is not None
+    age = cached.expires_at - time.monotonic() - left
+    auth._token = cached._replace(refresh_at=cached.refresh_at - age, expires_at=cached.expires_at - age)
+
+
+def _sent_token(session: requests.Session, box: Sandbox) -> str:
+    """The token a Rokt API call through ``session`` carried."""
+    response = session.get(box.rokt.api_url + "/v1/query/accounts", timeout=10)
+    assert response.ok
+    return response.request.headers["Authorization"]
+
+
+def _session(auth: RoktAuth) -> requests.Session:
+    session = requests.Session()
+    session.auth = auth
+    return session
+
+
+@pytest.mark.parametrize("fetcher", ["leeway 1", "leeway 0", "leeway 60"])
+def test_objects_sharing_a_token_each_renew_on_their_own_leeway(sandbox: Sandbox, fetcher: str) -> None:
+    sandbox.lifetimes["rokt"] = 4.0  # a leeway is capped at a quarter of the lifetime: 1 s here
+    objects = {"leeway 1": sandbox.rokt_auth(leeway=1), "leeway 0": sandbox.rokt_auth(leeway=0)}
+    objects["leeway 60"] = sandbox.rokt_auth(leeway=60)
+    token = objects[fetcher].get_token()
+    assert all(auth.get_token() == token for auth in objects.values())
+    assert sandbox.count("rokt", "token") == 1
+    for name, leeway in (("leeway 1", 1.0), ("leeway 0", 0.0), ("leeway 60", 1.0)):
+        status = objects[name].token_status
+        assert status is not None
+        # One reading of the clock: the gap is the object's own (capped) leeway, whatever the time.
+        assert status.expires_in - status.renews_in == pytest.approx(leeway, abs=1e-6), name
+
+
+def test_an_object_renews_a_token_another_fetched_at_its_own_point(sandbox: Sandbox) -> None:
+    """The issue's case: 4 s tokens, a leeway-1 object sharing the token a leeway-0 object fetched."""
+    sandbox.lifetimes["rokt"] = 4.0
+    early, late = _session(sandbox.rokt_auth(leeway=1)), _session(sandbox.rokt_auth(leeway=0))
+    first = _sent_token(late, sandbox)
+    assert _sent_token(early, sandbox) == first
+    deadline = time.monotonic() + 30
+    status = late.auth.token_status  # type: ignore[union-attr]
+    while status is not None and status.expires_in > 0.9:  # past the leeway-1 object's point (3 s in)
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+        status = late.auth.token_status  # type: ignore[union-attr]
+    second = _sent_token(early, sandbox)
+    assert second != first  # renewed on its own leeway, not the fetcher's: never later than 3 s in
+    assert _sent_token(late, sandbox) == second  # and shared: one fetch
+    assert sandbox.count("rokt", "token") == 2
+
+
+@pytest.mark.parametrize("fetcher", ["early", "late"])
+def test_objects_sharing_a_token_renew_only_on_their_own_point(sandbox: Sandbox, fetcher: str) -> None:
+    early_auth, late_auth = sandbox.rokt_auth(leeway=600), sandbox.rokt_auth(leeway=60)  # 3600 s tokens
+    early, late = _session(early_auth), _session(late_auth)
+    first = _sent_token(early if fetcher == "early" else late, sandbox)
+    age_shared_token(late_auth, left=300)  # wide margins either side of both renewal points
+    assert _sent_token(late, sandbox) == first  # 60 s leeway: 240 s to go
+    assert sandbox.count("rokt", "token") == 1
+    second = _sent_token(early, sandbox)  # 600 s leeway: due 300 s ago
+    assert second != first
+    assert _sent_token(late, sandbox) == second
     assert sandbox.count("rokt", "token") == 2
 
 
