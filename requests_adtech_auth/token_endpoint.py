@@ -405,10 +405,13 @@ class TokenEndpointClient:
             raise error
         if not isinstance(answer, dict):
             what = "empty" if not body.strip() else "not a JSON object"
-            snippet = "" if answer is not None else self._snippet(headers, body)
+            # Never a quote of a 2xx body: it may hold a token in a form no parser read
+            # (access_token=... form-encoded), which no redactor knows yet.
+            content_type = headers.get("Content-Type")
+            shown = self._shown(content_type, 100) if content_type else "no content type"
             raise InvalidTokenResponseError(
                 f"the {self.vendor} token endpoint answered HTTP {status} but its body is {what}"
-                f"{f' ({snippet})' if snippet else ''}; check token_url",
+                f"{f' ({shown}, {len(body)} bytes)' if body.strip() else ''}; check token_url",
                 status_code=status,
             )
         return answer
