@@ -25,7 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from .core import MAX_LIFETIME, EnvVar, IssuedToken, TokenAuth, TokenRequest, _public, logger, require_text
+from .core import MAX_LIFETIME, EnvVar, IssuedToken, TokenAuth, TokenRequest, logger, require_text
+from .exception_copies import strips_frames
 from .exceptions import AuthError, ConfigurationError, InvalidTokenResponseError, TokenRequestError
 from .registry import ApiCall, Vendor, register
 
@@ -225,7 +226,7 @@ class AlgonomyAuth(TokenAuth):
         """The resources a token from this object grants (or will grant)."""
         return self._resources
 
-    @_public
+    @strips_frames
     def add_resources(self, *names: str) -> None:
         """Add resources to the live token through the update endpoint.
 

@@ -308,6 +308,20 @@ class CredentialBoundary:
             sorted(self.hosts),
         )
 
+    def body_withheld(self, target: Optional[str], describe: str) -> None:
+        """Say that a redirect hop to ``target``, another origin, goes without the request body.
+
+        Also with ``allow_redirects=False`` (response hooks cannot tell): the
+        redirect's request shows what a hop would get.
+        """
+        origin = origin_of(target) if target else None
+        logger.warning(
+            "%s: a redirect to another origin (%s) gets neither the request body, which may hold personal data, "
+            "nor the credentials; if that URL serves the API, call it directly",
+            describe,
+            origin.host if origin is not None else "a URL whose host is ambiguous",  # host only, never the path
+        )
+
 
 def check_token_url(url: object, vendor: str, argument: str = "token_url") -> str:
     """Validate a token endpoint URL; return it as requests will send it (see :func:`_check_token_url`)."""

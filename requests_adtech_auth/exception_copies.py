@@ -8,13 +8,17 @@ urllib3's frames in a chained exception; error trackers and ``pytest
 
 from __future__ import annotations
 
-from typing import Callable, cast
+import functools
+import re
+from typing import Any, Callable, Optional, TypeVar, cast
 
 import requests
 
 from .exceptions import AuthError
 
-__all__ = ["detached", "for_another_caller", "without_trace"]
+__all__ = ["detached", "for_another_caller", "scrubbed_constructor", "strips_frames", "without_trace"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def without_trace(exc: AuthError) -> AuthError:
@@ -82,3 +86,77 @@ def detached(exc: BaseException, shown: Callable[[str], str]) -> BaseException:
         return type(exc)(message)
     except Exception:  # an exception type with another constructor
         return requests.RequestException(message)
+
+
+def strips_frames(method: _F) -> _F:
+    """Make library errors leave ``method`` without the frames (and chained errors) that hold secrets."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except AuthError as exc:
+            raise without_trace(exc)  # noqa: B904 - the chain is what must go
+
+    return wrapper  # type: ignore[return-value]
+
+
+def scrubbed_constructor(init: _F) -> _F:
+    """``init`` made a constructor whose errors carry no frame holding the credentials it was given."""
+    if getattr(init, "_scrubbed", False):
+        return init
+
+    @functools.wraps(init)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except AuthError as exc:
+            # Error trackers and --showlocals print the locals of every frame an error
+            # carries: the vendor constructors' frames (dropped here) and this one
+            # (emptied here) hold the secrets they were given.
+            del self, args, kwargs
+            raise without_trace(exc)  # noqa: B904 - the chain is what must go
+        except TypeError as exc:  # a misspelt option: the message says which
+            # Raised binding the call itself (no frame below this one): a bad keyword.
+            at_call = exc.__traceback__ is not None and exc.__traceback__.tb_next is None
+            renamed = _unexpected_keyword(type(self), exc) if at_call else None
+            del self, args, kwargs
+            if renamed is not None:
+                raise renamed from None  # the base's wording of the same error adds nothing
+            raise exc.with_traceback(None)  # noqa: B904
+        except BaseException:
+            del self, args, kwargs
+            raise
+
+    wrapper._scrubbed = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"(?:[\w.]+\.)?__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def _unexpected_keyword(cls: type, exc: TypeError) -> Optional[TypeError]:
+    """``exc`` reworded to name the class the caller wrote, not the base whose ``__init__`` refused it."""
+    match = _UNEXPECTED_KEYWORD.match(str(exc))
+    if match is None:
+        return None
+    import difflib
+    import inspect
+
+    name = match.group(1)
+    # The class's own parameters, and the options its **common hands on to the root
+    # constructor (the first class of the package, in the MRO, to define one).
+    root = next(
+        owner
+        for owner in reversed(cls.__mro__)
+        if "__init__" in owner.__dict__ and owner.__module__.startswith("requests_adtech_auth.")
+    )
+    accepted: list[str] = []
+    for owner in (cls, root):
+        for parameter in inspect.signature(owner).parameters.values():
+            named = parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+            if named and parameter.name not in accepted and parameter.name != "self":
+                accepted.append(parameter.name)
+    close = difflib.get_close_matches(name, accepted, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"it takes {', '.join(accepted)}"
+    return TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; {hint}")

@@ -207,7 +207,7 @@ class _WireGuard:
         if withhold_body:
             names = names | _BODY_HEADERS
             request.stream = _NO_BODY  # read after the headers are written: this hop sends nothing
-            self._auth._log_body_withheld(sent_to)
+            self._auth._boundary.body_withheld(sent_to, self._auth._describe())
         kept = [(name, value) for name, value in request.headers if name.lower() not in names]
         if len(kept) < len(request.headers):
             request.headers[:] = kept  # the list httpcore is about to write

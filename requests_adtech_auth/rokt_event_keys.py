@@ -16,6 +16,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .core import EnvVar, TokenAuth, require_text
+from .credential import shortened
 from .exceptions import ConfigurationError
 from .registry import ApiCall, Vendor, register
 from .token_state import CachedToken
@@ -82,7 +83,7 @@ class RoktEventKeyAuth(TokenAuth):
     def _public_id(self) -> str:
         return self.public_key
 
-    def _token_state(self) -> str:
+    def _token_summary(self) -> str:
         return "a key pair (no token)"
 
     def __repr__(self) -> str:
@@ -91,7 +92,7 @@ class RoktEventKeyAuth(TokenAuth):
             hosts = sorted(self.hosts)
         except AttributeError:  # half built: a constructor raised, and a traceback shows its locals
             return f"<{type(self).__name__} (not fully built)>"
-        return f"<{type(self).__name__} id={self._short_id()!r} hosts={hosts!r} key pair>"
+        return f"<{type(self).__name__} id={shortened(self.public_key)!r} hosts={hosts!r} key pair>"
 
 
 def _event_body() -> dict[str, Any]:

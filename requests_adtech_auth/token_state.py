@@ -17,14 +17,23 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from .cache import CacheUnavailableError, StoredToken, TokenCache
 from .exception_copies import for_another_caller
 from .exceptions import AuthError
 from .token_answers import MAX_LIFETIME
 
-__all__ = ["CACHE_RETRY_INTERVAL", "RENEWAL_RETRY_INTERVAL", "CachedToken", "TokenState", "shared_state"]
+__all__ = [
+    "BINDING",
+    "CACHE_RETRY_INTERVAL",
+    "RENEWAL_RETRY_INTERVAL",
+    "UNBOUND",
+    "CachedToken",
+    "TokenState",
+    "Unbound",
+    "shared_state",
+]
 
 logger = logging.getLogger("requests_adtech_auth")
 
@@ -373,3 +382,33 @@ def adopt(stored: Optional[StoredToken], leeway: float) -> Optional[CachedToken]
     refresh_in = min(stored.refresh_at - now_wall, expires_in)
     # Its age is unknown: count it as old, so that a refusal may renew it at once.
     return CachedToken.of(stored.value, now + refresh_in, now + expires_in, issued_at=now - MAX_LIFETIME)
+
+
+class Unbound:
+    """What an auth object holds before its token state is bound: no token to serve."""
+
+    __slots__ = ()
+    hot: None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only this placeholder's lookups come here, never the auth object's.
+        raise AttributeError(f"the token state is bound on first use: read _bound_state().{name}")
+
+
+UNBOUND = Unbound()
+
+
+class _BindingLock:
+    """Serializes first bindings: objects used by many threads at once bind one state."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def after_fork(self) -> None:
+        self.lock = threading.Lock()  # another thread may have held it at the fork
+
+
+BINDING = _BindingLock()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=BINDING.after_fork)

@@ -373,7 +373,7 @@ def test_redis_outage_falls_back_to_direct_fetches(
     warnings = [r for r in caplog.records if "Redis token cache failed" in r.getMessage()]
     assert len(warnings) == 1, "logged once"
     assert sandbox.count("rokt", "token") == 4
-    assert auth._cache_retry_at > time.monotonic(), "the cache is left alone for a while"
+    assert auth._bound_state().cache_retry_at > time.monotonic(), "the cache is left alone for a while"
 
 
 def test_redis_lock_of_a_crashed_holder_expires(sandbox: Sandbox, redis_server: RedisServer) -> None:

@@ -12,16 +12,10 @@ lifetimes, queued faults, revoking every token, and counters of what it saw::
 Scripts and notebooks that keep the vendors' real URLs use
 :meth:`Sandbox.intercept_vendor_hosts`.
 
-Another process can steer it over HTTP: ``GET /_sandbox/info`` (URLs and demo
-credentials), ``GET /_sandbox/counts``, ``POST /_sandbox/reset``,
-``POST /_sandbox/revoke`` (``?vendor=rokt`` for one vendor), ``POST /_sandbox/lifetimes``
-(JSON seconds per vendor), ``POST /_sandbox/faults`` (queue a fault: JSON
-``{"vendor": ..., "endpoint": ..., "fault": {"kind": ...}, "times": n}``, see
-:meth:`Fault.from_dict`; ``GET`` lists pending ones) and ``POST /_sandbox/rokt``
-(JSON ``{"stale_token_status": 403, "forbidden_paths": [...]}``, see
-:class:`~requests_adtech_auth.sandbox.rokt.RoktEmulation`). Wherever a vendor is named,
-there and in the methods, any of :func:`requests_adtech_auth.registry.names` works
-(``digital_turbine``, ``digital-turbine``, ``dt``, ...), as for ``adtech-auth token``.
+Another process steers it over HTTP, below ``/_sandbox/`` (see
+the sandbox page of the docs).
+Wherever a vendor is named, any of :func:`requests_adtech_auth.registry.names`
+works (``digital_turbine``, ``digital-turbine``, ``dt``, ...).
 
 It listens on 127.0.0.1 on a free port (and on a second loopback address that
 plays a foreign host: Digital Turbine's report storage). Credentials are random
@@ -35,13 +29,10 @@ import contextlib
 import math
 import os
 import re
-import secrets
 import ssl
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
@@ -51,6 +42,7 @@ from ._control import ENDPOINTS, control
 from ._emulation import Emulation
 from ._http import Call, Fault, Reply, serve
 from ._interception import VendorHosts
+from ._ledger import IssuedRecord, TokenLedger
 
 if TYPE_CHECKING:
     from ..algonomy import AlgonomyAuth
@@ -66,16 +58,6 @@ __all__ = ["Call", "Emulation", "Fault", "IssuedRecord", "Reply", "Sandbox"]
 
 #: The events :meth:`Sandbox.count` knows (any other name is a typo).
 _EVENT = re.compile(r"token|token_issued|update|api|api_ok|api_\d{3}(?:_stale)?")
-
-
-@dataclass
-class IssuedRecord:
-    """A token the sandbox handed out."""
-
-    vendor: str
-    client: str
-    expires_at: float  # time.monotonic()
-    resources: set[str] = field(default_factory=set)
 
 
 class Sandbox:
@@ -116,9 +98,7 @@ class Sandbox:
         self._ssl_context = ssl_context
         self._port = port
         self._lock = threading.Lock()
-        self._tokens: dict[str, IssuedRecord] = {}
-        # Revoked tokens are remembered, so a 401 for one counts as "stale".
-        self._revoked: set[str] = set()
+        self._ledger = TokenLedger()
         self._faults: dict[tuple[str, str], collections.deque[Fault]] = collections.defaultdict(collections.deque)
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self._stopping = threading.Event()
@@ -240,10 +220,7 @@ class Sandbox:
         """Make the next ``times`` requests to ``vendor``'s ``endpoint`` misbehave.
 
         Args:
-            vendor: ``"rokt"``, ``"rokt_partnerships"``, ``"digital_turbine"``,
-                ``"algonomy"``, or another of their names (``"dt"``, hyphens for
-                underscores: :func:`requests_adtech_auth.registry.names`), as
-                everywhere the sandbox takes a vendor.
+            vendor: any name of the vendor (``"rokt"``, ``"dt"``, ...), as everywhere here.
             endpoint: ``"token"``, ``"update"`` (Algonomy) or ``"api"``.
             fault: what to do instead of answering normally.
             times: how many requests in a row.
@@ -270,11 +247,7 @@ class Sandbox:
 
     def revoke_tokens(self, vendor: Optional[str] = None) -> None:
         """Make every token issued so far (for ``vendor``, or all) invalid."""
-        vendor = None if vendor is None else self.emulation(vendor).name
-        with self._lock:
-            for value in [v for v, r in self._tokens.items() if vendor in (None, r.vendor)]:
-                del self._tokens[value]
-                self._revoked.add(value)
+        self._ledger.revoke(None if vendor is None else self.emulation(vendor).name)
 
     def count(self, vendor: str, event: str) -> int:
         """How often ``event`` happened for ``vendor``.
@@ -308,9 +281,7 @@ class Sandbox:
 
     def secrets(self) -> list[str]:
         """Every credential and token value of this sandbox (for leak checks)."""
-        with self._lock:
-            tokens = [*self._tokens, *self._revoked]
-        return [secret for emulation in self._emulations.values() for secret in emulation.secrets()] + tokens
+        return [s for emulation in self._emulations.values() for s in emulation.secrets()] + self._ledger.values()
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Every counter: ``(vendor, event)`` to how often (see :meth:`count`)."""
@@ -358,23 +329,13 @@ class Sandbox:
 
     def issue(self, vendor: str, client: str, lifetime: float, resources: Any = ()) -> str:
         """Hand out a new random token valid for ``lifetime`` seconds."""
-        value = secrets.token_urlsafe(24)
-        with self._lock:
-            self._tokens[value] = IssuedRecord(vendor, client, time.monotonic() + lifetime, set(resources))
-            self._counts[(vendor, "token_issued")] += 1
+        value = self._ledger.issue(vendor, client, lifetime, resources)
+        self.count_event(vendor, "token_issued")
         return value
 
     def check(self, vendor: str, value: Optional[str]) -> tuple[Optional[IssuedRecord], str]:
         """Look a presented token up: ``(record, "")`` or ``(None, why not)``."""
-        if not value:
-            return None, "missing"
-        with self._lock:
-            record = self._tokens.get(value)
-            if record is None or record.vendor != vendor:
-                return None, "stale" if value in self._revoked else "unknown"
-            if time.monotonic() >= record.expires_at:
-                return None, "stale"
-            return record, ""
+        return self._ledger.check(vendor, value)
 
     def take_fault(self, vendor: str, endpoint: str) -> Optional[Fault]:
         """Pop the next queued fault for an endpoint, if any."""
@@ -456,14 +417,12 @@ class Sandbox:
     def environ(self, prefix: str = "") -> dict[str, str]:
         """Environment variables that point every vendor's ``from_env()`` at this sandbox.
 
-        The token URLs are always the sandbox's own (a child process, or code run
-        after :meth:`intercept_vendor_hosts` ends, must never take sandbox
-        credentials to a real host). ``ALGONOMY_HOSTS`` adds the example tenant's
-        host (``b2b.example.algonomy.com``), so ``AlgonomyAuth.from_env()`` sends
-        its headers to the URLs the examples use, which the interception routes
-        here. ``ADTECH_AUTH_CACHE_DIR`` names a temporary directory that lives as
-        long as the sandbox runs, so a :class:`~requests_adtech_auth.FileTokenCache` keeps
-        sandbox tokens out of
+        Token URLs are always the sandbox's own: a child process, or code run after
+        :meth:`intercept_vendor_hosts` ends, must never take sandbox credentials to
+        a real host. Each emulation's values say more (Algonomy's ``hosts`` adds the
+        examples' tenant host). ``ADTECH_AUTH_CACHE_DIR`` names a temporary
+        directory that lives as long as the sandbox, so a
+        :class:`~requests_adtech_auth.FileTokenCache` keeps sandbox tokens out of
         the user's real cache.
         """
         variables = {}

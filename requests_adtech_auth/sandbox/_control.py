@@ -1,4 +1,13 @@
-"""The sandbox's control paths (``/_sandbox/...``): its knobs over HTTP, for a sandbox in another process."""
+"""The sandbox's control paths (``/_sandbox/...``): its knobs over HTTP, for a sandbox in another process.
+
+``GET /_sandbox/info`` (URLs and demo credentials), ``GET /_sandbox/counts``,
+``POST /_sandbox/reset``, ``POST /_sandbox/revoke`` (``?vendor=rokt`` for one
+vendor), ``POST /_sandbox/lifetimes`` (JSON seconds per vendor), ``POST
+/_sandbox/faults`` (queue a fault: JSON ``{"vendor": ..., "endpoint": ...,
+"fault": {"kind": ...}, "times": n}``, see :meth:`Fault.from_dict`; ``GET``
+lists pending ones), and ``/_sandbox/{name}`` for an emulation with settings of
+its own (``POST /_sandbox/rokt`` with ``{"stale_token_status": 403}``).
+"""
 
 from __future__ import annotations
 
