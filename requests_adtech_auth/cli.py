@@ -283,7 +283,7 @@ def _token(cls: type[TokenAuth], prefix: str, header: bool, use_cache: bool, ref
         if unanswered is not None:
             return _fail(f"{unanswered}; nothing was fetched", EXIT_CONFIGURATION)
     cache = None
-    if use_cache:
+    if use_cache and cls.token_cache_applies:
         try:
             cache = FileTokenCache()
         except ConfigurationError:  # the 'file' extra is not installed

@@ -221,7 +221,10 @@ class TokenAuth(Credential, AuthBase):
                 request.headers.pop(name, None)
         request.hooks = {event: list(hooks) for event, hooks in retry.hooks.items()}
         if second.is_redirect:
+            # Both: requests follows by copying the original, a caller who follows by hand
+            # (allow_redirects=False, resolve_redirects) copies second.request, the replay.
             self._guard_redirect(second, request)
+            self._guard_redirect(second, retry)
         return second
 
 

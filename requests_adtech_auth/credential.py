@@ -116,6 +116,8 @@ class Credential(TokenEndpointClient):
     transient_errors: ClassVar[frozenset[str]] = frozenset()
     #: What to tell the user for a credential error without a known code.
     credentials_hint: ClassVar[str] = "check the client id and secret"
+    #: Whether a shared token cache (``cache=``) applies: False for a flow whose calls carry a key.
+    token_cache_applies: ClassVar[bool] = True
     #: The environment variables :meth:`from_env` reads (names without prefix).
     env_variables: ClassVar[tuple[EnvVar, ...]] = ()
 
@@ -123,8 +125,7 @@ class Credential(TokenEndpointClient):
     #: (RoktEventAuth) names the flow it renames, so one credential keeps one token.
     _token_flow: ClassVar[str] = "TokenAuth"
     _state: Union[TokenState, Unbound]
-    #: Attributes a pickled copy leaves behind (rebuilt by _init_state).
-    _unpicklable: ClassVar[tuple[str, ...]] = ("_state", "_redactor")
+    _unpicklable: ClassVar[tuple[str, ...]] = ("_state", "_redactor")  # rebuilt by _init_state
 
     @scrubbed_constructor
     def __init__(
@@ -195,11 +196,9 @@ class Credential(TokenEndpointClient):
     def from_env(
         cls, prefix: str = "", *, environ: Optional[Mapping[str, str]] = None, **options: Unpack[CommonOptions]
     ) -> Self:
-        """Build an auth object from environment variables.
+        """Build an auth object from the class's :attr:`env_variables`, each read as ``prefix + name``.
 
-        The variables are the class's :attr:`env_variables` (e.g. ``ROKT_APP_ID``,
-        ``ROKT_APP_SECRET``), each read as ``prefix + name`` so that two accounts
-        can live side by side (``prefix="ACME_"`` reads ``ACME_ROKT_APP_ID``).
+        Two accounts can live side by side: ``prefix="ACME_"`` reads ``ACME_ROKT_APP_ID``.
 
         Args:
             prefix: put before every variable name.
@@ -260,6 +259,12 @@ class Credential(TokenEndpointClient):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if (
+            cls._token_request is not TokenEndpointClient._token_request
+            and cls._secrets is TokenEndpointClient._secrets
+        ):
+            # The secrets key the shared token: without them two credentials would share one (and show in messages).
+            raise TypeError(f"{cls.__name__} builds token requests: define _secrets() too (and _public_id())")
         if "_token_flow" not in cls.__dict__:
             cls._token_flow = cls.__name__
         if "__init__" in cls.__dict__:
@@ -315,12 +320,9 @@ class Credential(TokenEndpointClient):
         return shared or TokenState(self.cache, self._describe())
 
     def _rebind_state(self, token: Optional[CachedToken]) -> None:
-        """Move to the token state of this object's current credential scope, taking ``token`` along.
+        """Move to the state of this object's current scope (Algonomy's resources), taking ``token`` along.
 
-        For a vendor whose scope changes on a live object (Algonomy's resources):
-        objects still on the old scope keep their state. Other threads see the old
-        state or the new one with its token, never an unbound object that would
-        fetch a token of its own.
+        Other threads see the old state or the new one with its token, never an unbound one.
         """
         state = self._new_state()
         if token is not None:
@@ -425,10 +427,15 @@ class Credential(TokenEndpointClient):
         if not self._boundary.allows_quietly(url):
             # A redirect took this request off our hosts: never answer a foreign refusal with a token.
             return False
+        carried = [str(sent.get(name) or "") for name in self.credential_headers]
+        if not any(carried):
+            # Sent bare on purpose: a redirect hop to another origin lost the credentials,
+            # and a refusal there must not be answered with a fresh token.
+            return False
         state = self._bound_state()
         cached = state.token
-        if cached is None or not any(cached.value in str(sent.get(name) or "") for name in self.credential_headers):
-            return True  # it carried no token, or an older one: replaying costs no token call
+        if cached is None or not any(cached.value in value for value in carried):
+            return True  # it carried an older token: replaying costs no token call
         if status != 401 and _monotonic() - cached.issued_at < self.refusal_renewal_floor:
             # A fresh token refused with, say, 403: "not allowed", not "stale".
             logger.debug(

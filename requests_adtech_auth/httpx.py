@@ -149,6 +149,8 @@ def _wire_url(url: httpcore.URL) -> str:
 #: Headers that frame a request body; a hop sent without its body goes without them.
 _BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"content-type"})
 _NO_BODY = httpx.ByteStream(b"")  # iterable sync and async, as httpcore reads a request's stream
+#: Marks a redirect's next request that lost its credentials: sent by hand, it stays bare.
+_BARE_HOP = "requests_adtech_auth.bare_hop"
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -322,7 +324,8 @@ class HttpxAuth(httpx.Auth):
         # A bool, not the refused request's headers: no credential in this frame's locals if the renewal raises.
         if self._replays(request, response, guard):
             self._attach(request, self.auth.get_token(), _SyncWireGuard)
-            yield request
+            response = yield request
+        self._disown_next(response)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Attach the token if the URL may have it; replay once after a refusal. Never blocks the loop."""
@@ -334,7 +337,8 @@ class HttpxAuth(httpx.Auth):
         self._check_transport(response, guard)
         if await self._areplays(request, response, guard):
             self._attach(request, await self.aget_token(), _AsyncWireGuard)
-            yield request
+            response = yield request
+        self._disown_next(response)
 
     # -- the machinery -----------------------------------------------------------------
 
@@ -358,7 +362,26 @@ class HttpxAuth(httpx.Auth):
             self.auth._boundary.refused_without_credentials(str(response.request.url), response.status_code)
 
     def _allows(self, request: httpx.Request) -> bool:
-        return self.auth._boundary.allows(str(request.url))
+        return not request.extensions.get(_BARE_HOP) and self.auth._boundary.allows(str(request.url))
+
+    def _disown_next(self, response: httpx.Response) -> None:
+        """A redirect left to the caller (``follow_redirects=False``): its ``next_request`` loses what a hop would.
+
+        httpx copies every header (all but ``Authorization``) and the body into it; a
+        hop to another origin goes without the credential and personal-data headers,
+        without a body that may hold personal data, and stays bare when sent.
+        """
+        hop = response.next_request
+        if hop is None or self.auth._boundary.keeps_credentials(str(response.request.url), str(hop.url)):
+            return
+        for name in self.auth._origin_bound_headers():
+            hop.headers.pop(name, None)
+        if self.auth.personal_data_in_body and _has_body(hop.headers.raw):
+            for name in ("Content-Length", "Content-Type", "Transfer-Encoding"):
+                hop.headers.pop(name, None)
+            hop.stream = _NO_BODY
+            self.auth._boundary.body_withheld(str(hop.url), self.auth._describe())
+        hop.extensions = {**hop.extensions, _BARE_HOP: True}
 
     def _attach(self, request: httpx.Request, token: str, guard_type: type[_WireGuard]) -> Optional[_WireGuard]:
         """Put the credential headers on ``request`` and, if the flow needs one, the wire guard in its trace."""

@@ -100,11 +100,14 @@ class OAuth2ClientCredentialsAuth(TokenAuth):
                 f"the {self.vendor} token answer {problem}; check token_url", status_code=200
             ) from None
         except OAuth2Error as exc:
+            # The token beside the error is known to no redactor yet: hidden here.
+            issued = (token,) if isinstance(token, str) else ()
+            error = self._shown(str(exc.error), None, *issued)
             raise TokenRequestError(
-                f"{self.vendor} token answer carried an error: {self._shown(str(exc.error))}; {self.credentials_hint}",
+                f"{self.vendor} token answer carried an error: {error}; {self.credentials_hint}",
                 status_code=200,
-                error=self._shown(str(exc.error)),
-                description=self._shown(exc.description) if exc.description else None,
+                error=error,
+                description=self._shown(exc.description, None, *issued) if exc.description else None,
             ) from None
         except (ValueError, TypeError, Warning) as exc:
             raise InvalidTokenResponseError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -37,7 +38,9 @@ class Redactor:
                 (
                     secret,
                     quote(secret, safe=""),
+                    quote(secret),  # "/" left as it is, as many servers echo a path
                     quote_plus(secret),
+                    html.escape(secret),  # an HTML error page echoing it
                     json.dumps(secret)[1:-1],
                     json.dumps(secret, ensure_ascii=False)[1:-1],
                 )

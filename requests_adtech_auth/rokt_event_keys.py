@@ -51,6 +51,7 @@ class RoktEventKeyAuth(TokenAuth):
     default_api_hosts = ("api.rokt.com",)
     # A refused key stays refused: nothing to renew, so no replay.
     refused_token_statuses = frozenset()
+    token_cache_applies = False
     credentials_hint = "check the public and secret key your Rokt account manager issued"
     env_variables = (
         EnvVar("public_key", "ROKT_PUBLIC_KEY"),

@@ -82,8 +82,8 @@ def parse_lifetime(value: object, name: str) -> Optional[float]:
     """Read a token lifetime in seconds from an answer field.
 
     A JSON number or a string holding one. Every form is judged by its sign and
-    size, never by whether it fits a float: at least :data:`MIN_LIFETIME` is the
-    lifetime, capped at :data:`MAX_LIFETIME` (so is a positive number too large
+    size, never by whether it fits a float: at least ``MIN_LIFETIME`` (1 s) is the
+    lifetime, capped at ``MAX_LIFETIME`` (a day) (so is a positive number too large
     for a float, ``1e400`` or ``10**400``, and infinity); anything under it is
     refused, zero, ``-0`` and every negative alike, however large (``-1e400``,
     ``-10**400``, ``-inf``, ``"-inf"``); so is NaN.
@@ -93,10 +93,10 @@ def parse_lifetime(value: object, name: str) -> Optional[float]:
         name: the field's name, for the error message.
 
     Returns:
-        The lifetime in seconds, capped at :data:`MAX_LIFETIME`, or None when absent.
+        The lifetime in seconds, capped at ``MAX_LIFETIME`` (a day), or None when absent.
 
     Raises:
-        InvalidTokenResponseError: the value is not a number of at least :data:`MIN_LIFETIME` seconds.
+        InvalidTokenResponseError: the value is not a number of at least ``MIN_LIFETIME`` (1 s) seconds.
     """
     if value is None:
         return None

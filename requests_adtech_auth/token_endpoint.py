@@ -242,8 +242,11 @@ class TokenEndpointClient:
     ) -> TokenRequestError:
         """The library error for an error answer (also one inside a 2xx, for vendors that send those)."""
         error, description = self._parse_error(status, answer)
-        error = self._shown(error, 200) if error else None
-        description = self._shown(description, 500) if description else None
+        # A 2xx answer may hold a token beside its error, which no redactor knows yet.
+        issued = tuple(v for v in (answer or {}).values() if isinstance(v, str)) if 200 <= status < 300 else ()
+        issued = tuple(v for v in issued if v not in (error, description))
+        error = self._shown(error, 200, *issued) if error else None
+        description = self._shown(description, 500, *issued) if description else None
         transient = status in (408, 429) or status >= 500 or error in self.transient_errors
         if error and error in self.error_hints:
             hint = self.error_hints[error]
@@ -274,8 +277,8 @@ class TokenEndpointClient:
         """Values to hide besides the secrets (the current token)."""
         return ()
 
-    def _shown(self, text: str, limit: Optional[int] = None) -> str:
-        """Server-sent ``text`` as messages show it: no secret or token, cut to ``limit``, controls escaped.
+    def _shown(self, text: str, limit: Optional[int] = None, *hidden: str) -> str:
+        """Server-sent ``text`` as messages show it: no secret or token (nor ``hidden``), cut, controls escaped.
 
         The one way a value from a server (an error field, a request id, a
         header, an error message of requests) gets into a message or an
@@ -285,5 +288,5 @@ class TokenEndpointClient:
         text that no longer matches it. The cut comes before escaping, so it
         never splits an escape.
         """
-        text = self._redactor_for_messages()(text, *self._live())
+        text = self._redactor_for_messages()(text, *self._live(), *hidden)
         return escape_controls(text if limit is None else text[:limit])

@@ -325,6 +325,111 @@ def test_a_replay_redirected_to_another_origin_carries_no_personal_data(sandbox:
     assert sandbox.count("algonomy", "token") == 2
 
 
+class _Recorder:
+    """A second origin on the sandbox's own host (another port): records each request and answers ``status``."""
+
+    def __init__(self, status: int) -> None:
+        import http.server
+        import threading
+
+        self.seen: list[tuple[dict[str, str], bytes]] = []
+        seen, answer = self.seen, status
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                seen.append((dict(self.headers.items()), self.rfile.read(length) if length else b""))
+                self.send_response(answer)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def assert_got_nothing(self, secrets: list[str]) -> None:
+        assert self.seen, "the other origin was reached"
+        for headers, body in self.seen:
+            lowered = {name.lower() for name in headers}
+            for name in (*_ALGONOMY_CREDENTIALS, "authorization", *_PERSONAL_HEADERS):
+                assert name.lower() not in lowered, f"{name} reached another origin"
+            for value in [*_PERSONAL_VALUES, *secrets]:
+                assert value.encode() not in body and all(value not in v for v in headers.values())
+
+
+@pytest.fixture
+def other_origin() -> Any:
+    recorder = _Recorder(401)
+    yield recorder
+    recorder.close()
+
+
+def test_a_replay_redirected_away_and_followed_by_hand_carries_nothing(
+    sandbox: Sandbox, other_origin: _Recorder
+) -> None:
+    # allow_redirects=False, then the usual manual follow of the answer's request: the replay's.
+    auth = sandbox.algonomy_auth()
+    auth.get_token()
+    sandbox.add_fault("algonomy", "api", Fault.status(401, {"message": "token expired"}))
+    sandbox.add_fault("algonomy", "api", Fault.redirect(other_origin.url + "/landing", 307))
+    session = requests.Session()
+    url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
+    answer = session.post(url, headers=_PERSONAL_HEADERS, json=_PERSONAL_BODY, auth=auth, allow_redirects=False)
+    assert answer.status_code == 307 and sandbox.count("algonomy", "api") == 2, "refused, then replayed"
+    for _ in session.resolve_redirects(answer, answer.request):
+        pass
+    other_origin.assert_got_nothing([*sandbox.secrets(), auth.get_token()])
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_a_refusal_from_another_origin_a_redirect_led_to_gets_no_token(
+    sandbox: Sandbox, flow: Flow, other_origin: _Recorder
+) -> None:
+    # The other origin is on an allowed host (another port): a fresh request there would get
+    # the token; a redirect hop that lost it must not get it back by answering 401.
+    sandbox.add_fault(flow.vendor, "api", Fault.redirect(other_origin.url + "/landing", 302))
+    with requests.Session() as session:
+        session.auth = flow.auth(sandbox)
+        assert flow.call(session, sandbox).status_code == 401
+    assert len(other_origin.seen) == 1, "no replay to the other origin"
+    other_origin.assert_got_nothing(sandbox.secrets())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_httpx_redirect_followed_by_hand_loses_what_a_hop_would(
+    sandbox: Sandbox, other_origin: _Recorder, mode: str
+) -> None:
+    httpx = pytest.importorskip("httpx")
+    from requests_adtech_auth.httpx import HttpxAuth
+
+    auth = sandbox.algonomy_auth()
+    sandbox.add_fault("algonomy", "api", Fault.redirect(other_origin.url + "/landing", 307))
+    url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
+    kwargs: dict[str, Any] = {"headers": _PERSONAL_HEADERS, "json": _PERSONAL_BODY}
+    if mode == "sync":
+        with httpx.Client(auth=HttpxAuth(auth)) as client:
+            answer = client.post(url, **kwargs)
+            client.send(answer.next_request)
+    else:
+
+        async def run() -> None:
+            async with httpx.AsyncClient(auth=HttpxAuth(auth)) as client:
+                answer = await client.post(url, **kwargs)
+                await client.send(answer.next_request)
+
+        asyncio.run(run())
+    other_origin.assert_got_nothing([*sandbox.secrets(), auth.get_token()])
+
+
 # -- 3. token URLs whose parsers disagree ------------------------------------------------------------
 
 

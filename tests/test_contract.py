@@ -50,3 +50,15 @@ def test_the_contract_fails_a_flow_that_breaks_it(pytester: pytest.Pytester) -> 
             "FAILED *test_secrets_stay_out_of_logs_reprs_messages_and_locals*",
         ]
     )
+
+
+def test_a_flow_that_builds_token_requests_must_name_its_secrets() -> None:
+    # Its secrets key the shared token: without them two credentials would share one.
+    from requests_adtech_auth import TokenAuth
+    from requests_adtech_auth.token_answers import TokenRequest
+
+    with pytest.raises(TypeError, match="define _secrets"):
+
+        class Forgetful(TokenAuth):
+            def _token_request(self) -> TokenRequest:
+                return TokenRequest(self.token_url, json={"secret": "s"})

@@ -11,6 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from html import escape as html_escape
 from typing import Any, Optional
 from urllib.parse import quote, quote_plus
 
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from requests_adtech_auth import (
+    AuthError,
     InvalidTokenResponseError,
     RoktAuth,
     RoktPartnershipsAuth,
@@ -497,3 +499,31 @@ def test_a_2xx_answer_that_is_no_json_object_is_never_quoted(flow: Flow, body: b
         flow.auth(sandbox, max_retries=0).get_token()
     assert "tok-0123456789secret" not in str(caught.value)
     assert f"application/x-www-form-urlencoded, {len(body)} bytes" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "flow", [f for f in FLOWS if f.vendor in ("rokt", "rokt_partnerships", "digital_turbine")], ids=lambda f: f.name
+)
+def test_a_token_beside_an_error_in_a_2xx_answer_is_never_shown(flow: Flow, sandbox: Sandbox) -> None:
+    token = "NEWTOK-0123456789abcdef"
+    answer = {flow.token_field: token, "error": f"oops {token}", "error_description": f"issued {token}"}
+    if flow.vendor == "rokt_partnerships":
+        answer["message"] = f"issued {token}"
+    sandbox.add_fault(flow.vendor, "token", Fault.status(200, answer))
+    try:
+        flow.auth(sandbox, max_retries=0).get_token()
+    except AuthError as error:
+        shown = [str(error), repr(error), str(getattr(error, "error", "")), str(getattr(error, "description", ""))]
+        assert not any(token in text for text in shown), shown
+    else:  # a flow that reads the token and ignores the error: nothing shown to check
+        pass
+
+
+@pytest.mark.parametrize("encode", [html_escape, quote], ids=["html-escaped", "percent-keeping-slashes"])
+def test_a_secret_echoed_escaped_for_html_or_a_path_is_hidden(encode: Any, sandbox: Sandbox) -> None:
+    secret = "s3cret/&<value>-4711"
+    auth = RoktAuth("app-id", secret, token_url=sandbox.rokt.token_url, max_retries=0)
+    sandbox.add_fault("rokt", "token", Fault.raw(401, f"<p>bad secret {encode(secret)}</p>".encode(), "text/html"))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert encode(secret) not in str(caught.value) and "[redacted]" in str(caught.value)
