@@ -16,8 +16,9 @@ import re
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
-from .core import EnvVar, IssuedToken, TokenAuth, TokenRequest, parse_lifetime, require_text
+from .core import EnvVar, IssuedToken, TokenRequest, parse_lifetime
 from .exceptions import ConfigurationError, InvalidTokenResponseError
+from .oauth2 import OAuth2ClientCredentialsAuth
 from .registry import ApiCall, Vendor, register
 
 if TYPE_CHECKING:
@@ -78,8 +79,11 @@ _TRANSIENT_ERRORS = frozenset({"internal_server_error"})
 _STATUS_SPELLING = re.compile(r"\s*\d{3}\s*\(\s*(\w+)\s*\)\s*")
 
 
-class DigitalTurbineAuth(TokenAuth):
+class DigitalTurbineAuth(OAuth2ClientCredentialsAuth):
     """Auth for the Digital Turbine Growth Reporting API.
+
+    OAuth 2.0 client credentials in all but the wire format: the request is JSON,
+    not a form, and the answer camelCase (``accessToken``, ``expiresIn``).
 
     Args:
         client_id: the Reporting API ID.
@@ -91,6 +95,7 @@ class DigitalTurbineAuth(TokenAuth):
     vendor = "Digital Turbine"
     default_api_hosts = ("reporting.digitalturbine.com",)
     default_lifetime = 3600.0
+    credentials_in_body = True
     credentials_hint = _CHECK
     env_variables = (
         EnvVar("client_id", "DT_CLIENT_ID"),
@@ -108,9 +113,7 @@ class DigitalTurbineAuth(TokenAuth):
         token_url: str = DIGITAL_TURBINE_TOKEN_URL,
         **common: Unpack[CommonOptions],
     ) -> None:
-        self.client_id = require_text("client_id", client_id)
-        self._client_secret = require_text("client_secret", client_secret)
-        super().__init__(token_url, **common)
+        super().__init__(client_id, client_secret, token_url=token_url, **common)
         # The token page's spelling: a host nobody vouches for must never see the secret.
         if (urlsplit(self.token_url).hostname or "").endswith(_TYPO_DOMAIN):
             raise ConfigurationError(
@@ -124,13 +127,8 @@ class DigitalTurbineAuth(TokenAuth):
         )
 
     def _token_request(self) -> TokenRequest:
+        assert self._request is not None  # built in the constructor: the request is JSON, not oauthlib's form
         return self._request
-
-    def _secrets(self) -> tuple[str, ...]:
-        return (self._client_secret,)
-
-    def _public_id(self) -> str:
-        return self.client_id
 
     def _parse_token(self, answer: dict[str, Any]) -> IssuedToken:
         # camelCase as documented; snake_case and other casings are accepted too,
