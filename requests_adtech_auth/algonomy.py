@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from .boundary import check_token_url
 from .core import MAX_LIFETIME, EnvVar, IssuedToken, TokenAuth, TokenRequest, logger, require_text
 from .exception_copies import strips_frames
 from .exceptions import AuthError, ConfigurationError, InvalidTokenResponseError, TokenRequestError
@@ -215,7 +216,7 @@ class AlgonomyAuth(TokenAuth):
         if update_url is None:
             self.update_url: Optional[str] = _derived_update_url(self.token_url)
         else:
-            self.update_url = self._check_token_url(update_url)
+            self.update_url = check_token_url(update_url, self.vendor, "update_url")
         headers = {"tenant_hash": self._tenant_hash, "Content-Type": "application/json", "Accept": "application/json"}
         if self._oauth_key_secret is not None:
             headers["oauth_key_secret"] = self._oauth_key_secret

@@ -324,19 +324,19 @@ class CredentialBoundary:
 
 
 def check_token_url(url: object, vendor: str, argument: str = "token_url") -> str:
-    """Validate a token endpoint URL; return it as requests will send it (see :func:`_check_token_url`)."""
+    """Validate a token endpoint URL; return it as requests will send it (see :func:`_validate_token_url`)."""
     if not isinstance(url, str):
-        return _check_token_url(url, vendor, argument)
-    return _checked_token_url(url, vendor, argument)
+        return _validate_token_url(url, vendor, argument)
+    return _validate_token_url_cached(url, vendor, argument)
 
 
 @functools.lru_cache(maxsize=256)
-def _checked_token_url(url: str, vendor: str, argument: str) -> str:
+def _validate_token_url_cached(url: str, vendor: str, argument: str) -> str:
     # Pure, and the same few URLs come again for every auth object a program builds.
-    return _check_token_url(url, vendor, argument)
+    return _validate_token_url(url, vendor, argument)
 
 
-def _check_token_url(url: object, vendor: str, argument: str) -> str:
+def _validate_token_url(url: object, vendor: str, argument: str) -> str:
     """Validate a token endpoint URL; return it as requests will send it.
 
     Raises:

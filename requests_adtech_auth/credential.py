@@ -142,7 +142,7 @@ class Credential(TokenEndpointClient):
         cache: Optional[TokenCache] = None,
         share_token: bool = True,
     ) -> None:
-        self.token_url = self._check_token_url(token_url)
+        self.token_url = check_token_url(token_url, self.vendor)
         self.timeout = seconds("timeout", timeout)
         self.backoff = seconds("backoff", backoff)
         self.max_backoff = seconds("max_backoff", max_backoff)
@@ -152,7 +152,7 @@ class Credential(TokenEndpointClient):
         self.share_token = share_token
         self.max_retries = max_retries
         token_origin = origin_of(self.token_url)
-        assert token_origin is not None  # _check_token_url refused anything else
+        assert token_origin is not None  # check_token_url refused anything else
         self._boundary = CredentialBoundary(
             (*self.default_api_hosts, token_origin.host) if hosts is None else hosts, self.vendor
         )
@@ -368,10 +368,6 @@ class Credential(TokenEndpointClient):
     def _describe(self) -> str:
         shown = shortened(self._public_id())
         return f"{self.vendor} ({shown})" if shown else self.vendor
-
-    @classmethod
-    def _check_token_url(cls, url: object, argument: str = "token_url") -> str:
-        return check_token_url(url, cls.vendor, argument)
 
     def _token_session(self) -> requests.Session:
         return self._session or DEFAULT_SESSION.get()
