@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from requests_adtech_auth.sandbox import Sandbox
 
-from .flows import FLOWS, Flow
+from .helpers import FLOWS, Flow
 
 pytest_plugins = ["pytester"]
 
@@ -38,6 +39,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 _CHECKED = {"records": 0, "warnings": 0, "secrets": 0}
+
+
+@pytest.fixture
+def ca() -> Any:
+    """A certificate authority of the test's own (trustme)."""
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_sandbox(ca: Any) -> Iterator[Sandbox]:
+    """A sandbox serving HTTPS with a certificate of ``ca`` (which nothing trusts by default)."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    with Sandbox(ssl_context=context) as box:
+        _SANDBOXES.append(box)
+        yield box
 
 
 @pytest.fixture

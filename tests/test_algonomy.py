@@ -23,7 +23,7 @@ from requests_adtech_auth import (
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Reply, Sandbox
 
-from .flows import ALGONOMY_CUSTOMER
+from .helpers import ALGONOMY_CUSTOMER
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 CREATE = "https://b2b.example.test/secureApi/token/profile/create"
@@ -435,3 +435,11 @@ def test_concurrent_add_resources_on_one_object_keep_every_resource(sandbox: San
     sandbox.token_delay = 0
     assert set(names) <= set(auth.resources)
     assert api_ok(sandbox, auth, names[0]) and api_ok(sandbox, auth, names[2])
+
+
+def test_algonomy_validity_is_part_of_the_credential(sandbox: Sandbox) -> None:
+    long_lived = sandbox.algonomy_auth(validity=15)
+    short_lived = sandbox.algonomy_auth(validity=0.5)
+    assert long_lived.get_token() != short_lived.get_token()
+    status = short_lived.token_status
+    assert status is not None and status.expires_in <= 30

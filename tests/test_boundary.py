@@ -29,7 +29,7 @@ from requests_adtech_auth import ConfigurationError, InsecureTransportError, Rok
 from requests_adtech_auth.boundary import CredentialBoundary, origin_of
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import FLOWS, Flow
+from .helpers import FLOWS, Flow
 
 
 def _storage_hostport(box: Sandbox) -> str:
@@ -775,3 +775,16 @@ def test_property_token_urls_are_refused_or_unambiguous(url: str) -> None:
     origin = origin_of(sent)
     assert origin is not None
     assert origin.scheme == "https" or origin.host in ("127.0.0.1", "localhost", "::1")
+
+
+def test_withheld_credentials_are_explained_once_debug_is_on(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
+    caplog.set_level(logging.INFO, logger="requests_adtech_auth")
+    assert requests.get(url, auth=auth, timeout=10).status_code == 401  # DEBUG is off: nothing said
+    caplog.set_level(logging.DEBUG, logger="requests_adtech_auth")
+    requests.get(url, auth=auth, timeout=10)  # turned on after the surprise: now it is said
+    said = [r.getMessage() for r in caplog.records if "no credentials sent" in r.getMessage()]
+    assert len(said) == 1 and "token_url" in said[0]

@@ -205,7 +205,7 @@ def test_file_cache_permissions_and_no_secret_in_it(sandbox: Sandbox, tmp_path: 
         assert sandbox.rokt.app_id not in path.name
 
 
-def test_different_credentials_never_share(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_a_shared_cache_keeps_credentials_and_scopes_apart(sandbox: Sandbox, tmp_path: Path) -> None:
     cache = FileTokenCache(tmp_path)
     good = sandbox.rokt_auth(cache=cache)
     good.get_token()

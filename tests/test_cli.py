@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-import trustme
 
 from requests_adtech_auth import AlgonomyAuth, TokenRequestError
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from . import conftest
-from .flows import error_answer
+from .helpers import error_answer
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 
@@ -352,15 +348,6 @@ def test_without_a_terminal_on_stdin_a_missing_variable_is_an_error_not_a_prompt
     assert b"ROKT_APP_ID is not set" in shown
     assert b"ROKT_APP_ID: " not in shown
     assert captured == b""
-
-
-@pytest.fixture
-def tls_sandbox() -> Iterator[Sandbox]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    trustme.CA().issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    with Sandbox(ssl_context=context) as box:
-        conftest._SANDBOXES.append(box)
-        yield box
 
 
 def test_untrusted_certificate_exits_4_not_refused(tls_sandbox: Sandbox) -> None:

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from requests_adtech_auth import ConfigurationError, DigitalTurbineAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import DT_REPORT
+from .helpers import DT_REPORT
 
 Rewrite = Callable[[requests.PreparedRequest], None]
 

@@ -15,7 +15,7 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.sandbox import Sandbox
 
-from .flows import ALGONOMY_CUSTOMER, DT_REPORT
+from .helpers import ALGONOMY_CUSTOMER, DT_REPORT
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import requests
 from requests_adtech_auth import InvalidTokenResponseError, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import FLOWS, Flow
+from .helpers import FLOWS, Flow
 
 RETRIES = 2  # each auth object below: 1 attempt + 2 retries
 

@@ -11,7 +11,7 @@ import requests
 from requests_adtech_auth import TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import Flow, in_threads
+from .helpers import Flow, in_threads
 
 CREDENTIAL_HEADERS = ("Authorization", "X-Platform-Parent-Account-Id", "access_token", "tenant_hash")
 
@@ -62,13 +62,6 @@ def test_401_gets_one_fresh_token_and_one_replay(flow: Flow, sandbox: Sandbox) -
     assert sandbox.count(flow.vendor, "token") == 2
     sent = [flow.token_header(c.headers) for c in sandbox.calls_to(path_prefix=first.request.path_url[:8])]
     assert len(set(t for t in sent if t)) == 2
-
-
-def test_persistent_401_is_returned(flow: Flow, sandbox: Sandbox) -> None:
-    sandbox.add_fault(flow.vendor, "api", Fault.status(401, {"message": "no"}), times=3)
-    response = flow.call(session_for(flow, sandbox), sandbox)
-    assert response.status_code == 401
-    assert sandbox.count(flow.vendor, "api") == 2
 
 
 def test_transient_token_failure_then_success(flow: Flow, sandbox: Sandbox) -> None:

@@ -25,7 +25,7 @@ from requests_adtech_auth import FileTokenCache, TokenAuth, TokenRequestError
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import FLOWS
+from .helpers import FLOWS
 from .test_httpx import TLS, api_call
 from .test_rokt import MissingScope, ScopeCheckingRokt
 

@@ -7,7 +7,7 @@ import requests
 from requests_adtech_auth import DigitalTurbineAuth, RoktAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import DT_REPORT
+from .helpers import DT_REPORT
 
 
 def test_fixture_routes_real_vendor_urls_to_the_sandbox(adtech_sandbox: Sandbox) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -13,15 +14,9 @@ from requests_adtech_auth import FileTokenCache, RoktAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_state import CachedToken
 
-from .flows import PARTNERSHIP, ROKT_SUMMARY_PARAMS, idempotency_key
+from .helpers import PARTNERSHIP, ROKT_SUMMARY_PARAMS, idempotency_key, session_with
 
 SUMMARY = "/reporting/accounts/{}/summary"
-
-
-def _session(auth: RoktAuth) -> requests.Session:
-    session = requests.Session()
-    session.auth = auth
-    return session
 
 
 def _summary(session: requests.Session, box: Sandbox, account: str = "123") -> requests.Response:
@@ -35,7 +30,7 @@ class _QuickFloorAuth(RoktAuth):
 def test_rokt_403_for_a_revoked_token_renews_once_and_replays(sandbox: Sandbox) -> None:
     sandbox.rokt.stale_token_status = 403  # the Reporting page: "either a 400 or 403"
     auth = _QuickFloorAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
-    session = _session(auth)
+    session = session_with(auth)
     assert _summary(session, sandbox).status_code == 200
     first = auth.get_token()
     time.sleep(0.3)
@@ -50,7 +45,7 @@ def test_rokt_403_for_a_revoked_token_renews_once_and_replays(sandbox: Sandbox) 
 def test_a_fresh_token_refused_with_403_is_not_renewed(sandbox: Sandbox) -> None:
     sandbox.rokt.stale_token_status = 403
     auth = sandbox.rokt_auth()
-    session = _session(auth)
+    session = session_with(auth)
     assert _summary(session, sandbox).status_code == 200
     sandbox.revoke_tokens("rokt")
     assert _summary(session, sandbox).status_code == 403  # younger than the floor: "not allowed" wins
@@ -65,7 +60,7 @@ class _HalfSecondFloorAuth(RoktAuth):
 def test_100_genuine_403s_cost_at_most_one_token_call_per_floor(sandbox: Sandbox, age: float) -> None:
     sandbox.rokt.forbidden_paths.add(SUMMARY.format(999))  # an account this user may not read
     auth = _HalfSecondFloorAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
-    session = _session(auth)
+    session = session_with(auth)
     started = time.monotonic()  # before the token is fetched: its age never exceeds this
     assert _summary(session, sandbox).status_code == 200
     time.sleep(age)
@@ -81,7 +76,7 @@ def test_100_genuine_403s_cost_at_most_one_token_call_per_floor(sandbox: Sandbox
 
 def test_other_vendors_do_not_renew_on_403(sandbox: Sandbox) -> None:
     auth = sandbox.rokt_partnerships_auth()
-    session = _session(auth)  # type: ignore[arg-type]
+    session = session_with(auth)  # type: ignore[arg-type]
     url = sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership"
     assert session.post(url, json=PARTNERSHIP, headers=idempotency_key(), timeout=10).ok
     sandbox.add_fault("rokt_partnerships", "api", Fault.status(403, {"error": "Forbidden"}))
@@ -195,7 +190,7 @@ def test_a_token_refused_during_a_renewal_is_not_served_while_the_renewal_runs(s
     _wait_for(lambda: sandbox.count("rokt", "api_401_stale") == 1)
     time.sleep(0.2)  # the refusal is processed (the marking takes no lock)
     assert renewal.is_alive(), "the renewal is still in flight"
-    second = _summary(_session(auth), sandbox)
+    second = _summary(session_with(auth), sandbox)
     first.join(10)
     renewal.join(10)
     assert second.status_code == 200 and not second.history, "the refused token was not sent again"
@@ -285,9 +280,17 @@ def test_a_shared_cache_does_not_hand_back_a_refused_token_before_the_drop(sandb
     state.drop = late_drop  # type: ignore[method-assign]
     sandbox.revoke_tokens("rokt")
     sandbox.reset_counts()
-    refused = threading.Thread(target=lambda: _summary(_session(auth), sandbox), daemon=True)
+    refused = threading.Thread(target=lambda: _summary(session_with(auth), sandbox), daemon=True)
     refused.start()
     _wait_for(lambda: state.refused == old)
     assert auth.get_token() != old, "the shared file still held it: not adopted"
     refused.join(10)
     assert sandbox.count("rokt", "token") == 1
+
+
+def test_a_young_tokens_403_is_logged_at_debug(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="requests_adtech_auth")
+    sandbox.rokt.forbidden_paths.add("/v1/query/accounts")
+    response = requests.get(sandbox.rokt.api_url + "/v1/query/accounts", auth=sandbox.rokt_auth(), timeout=10)
+    assert response.status_code == 403
+    assert any("in use for less than 60 s" in r.getMessage() for r in caplog.records)

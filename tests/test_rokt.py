@@ -29,19 +29,13 @@ from requests_adtech_auth.exception_copies import for_another_caller
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_answers import IssuedToken
 
-from .flows import ROKT_SUMMARY_PARAMS, in_threads, rokt_event_headers, rokt_events
+from .helpers import ROKT_SUMMARY_PARAMS, in_threads, rokt_event_headers, rokt_events, session_with
 
 
 def summary(session: requests.Session, box: Sandbox, account: str = "123") -> requests.Response:
     return session.get(
         f"{box.rokt.api_url}/reporting/accounts/{account}/summary", params=ROKT_SUMMARY_PARAMS, timeout=10
     )
-
-
-def session_with(auth: RoktAuth) -> requests.Session:
-    session = requests.Session()
-    session.auth = auth
-    return session
 
 
 def test_quickstart_lazy_then_bearer(sandbox: Sandbox) -> None:
@@ -283,23 +277,6 @@ def test_401_with_unreplayable_body_is_returned(sandbox: Sandbox) -> None:
     response = session.post(sandbox.rokt.api_url + "/v1/events", data=chunks, timeout=10)
     assert response.status_code == 401
     assert len(sandbox.calls_to(path_prefix="/rokt/v1/events")) == 1
-
-
-def test_persistent_401_is_returned_after_one_retry(sandbox: Sandbox) -> None:
-    session = session_with(sandbox.rokt_auth())
-    sandbox.add_fault("rokt", "api", Fault.status(401, {"message": "Unauthorized"}), times=5)
-    response = summary(session, sandbox)
-    assert response.status_code == 401
-    assert sandbox.count("rokt", "api") == 2
-    assert sandbox.count("rokt", "token") == 2
-
-
-def test_403_is_not_retried(sandbox: Sandbox) -> None:
-    session = session_with(sandbox.rokt_auth())
-    sandbox.add_fault("rokt", "api", Fault.status(403, {"message": "Forbidden"}))
-    assert summary(session, sandbox).status_code == 403
-    assert sandbox.count("rokt", "api") == 1
-    assert sandbox.count("rokt", "token") == 1
 
 
 def test_transient_token_failures_are_retried(sandbox: Sandbox) -> None:

@@ -10,7 +10,7 @@ import requests
 from requests_adtech_auth import ConfigurationError, FileTokenCache, RoktEventKeyAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import rokt_event_headers, rokt_events
+from .helpers import rokt_event_headers, rokt_events
 
 
 def _auth(box: Sandbox, **options: object) -> RoktEventKeyAuth:

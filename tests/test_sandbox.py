@@ -19,7 +19,7 @@ import requests.adapters
 from requests_adtech_auth import RoktAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import DT_REPORT, ROKT_SUMMARY_PARAMS
+from .helpers import DT_REPORT, ROKT_SUMMARY_PARAMS
 
 SUMMARY_PATH = "/reporting/accounts/{}/summary"
 SUMMARY = SUMMARY_PATH + "?" + urlencode(ROKT_SUMMARY_PARAMS)

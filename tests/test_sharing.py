@@ -21,7 +21,7 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.sandbox import Sandbox
 
-from .flows import DT_REPORT, FLOWS, Flow, in_threads
+from .helpers import DT_REPORT, FLOWS, Flow, in_threads, session_with
 
 
 def _open_descriptors() -> int:
@@ -129,12 +129,6 @@ def _sent_token(session: requests.Session, box: Sandbox) -> str:
     return response.request.headers["Authorization"]
 
 
-def _session(auth: RoktAuth) -> requests.Session:
-    session = requests.Session()
-    session.auth = auth
-    return session
-
-
 @pytest.mark.parametrize("fetcher", ["leeway 1", "leeway 0", "leeway 60"])
 def test_objects_sharing_a_token_each_renew_on_their_own_leeway(sandbox: Sandbox, fetcher: str) -> None:
     sandbox.lifetimes["rokt"] = 4.0  # a leeway is capped at a quarter of the lifetime: 1 s here
@@ -153,7 +147,7 @@ def test_objects_sharing_a_token_each_renew_on_their_own_leeway(sandbox: Sandbox
 def test_an_object_renews_a_token_another_fetched_at_its_own_point(sandbox: Sandbox) -> None:
     """The issue's case: 4 s tokens, a leeway-1 object sharing the token a leeway-0 object fetched."""
     sandbox.lifetimes["rokt"] = 4.0
-    early, late = _session(sandbox.rokt_auth(leeway=1)), _session(sandbox.rokt_auth(leeway=0))
+    early, late = session_with(sandbox.rokt_auth(leeway=1)), session_with(sandbox.rokt_auth(leeway=0))
     first = _sent_token(late, sandbox)
     assert _sent_token(early, sandbox) == first
     deadline = time.monotonic() + 30
@@ -171,7 +165,7 @@ def test_an_object_renews_a_token_another_fetched_at_its_own_point(sandbox: Sand
 @pytest.mark.parametrize("fetcher", ["early", "late"])
 def test_objects_sharing_a_token_renew_only_on_their_own_point(sandbox: Sandbox, fetcher: str) -> None:
     early_auth, late_auth = sandbox.rokt_auth(leeway=600), sandbox.rokt_auth(leeway=60)  # 3600 s tokens
-    early, late = _session(early_auth), _session(late_auth)
+    early, late = session_with(early_auth), session_with(late_auth)
     first = _sent_token(early if fetcher == "early" else late, sandbox)
     age_shared_token(late_auth, left=300)  # wide margins either side of both renewal points
     assert _sent_token(late, sandbox) == first  # 60 s leeway: 240 s to go

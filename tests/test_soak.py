@@ -15,7 +15,7 @@ import requests
 
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import FLOWS, Flow
+from .helpers import FLOWS, Flow
 
 THREADS = 64
 LIFETIME = 2.0

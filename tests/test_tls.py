@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -12,22 +11,7 @@ import trustme
 from requests_adtech_auth import TokenRequestError
 from requests_adtech_auth.sandbox import Sandbox
 
-from . import conftest
-from .flows import FLOWS, Flow
-
-
-@pytest.fixture
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def tls_sandbox(ca: trustme.CA) -> Iterator[Sandbox]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    with Sandbox(ssl_context=context) as box:
-        conftest._SANDBOXES.append(box)
-        yield box
+from .helpers import FLOWS, Flow
 
 
 @pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])

@@ -10,7 +10,7 @@ import requests
 
 from requests_adtech_auth.sandbox import Sandbox
 
-from .flows import (
+from .helpers import (
     ALGONOMY_CUSTOMER,
     DT_REPORT,
     PARTNERSHIP,
@@ -18,14 +18,8 @@ from .flows import (
     idempotency_key,
     rokt_event_headers,
     rokt_events,
+    session_with,
 )
-
-
-def _session(auth: Any) -> requests.Session:
-    session = requests.Session()
-    session.auth = auth
-    return session
-
 
 # -- Rokt Event API ------------------------------------------------------------------------
 
@@ -34,7 +28,7 @@ def _post_events(sandbox: Sandbox, body: Any = None, **headers: str) -> requests
     url = sandbox.rokt.api_url + "/v1/events"
     sent = {**rokt_event_headers(), **headers}
     sent = {name: value for name, value in sent.items() if value != "(absent)"}
-    return _session(sandbox.rokt_auth()).post(
+    return session_with(sandbox.rokt_auth()).post(
         url, json=rokt_events(1) if body is None else body, headers=sent, timeout=10
     )
 
@@ -75,7 +69,7 @@ def test_a_wrong_event_body_is_a_400_naming_the_problem(body: Any, message: str,
 
 
 def test_a_body_that_is_not_json_is_rokts_unmarshal_error(sandbox: Sandbox) -> None:
-    response = _session(sandbox.rokt_auth()).post(
+    response = session_with(sandbox.rokt_auth()).post(
         sandbox.rokt.api_url + "/v1/events", data=b"{events", headers=rokt_event_headers(), timeout=10
     )
     assert response.status_code == 400 and response.json()["code"] == "RequestJsonUnmarshalError"
@@ -88,7 +82,7 @@ def test_a_reused_idempotency_key_is_a_409(sandbox: Sandbox) -> None:
 
 
 def test_the_account_summary_needs_its_four_parameters(sandbox: Sandbox) -> None:
-    session = _session(sandbox.rokt_auth())
+    session = session_with(sandbox.rokt_auth())
     url = sandbox.rokt.api_url + "/reporting/accounts/123/summary"
     assert session.get(url, params=ROKT_SUMMARY_PARAMS, timeout=10).ok
     missing = session.get(url, params={"dateStart": "2026-11-01"}, timeout=10)
@@ -101,7 +95,7 @@ def test_a_replay_after_a_refused_token_keeps_the_callers_idempotency_key(sandbo
     auth.get_token()
     sandbox.revoke_tokens("rokt")
     headers = rokt_event_headers()
-    response = _session(auth).post(
+    response = session_with(auth).post(
         sandbox.rokt.api_url + "/v1/events", json=rokt_events(1), headers=headers, timeout=10
     )
     assert response.status_code == 200 and [r.status_code for r in response.history] == [401]
@@ -126,7 +120,7 @@ def test_a_key_recorded_on_the_refused_attempt_gets_the_replay_a_409_returned_on
     auth = sandbox.auth(vendor)
     auth.get_token()
     sandbox.revoke_tokens(vendor)
-    session = _session(auth)
+    session = session_with(auth)
     conflict = session.post(emulation.api_url + path, json=body, headers=headers(), timeout=10)
     assert conflict.status_code == 409
     assert sandbox.count(vendor, "api") == 2, "the 409 is not retried"
@@ -138,7 +132,7 @@ def test_a_key_recorded_on_the_refused_attempt_gets_the_replay_a_409_returned_on
 
 def _register(sandbox: Sandbox, body: Any = PARTNERSHIP, **headers: str) -> requests.Response:
     url = sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership"
-    session = _session(sandbox.rokt_partnerships_auth())
+    session = session_with(sandbox.rokt_partnerships_auth())
     return session.post(url, json=body, headers={**idempotency_key(), **headers}, timeout=10)
 
 
@@ -148,13 +142,13 @@ def test_a_registration_answers_an_operation_id_that_can_be_polled(sandbox: Sand
     operation_id = created.headers["X-Operation-Id"]
     assert created.json()["data"]["operation_id"] == operation_id
     url = sandbox.rokt_partnerships.api_url + "/v1/partnership/operations/" + operation_id
-    polled = _session(sandbox.rokt_partnerships_auth()).get(url, timeout=10)
+    polled = session_with(sandbox.rokt_partnerships_auth()).get(url, timeout=10)
     assert polled.json()["data"] == {"id": operation_id, "status": "completed"}
 
 
 def test_a_write_without_an_idempotency_key_is_a_400_with_an_operation_id(sandbox: Sandbox) -> None:
     url = sandbox.rokt_partnerships.api_url + "/v1/accounts/register/partnership"
-    response = _session(sandbox.rokt_partnerships_auth()).post(url, json=PARTNERSHIP, timeout=10)
+    response = session_with(sandbox.rokt_partnerships_auth()).post(url, json=PARTNERSHIP, timeout=10)
     assert response.status_code == 400 and response.json()["error"] == "BadRequest"
     assert "Idempotency-Key" in response.json()["message"]
     assert response.headers["X-Operation-Id"], "every write answers one, errors included"
@@ -187,7 +181,7 @@ def test_the_same_write_with_the_same_key_gets_the_first_answer(sandbox: Sandbox
 
 
 def _report(sandbox: Sandbox, body: Any) -> requests.Response:
-    session = _session(sandbox.digital_turbine_auth())
+    session = session_with(sandbox.digital_turbine_auth())
     return session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json=body, timeout=10)
 
 

@@ -18,7 +18,7 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .flows import ALGONOMY_CUSTOMER, DT_REPORT, PARTNERSHIP, idempotency_key, in_threads
+from .helpers import ALGONOMY_CUSTOMER, DT_REPORT, PARTNERSHIP, idempotency_key, in_threads
 
 # -- Rokt Partnerships ------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Shared caches under hostile conditions: planted files, a Redis that stops answering, pickling, bad entries."""
+"""What a shared cache holds is untrusted: planted files, a Redis that stops answering, pickling, bad entries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A hostile token endpoint and a careless caller: traceback locals, slow drips, echoes, absurd numbers."""
+"""A token endpoint that misbehaves: deadlines, slow drips, echoed secrets, escaped text, absurd numbers, locals."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_answers import MAX_LIFETIME
 
-from .flows import FLOWS, Flow, error_answer, library_locals
+from .helpers import FLOWS, Flow, error_answer, library_locals
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 # -- 4. no secret in the locals of any frame an error carries ------------------------------------------

@@ -1,4 +1,4 @@
-"""The registered flows as one table, for the parametrized suites."""
+"""What the tests share: the registered flows as one table, payloads the vendors accept, small helpers."""
 
 from __future__ import annotations
 
@@ -175,3 +175,10 @@ def in_threads(count: int, work: Callable[[], None]) -> None:
     for t in threads:
         t.join(30)
     assert not any(t.is_alive() for t in threads), "a thread is stuck"
+
+
+def session_with(auth: Any) -> requests.Session:
+    """A session that sends ``auth`` with every request."""
+    session = requests.Session()
+    session.auth = auth
+    return session

@@ -1,4 +1,4 @@
-"""What a newcomer's first hour found: constructor errors, environment typos, quiet refusals."""
+"""What a caller's configuration mistakes get: constructor errors that name the fix, environment typos pointed out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 import traceback
 
 import pytest
-import requests
 
 from requests_adtech_auth import (
     AlgonomyAuth,
@@ -19,9 +18,8 @@ from requests_adtech_auth import (
     RoktReportingAuth,
     TokenAuth,
 )
-from requests_adtech_auth.sandbox import Sandbox
 
-from .flows import library_locals
+from .helpers import library_locals
 
 SECRET = "TOPSECRET-value-42"
 
@@ -103,32 +101,3 @@ def test_a_typo_in_an_optional_variable_is_warned_about(caplog: pytest.LogCaptur
 def test_an_empty_variable_is_called_empty() -> None:
     with pytest.raises(ConfigurationError, match="ROKT_APP_SECRET is empty"):
         RoktAuth.from_env(environ={"ROKT_APP_ID": "id", "ROKT_APP_SECRET": "  "})
-
-
-def test_withheld_credentials_are_explained_once_debug_is_on(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
-) -> None:
-    auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
-    url = sandbox.rokt.api_url + "/v1/query/accounts"
-    caplog.set_level(logging.INFO, logger="requests_adtech_auth")
-    assert requests.get(url, auth=auth, timeout=10).status_code == 401  # DEBUG is off: nothing said
-    caplog.set_level(logging.DEBUG, logger="requests_adtech_auth")
-    requests.get(url, auth=auth, timeout=10)  # turned on after the surprise: now it is said
-    said = [r.getMessage() for r in caplog.records if "no credentials sent" in r.getMessage()]
-    assert len(said) == 1 and "token_url" in said[0]
-
-
-def test_a_young_tokens_403_is_logged_at_debug(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="requests_adtech_auth")
-    sandbox.rokt.forbidden_paths.add("/v1/query/accounts")
-    response = requests.get(sandbox.rokt.api_url + "/v1/query/accounts", auth=sandbox.rokt_auth(), timeout=10)
-    assert response.status_code == 403
-    assert any("in use for less than 60 s" in r.getMessage() for r in caplog.records)
-
-
-def test_algonomy_validity_is_part_of_the_credential(sandbox: Sandbox) -> None:
-    long_lived = sandbox.algonomy_auth(validity=15)
-    short_lived = sandbox.algonomy_auth(validity=0.5)
-    assert long_lived.get_token() != short_lived.get_token()
-    status = short_lived.token_status
-    assert status is not None and status.expires_in <= 30
