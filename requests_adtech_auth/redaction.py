@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -37,14 +38,14 @@ class Redactor:
             forms.update(
                 (
                     secret,
-                    quote(secret, safe=""),
-                    quote(secret),  # "/" left as it is, as many servers echo a path
-                    quote_plus(secret),
                     html.escape(secret),  # an HTML error page echoing it
                     json.dumps(secret)[1:-1],
                     json.dumps(secret, ensure_ascii=False)[1:-1],
                 )
             )
+            # Percent-encoding takes UTF-8, which a value from a server need not be (a lone surrogate).
+            with contextlib.suppress(UnicodeError):
+                forms.update((quote(secret, safe=""), quote(secret), quote_plus(secret)))  # quote(): "/" kept
         ordered = sorted(forms, key=len, reverse=True)  # longest first: a form may contain another
         self._pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE) if ordered else None
 

@@ -82,3 +82,11 @@ def test_no_dangerous_character_survives_and_escaping_twice_is_escaping_once(tex
 @given(text=st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")) | st.just(" ")))
 def test_printable_text_of_any_script_is_never_changed(text: str) -> None:
     assert escape_controls(text) == text
+
+
+def test_a_value_that_is_no_utf_8_is_still_hidden() -> None:
+    # A server's text may hold a lone surrogate, which percent-encoding cannot take.
+    from requests_adtech_auth.redaction import Redactor
+
+    value = "tok\x00\ud800en"
+    assert Redactor([value])(f"echo {value} end") == "echo [redacted] end"
