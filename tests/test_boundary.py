@@ -262,6 +262,11 @@ def test_personal_data_never_follows_a_redirect_to_another_origin(
     main = sandbox.url.split("://", 1)[1]
     target = location.format(foreign=storage, main=main, port=main.rsplit(":", 1)[1], vendor=_VENDOR_HOST)
     _, hop = _redirected(sandbox, client, start, target)
+    if hop.server == "main" and location.replace("http:", "").startswith("////"):
+        # Python 3.12.4+ and 3.13 rebuild "http:////host/x" with its empty authority, and
+        # requests then resolves it as a path on the same origin: a hop that may keep all.
+        _assert_everything_kept(hop)
+        return
     _assert_nothing_personal(hop, _ALGONOMY_CREDENTIALS)
     assert hop.method == "POST"  # a 307 keeps the method: only what it carries changed
 
