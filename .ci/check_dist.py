@@ -29,7 +29,14 @@ problems += [f"wheel lacks {n}" for n in ("requests_adtech_auth/py.typed",) if n
 
 with tarfile.open(sdist) as archive:
     members = {m.name.split("/", 1)[1] for m in archive.getmembers() if "/" in m.name}
-needed = ("tests/__init__.py", "tests/conftest.py", "tests/helpers.py", "docs/conf.py", "docs/index.rst", "CHANGELOG.rst")
+needed = (
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/helpers.py",
+    "docs/conf.py",
+    "docs/index.rst",
+    "CHANGELOG.rst",
+)
 problems += [f"sdist lacks {n}" for n in needed if n not in members]
 problems += [f"sdist carries {n}" for n in members if n.startswith(("docs/_build/", "build/", ".venv/"))]
 
