@@ -20,12 +20,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from . import __version__
 
 if TYPE_CHECKING:
     from .core import TokenAuth
+    from .sandbox import Sandbox
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -312,13 +313,12 @@ def _token(cls: type[TokenAuth], prefix: str, header: bool, use_cache: bool, ref
     return 0
 
 
-def _serve_sandbox(port: int) -> int:
+def _started_sandbox(port: int) -> Union[Sandbox, int]:
+    """A running sandbox on ``port``, or the exit code after saying why it cannot listen there."""
     from .sandbox import Sandbox
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        box = Sandbox(port=port, record=False).start()
+        return Sandbox(port=port, record=False).start()
     except OverflowError:
         return _fail(f"cannot listen on port {port}: a port is a number from 0 to 65535", 2)
     except OSError as exc:
@@ -326,6 +326,15 @@ def _serve_sandbox(port: int) -> int:
         return _fail(
             f"cannot listen on port {port}: {exc.strerror}; choose another --port, or leave it out for any free port", 2
         )
+
+
+def _serve_sandbox(port: int) -> int:
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    box = _started_sandbox(port)
+    if isinstance(box, int):
+        return box
     try:
         info = box.info()
         print(f"sandbox ready on {box.url} (storage host {box.storage_url}); Ctrl-C to stop")
@@ -354,18 +363,14 @@ def _run_in_sandbox(script: str, script_args: Sequence[str], port: int = 0) -> i
     """Run a Python file as ``python FILE`` would, against the sandbox; return its exit code."""
     import runpy
 
-    from .sandbox import Sandbox
 
     if not os.path.isfile(script):
         return _fail(f"{'not a file' if os.path.exists(script) else 'no such file'}: {script}", 2)
     saved_argv, saved_environ, saved_path = sys.argv, dict(os.environ), list(sys.path)
     code = 0
-    try:
-        box = Sandbox(record=False, port=port).start()
-    except OverflowError:
-        return _fail(f"cannot listen on port {port}: a port is a number from 0 to 65535", 2)
-    except OSError as exc:
-        return _fail(f"cannot listen on port {port}: {exc.strerror}; choose another --port, or leave it out", 2)
+    box = _started_sandbox(port)
+    if isinstance(box, int):
+        return box
     with box, box.intercept_vendor_hosts():
         os.environ.update(box.environ())
         sys.argv = [script, *script_args]
