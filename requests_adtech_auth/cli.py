@@ -363,7 +363,6 @@ def _run_in_sandbox(script: str, script_args: Sequence[str], port: int = 0) -> i
     """Run a Python file as ``python FILE`` would, against the sandbox; return its exit code."""
     import runpy
 
-
     if not os.path.isfile(script):
         return _fail(f"{'not a file' if os.path.exists(script) else 'no such file'}: {script}", 2)
     saved_argv, saved_environ, saved_path = sys.argv, dict(os.environ), list(sys.path)

@@ -377,8 +377,8 @@ class HttpxAuth(httpx.Auth):
         for name in self.auth._origin_bound_headers():
             hop.headers.pop(name, None)
         if self.auth.personal_data_in_body and _has_body(hop.headers.raw):
-            for name in ("Content-Length", "Content-Type", "Transfer-Encoding"):
-                hop.headers.pop(name, None)
+            for body_header in _BODY_HEADERS:
+                hop.headers.pop(body_header.decode("latin-1"), None)
             hop.stream = _NO_BODY
             self.auth._boundary.body_withheld(str(hop.url), self.auth._describe())
         hop.extensions = {**hop.extensions, _BARE_HOP: True}
