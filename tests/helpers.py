@@ -16,6 +16,7 @@ import requests_adtech_auth
 from requests_adtech_auth import TokenAuth, registry
 from requests_adtech_auth.digital_turbine import REPORT_EXAMPLE
 from requests_adtech_auth.sandbox import Fault, Sandbox
+from requests_adtech_auth.token_state import CachedToken, TokenState
 
 
 @dataclass(frozen=True)
@@ -182,3 +183,30 @@ def session_with(auth: Any) -> requests.Session:
     session = requests.Session()
     session.auth = auth
     return session
+
+
+# The token state is internal: these are the only places the tests reach it, for
+# what no public call can arrange (a token made old, a lock held by "another thread").
+def token_state_of(auth: TokenAuth) -> TokenState:
+    """The token state ``auth`` uses (bound on first use)."""
+    return auth._bound_state()
+
+
+def cached_token(auth: TokenAuth) -> CachedToken:
+    """The token ``auth`` holds in memory; fails the test if it holds none."""
+    cached = token_state_of(auth).token
+    assert cached is not None, "the auth object holds a token"
+    return cached
+
+
+def make_older(auth: TokenAuth, seconds: float) -> None:
+    """Move the held token's renewal point and expiry ``seconds`` earlier, as if fetched that long ago."""
+    cached = cached_token(auth)
+    token_state_of(auth).token = cached._replace(
+        refresh_at=cached.refresh_at - seconds, expires_at=cached.expires_at - seconds
+    )
+
+
+def cache_key_of(auth: TokenAuth) -> str:
+    """The key ``auth`` stores its token under in a shared cache."""
+    return auth._cache_key()

@@ -23,7 +23,7 @@ from requests_adtech_auth import (
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Reply, Sandbox
 
-from .helpers import ALGONOMY_CUSTOMER
+from .helpers import ALGONOMY_CUSTOMER, cached_token
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 CREATE = "https://b2b.example.test/secureApi/token/profile/create"
@@ -39,9 +39,7 @@ def create_bodies(sandbox: Sandbox) -> list[bytes]:
 
 
 def remaining(auth: AlgonomyAuth) -> float:
-    cached = auth._token
-    assert cached is not None
-    return cached.expires_at - time.monotonic()
+    return cached_token(auth).expires_at - time.monotonic()
 
 
 # -- validity: whole minutes on the wire (item 3) -----------------------------------

@@ -29,7 +29,7 @@ from requests_adtech_auth import ConfigurationError, InsecureTransportError, Rok
 from requests_adtech_auth.boundary import CredentialBoundary, origin_of
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import FLOWS, Flow
+from .helpers import FLOWS, Flow, token_state_of
 
 
 def _storage_hostport(box: Sandbox) -> str:
@@ -38,7 +38,7 @@ def _storage_hostport(box: Sandbox) -> str:
 
 def _secret_values(auth: TokenAuth, box: Sandbox) -> list[str]:
     values = [s for s in box.secrets() if len(s) >= 4]
-    cached = auth._token
+    cached = token_state_of(auth).token
     if cached is not None:
         values.append(cached.value)
     return values

@@ -23,6 +23,8 @@ from requests_adtech_auth import FileTokenCache, RedisTokenCache, RoktAuth, Toke
 from requests_adtech_auth.cache import StoredToken
 from requests_adtech_auth.sandbox import Sandbox
 
+from .helpers import cache_key_of, token_state_of
+
 #: What each multi-process run measured, for the terminal summary (and the closing note).
 REPORT: list[str] = []
 
@@ -373,7 +375,7 @@ def test_redis_outage_falls_back_to_direct_fetches(
     warnings = [r for r in caplog.records if "Redis token cache failed" in r.getMessage()]
     assert len(warnings) == 1, "logged once"
     assert sandbox.count("rokt", "token") == 4
-    assert auth._bound_state().cache_retry_at > time.monotonic(), "the cache is left alone for a while"
+    assert token_state_of(auth).cache_retry_at > time.monotonic(), "the cache is left alone for a while"
 
 
 def test_redis_lock_of_a_crashed_holder_expires(sandbox: Sandbox, redis_server: RedisServer) -> None:
@@ -381,7 +383,7 @@ def test_redis_lock_of_a_crashed_holder_expires(sandbox: Sandbox, redis_server: 
     cache = RedisTokenCache(client, prefix="t2:", lock_timeout=0.5, wait_timeout=5)
     auth = sandbox.rokt_auth(cache=cache)
     # A holder that died holding the lock: taken, never released.
-    client.lock("t2:" + auth._cache_key() + ":lock", timeout=0.5).acquire()
+    client.lock("t2:" + cache_key_of(auth) + ":lock", timeout=0.5).acquire()
     started = time.monotonic()
     assert auth.get_token()
     assert time.monotonic() - started < 4

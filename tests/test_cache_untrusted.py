@@ -26,6 +26,7 @@ from requests_adtech_auth import CacheUnavailableError, ConfigurationError, File
 from requests_adtech_auth.cache import StoredToken
 from requests_adtech_auth.sandbox import Sandbox
 
+from .helpers import cache_key_of
 from .test_cache import RedisServer, need_redis_server, redis_server  # noqa: F401  (a fixture)
 
 NOBODY = 65534
@@ -106,13 +107,13 @@ def test_a_stored_token_never_shows_its_value() -> None:
 def test_a_nan_entry_in_the_file_cache_is_not_adopted(sandbox: Sandbox, tmp_path: Path) -> None:
     cache = FileTokenCache(tmp_path)
     auth = sandbox.rokt_auth(cache=cache)
-    (tmp_path / f"{auth._cache_key()}.json").write_text(
+    (tmp_path / f"{cache_key_of(auth)}.json").write_text(
         '{"v": 1, "token": "planted", "refresh_at": NaN, "expires_at": NaN}'
     )
-    os.chmod(tmp_path / f"{auth._cache_key()}.json", 0o600)
+    os.chmod(tmp_path / f"{cache_key_of(auth)}.json", 0o600)
     assert auth.get_token() != "planted"
     assert sandbox.count("rokt", "token") == 1
-    assert StoredToken.loads((tmp_path / f"{auth._cache_key()}.json").read_text()) is not None, "rewritten"
+    assert StoredToken.loads((tmp_path / f"{cache_key_of(auth)}.json").read_text()) is not None, "rewritten"
 
 
 # -- FileTokenCache: nothing planted is followed ---------------------------------------------------
@@ -150,7 +151,7 @@ def test_a_lock_file_that_is_not_a_plain_file_degrades_to_direct_fetches(
     cache = FileTokenCache(directory)
     auth = sandbox.rokt_auth(cache=cache)
     directory.mkdir(mode=0o700)
-    _plant(kind, directory / f"{auth._cache_key()}.lock", victim)
+    _plant(kind, directory / f"{cache_key_of(auth)}.lock", victim)
     caplog.set_level(logging.WARNING, "requests_adtech_auth")
     for _ in range(2):
         assert requests.get(_summary(sandbox), auth=auth, timeout=10).status_code == 200
@@ -159,7 +160,7 @@ def test_a_lock_file_that_is_not_a_plain_file_degrades_to_direct_fetches(
     (warning,) = _cache_warnings(caplog)
     assert "lock" in warning
     assert victim.read_text() == "precious" and stat.S_IMODE(victim.stat().st_mode) == 0o644
-    with pytest.raises(CacheUnavailableError), cache.lock(auth._cache_key()):
+    with pytest.raises(CacheUnavailableError), cache.lock(cache_key_of(auth)):
         pass
 
 
@@ -203,7 +204,7 @@ def test_a_token_file_that_is_not_a_plain_file_of_ours_counts_as_empty(
     cache = FileTokenCache(directory)
     auth = sandbox.rokt_auth(cache=cache)
     directory.mkdir(mode=0o700)
-    target = directory / f"{auth._cache_key()}.json"
+    target = directory / f"{cache_key_of(auth)}.json"
     _plant(kind, target, planted)
     assert _get_token_in_a_thread(auth) != "planted-token"
     assert sandbox.count("rokt", "token") == 1
@@ -223,7 +224,7 @@ def test_a_cache_directory_of_another_user_is_refused_untouched(
     directory.chmod(0o777)
     cache = FileTokenCache(directory)
     auth = sandbox.rokt_auth(cache=cache)
-    planted = directory / f"{auth._cache_key()}.json"
+    planted = directory / f"{cache_key_of(auth)}.json"
     planted.write_text(_entry("planted-token"))
     for path in (planted, directory):
         os.chown(path, NOBODY, NOBODY)
@@ -481,7 +482,7 @@ def test_a_redis_entry_that_is_not_a_token_is_not_adopted(
 ) -> None:
     client = redis_server.client()
     auth = sandbox.rokt_auth(cache=RedisTokenCache(client, prefix="bad:"))
-    key = "bad:" + auth._cache_key()
+    key = "bad:" + cache_key_of(auth)
     for entry in (UNTRUSTED["NaN refresh"], UNTRUSTED["CR LF in token"], "\udcff".encode(errors="surrogatepass")):
         client.set(key, entry)
         auth.invalidate()

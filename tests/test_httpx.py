@@ -31,7 +31,7 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import DT_REPORT, FLOWS, Flow, error_answer, library_locals
+from .helpers import DT_REPORT, FLOWS, Flow, error_answer, library_locals, token_state_of
 from .helpers import flow as flow_named
 from .test_boundary import _assert_storage_got_nothing
 from .test_control_chars import CONTROL_CLASSES, raw_controls
@@ -250,7 +250,7 @@ def test_streamed_body_is_not_replayed_but_the_refused_token_is_dropped(sandbox:
     response = call(mode, wrapped, "POST", url, content=content, headers=headers)
     assert response.status_code == 401  # a consumed stream cannot go again: the answer is returned
     assert sandbox.count("digital_turbine", "api") == 1
-    assert auth._bound_state().token is None or auth._bound_state().token.value != refused
+    assert token_state_of(auth).token is None or token_state_of(auth).token.value != refused
     assert call(mode, wrapped, "POST", url, json=DT_REPORT).status_code == 200
     assert sandbox.count("digital_turbine", "token") == 2
 

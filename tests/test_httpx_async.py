@@ -25,7 +25,7 @@ from requests_adtech_auth import FileTokenCache, TokenAuth, TokenRequestError
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import FLOWS
+from .helpers import FLOWS, cache_key_of, token_state_of
 from .test_httpx import TLS, api_call
 from .test_rokt import MissingScope, ScopeCheckingRokt
 
@@ -165,7 +165,7 @@ def test_coroutines_follow_the_threads_rule_while_a_renewal_is_in_flight(
     leeway = 600.0  # the token is due; left_of_leeway of its renewal window remains
     wrapped = HttpxAuth(sandbox.rokt_auth(share_token=False, leeway=leeway))
     old = wrapped.auth.get_token()
-    state = wrapped.auth._bound_state()
+    state = token_state_of(wrapped.auth)
     now = time.monotonic()
     due = state.token
     assert due is not None
@@ -198,7 +198,7 @@ async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
 def test_a_token_refused_during_a_renewal_is_not_served_to_coroutines(sandbox: Sandbox) -> None:
     wrapped = HttpxAuth(sandbox.rokt_auth(share_token=False))
     old = wrapped.auth.get_token()
-    state = wrapped.auth._bound_state()
+    state = token_state_of(wrapped.auth)
     cached = state.token
     assert cached is not None
     now = time.monotonic()
@@ -289,7 +289,7 @@ def test_the_loop_keeps_running_while_another_process_holds_the_cache_lock(sandb
     auth = sandbox.rokt_auth(cache=FileTokenCache(tmp_path))
     assert auth.cache is not None
     # As a process fetching the same credential's token would.
-    with held_elsewhere(auth.cache.lock(auth._cache_key())):
+    with held_elsewhere(auth.cache.lock(cache_key_of(auth))):
         status, took, ticker = request_while_ticking("asyncio", HttpxAuth(auth), sandbox)
     assert status == 200
     assert took >= 0.4  # it did wait for the lock
@@ -301,7 +301,7 @@ def test_the_loop_keeps_running_while_a_refusal_waits_for_the_token_lock(sandbox
     refused = auth.get_token()
     sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
     # Another thread holds the token's lock, as during its own fetch.
-    with held_elsewhere(auth._bound_state().lock):
+    with held_elsewhere(token_state_of(auth).lock):
         status, _, ticker = request_while_ticking("asyncio", HttpxAuth(auth), sandbox)
     assert status == 200
     assert auth.get_token() != refused
@@ -336,8 +336,8 @@ def test_coroutines_cancelled_mid_fetch_leave_no_lock_and_the_next_request_works
 
     run(backend, main)
     assert sandbox.count("rokt", "token") == 1, "the cancelled fetch's token is the one used"
-    assert auth._bound_state().lock.acquire(blocking=False), "no lock is left held"
-    auth._bound_state().lock.release()
+    assert token_state_of(auth).lock.acquire(blocking=False), "no lock is left held"
+    token_state_of(auth).lock.release()
 
 
 def test_a_cancelled_fetch_still_stores_its_token(sandbox: Sandbox) -> None:

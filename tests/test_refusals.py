@@ -12,9 +12,8 @@ import requests
 
 from requests_adtech_auth import FileTokenCache, RoktAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
-from requests_adtech_auth.token_state import CachedToken
 
-from .helpers import PARTNERSHIP, ROKT_SUMMARY_PARAMS, idempotency_key, session_with
+from .helpers import PARTNERSHIP, ROKT_SUMMARY_PARAMS, idempotency_key, session_with, token_state_of
 
 SUMMARY = "/reporting/accounts/{}/summary"
 
@@ -133,28 +132,6 @@ def _hold(lock: threading.RLock, release: threading.Event) -> threading.Thread:
     return thread
 
 
-@pytest.mark.parametrize(("expires_in", "waits"), [(30.0, False), (0.5, True)], ids=["safe-margin", "near-expiry"])
-def test_during_a_renewal_the_old_token_is_served_only_with_a_safe_margin(
-    sandbox: Sandbox, expires_in: float, waits: bool
-) -> None:
-    auth = sandbox.rokt_auth()
-    auth.get_token()
-    now = time.monotonic()
-    # Due for renewal (refresh time passed) with a 60 s leeway: half of it is the safe margin.
-    auth._token = CachedToken.of("old-token-value", now - 1, now + expires_in)
-    release = threading.Event()
-    holder = _hold(auth._lock, release)  # another thread is renewing
-    got: list[str] = []
-    asker = threading.Thread(target=lambda: got.append(auth.get_token()), daemon=True)
-    asker.start()
-    asker.join(0.3)
-    assert asker.is_alive() is waits
-    release.set()
-    holder.join(5)
-    asker.join(10)
-    assert got and (got[0] != "old-token-value") is waits
-
-
 def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -166,7 +143,7 @@ def _due_with_a_safe_margin(box: Sandbox) -> tuple[RoktAuth, str]:
     """An object of its own whose token is due for renewal with most of its leeway left; and that token."""
     auth = box.rokt_auth(share_token=False)
     old = auth.get_token()
-    state = auth._bound_state()
+    state = token_state_of(auth)
     cached = state.token
     assert cached is not None
     now = time.monotonic()
@@ -210,7 +187,7 @@ def _refused_in_a_thread(auth: RoktAuth, box: Sandbox, old: str) -> threading.Th
     """A request that carries ``old`` (revoked) with a streamed body: refused, marked, not replayed."""
     thread = threading.Thread(target=lambda: _summary_streamed(auth, box), daemon=True)
     thread.start()
-    state = auth._bound_state()
+    state = token_state_of(auth)
     _wait_for(lambda: state.refused == old)
     return thread
 
@@ -246,7 +223,7 @@ def test_a_renewal_that_fails_after_a_refusal_does_not_keep_the_refused_token(sa
 def test_a_refused_token_leaves_the_per_request_path_while_another_thread_holds_the_lock(sandbox: Sandbox) -> None:
     auth = sandbox.rokt_auth(share_token=False)
     old = auth.get_token()
-    state = auth._bound_state()
+    state = token_state_of(auth)
     sandbox.revoke_tokens("rokt")
     sandbox.reset_counts()
     release = threading.Event()
@@ -270,7 +247,7 @@ def test_a_refused_token_leaves_the_per_request_path_while_another_thread_holds_
 def test_a_shared_cache_does_not_hand_back_a_refused_token_before_the_drop(sandbox: Sandbox, tmp_path: Any) -> None:
     auth = sandbox.rokt_auth(cache=FileTokenCache(str(tmp_path)), share_token=False)
     old = auth.get_token()
-    state = auth._bound_state()
+    state = token_state_of(auth)
     real_drop = state.drop
 
     def late_drop(value: Optional[str], key: Callable[[], str]) -> None:

@@ -29,7 +29,14 @@ from requests_adtech_auth.exception_copies import for_another_caller
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_answers import IssuedToken
 
-from .helpers import ROKT_SUMMARY_PARAMS, in_threads, rokt_event_headers, rokt_events, session_with
+from .helpers import (
+    ROKT_SUMMARY_PARAMS,
+    in_threads,
+    rokt_event_headers,
+    rokt_events,
+    session_with,
+    token_state_of,
+)
 
 
 def summary(session: requests.Session, box: Sandbox, account: str = "123") -> requests.Response:
@@ -531,7 +538,7 @@ def test_pickle_and_deepcopy(sandbox: Sandbox, clone) -> None:  # type: ignore[n
     assert sandbox.count("rokt", "token") == 1
     assert sandbox.rokt.app_secret not in repr(twin)
     loner = clone(sandbox.rokt_auth(share_token=False))
-    assert loner._lock is not auth._lock
+    assert token_state_of(loner).lock is not token_state_of(auth).lock
     assert loner.get_token() != token, "an object that does not share fetches its own"
     assert sandbox.count("rokt", "token") == 2
 
@@ -585,12 +592,3 @@ def test_caller_session_auth_is_not_applied_to_token_calls(sandbox: Sandbox) -> 
     auth = sandbox.rokt_auth(session=session)
     session.auth = auth
     assert summary(session, sandbox).status_code == 200
-
-
-def test_an_unpickled_token_state_starts_empty_and_fetches(sandbox: Sandbox) -> None:
-    auth = sandbox.rokt_auth(share_token=False)
-    auth.get_token()
-    state = pickle.loads(pickle.dumps(auth._bound_state()))
-    assert state.token is None and state.refused is None
-    assert state.get(auth._fetch_with_retries, auth._cache_key, auth.leeway)
-    assert sandbox.count("rokt", "token") == 2

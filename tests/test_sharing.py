@@ -21,7 +21,7 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.sandbox import Sandbox
 
-from .helpers import DT_REPORT, FLOWS, Flow, in_threads, session_with
+from .helpers import DT_REPORT, FLOWS, Flow, cached_token, in_threads, make_older, session_with, token_state_of
 
 
 def _open_descriptors() -> int:
@@ -116,10 +116,7 @@ def test_invalidate_forgets_the_credential_token_for_every_object(sandbox: Sandb
 
 def age_shared_token(auth: TokenAuth, left: float) -> None:
     """Make ``auth``'s shared token as old as if it had ``left`` seconds to live, without waiting."""
-    cached = auth._token
-    assert cached is not None
-    age = cached.expires_at - time.monotonic() - left
-    auth._token = cached._replace(refresh_at=cached.refresh_at - age, expires_at=cached.expires_at - age)
+    make_older(auth, cached_token(auth).expires_at - time.monotonic() - left)
 
 
 def _sent_token(session: requests.Session, box: Sandbox) -> str:
@@ -260,7 +257,7 @@ def test_state_binds_on_first_use_without_a_getattr_hook(sandbox: Sandbox, flow:
     session = requests.Session()
     session.auth = auth
     assert flow.call(session, sandbox).ok
-    assert other._bound_state() is auth._bound_state(), "objects of one credential share the state bound on first use"
+    assert token_state_of(other) is token_state_of(auth), "objects of one credential share the state bound on first use"
     assert other.token_status is not None
     assert sandbox.count(flow.vendor, "token") == 1
 
@@ -277,7 +274,7 @@ def test_an_unshared_object_first_used_by_8_threads_at_once_binds_one_state(sand
 
             def first_use(auth: RoktAuth = auth, states: list[object] = states) -> None:
                 auth.get_token()
-                states.append(auth._bound_state())
+                states.append(token_state_of(auth))
 
             in_threads(8, first_use)
             assert len(states) == 8 and len({id(s) for s in states}) == 1

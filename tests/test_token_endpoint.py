@@ -32,7 +32,7 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_answers import MAX_LIFETIME
 
-from .helpers import FLOWS, Flow, error_answer, library_locals
+from .helpers import FLOWS, Flow, error_answer, library_locals, token_state_of
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 # -- 4. no secret in the locals of any frame an error carries ------------------------------------------
@@ -159,8 +159,8 @@ def test_timeout_bounds_a_whole_attempt_against_a_slow_drip(drip_server: _DripSe
     assert elapsed < 5, f"one attempt took {elapsed:.1f} s with timeout=1 (the drip lasts 20 s)"
     assert caught.value.transient
     # The renewal lock is free: another caller is not stuck behind the dripping attempt.
-    assert auth._lock.acquire(timeout=1)
-    auth._lock.release()
+    assert token_state_of(auth).lock.acquire(timeout=1)
+    token_state_of(auth).lock.release()
 
 
 # -- 6. echoed secrets are hidden in every form the library sends them -------------------------------
@@ -441,7 +441,7 @@ def test_an_expired_token_is_not_in_the_locals_of_a_failed_renewal(sandbox: Sand
     for auth in (sandbox.rokt_auth(), sandbox.rokt_partnerships_auth()):
         old = auth.get_token()
         now = time.monotonic()
-        auth._token = CachedToken.of(old, now - 2, now - 1)  # expired
+        token_state_of(auth).token = CachedToken.of(old, now - 2, now - 1)  # expired
         vendor = "rokt" if isinstance(auth, RoktAuth) else "rokt_partnerships"
         sandbox.add_fault(vendor, "token", Fault.status(400, {"error": "invalid_client"}))
         url = (
