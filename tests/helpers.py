@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import traceback
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import pytest
 import requests
 
 import requests_adtech_auth
@@ -210,3 +213,28 @@ def make_older(auth: TokenAuth, seconds: float) -> None:
 def cache_key_of(auth: TokenAuth) -> str:
     """The key ``auth`` stores its token under in a shared cache."""
     return auth._cache_key()
+
+
+def assert_token_timing(auth: TokenAuth, lifetime: float, leeway: float) -> None:
+    """Fetch a token; it must expire in ``lifetime`` s and be renewed ``leeway`` s before."""
+    auth.get_token()
+    status = auth.token_status
+    assert status is not None
+    assert lifetime - 1 <= status.expires_in <= lifetime
+    assert status.expires_in - status.renews_in == pytest.approx(leeway)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m requests_adtech_auth ARGS`` as a user would, with no terminal on stdin.
+
+    ``env`` replaces the environment; by default the child inherits this process's.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "requests_adtech_auth", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )

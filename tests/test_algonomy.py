@@ -23,7 +23,12 @@ from requests_adtech_auth import (
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Reply, Sandbox
 
-from .helpers import ALGONOMY_CUSTOMER, cached_token
+from .helpers import (
+    ALGONOMY_CUSTOMER,
+    assert_token_timing,
+    cached_token,
+    in_threads,
+)
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 CREATE = "https://b2b.example.test/secureApi/token/profile/create"
@@ -42,9 +47,7 @@ def remaining(auth: AlgonomyAuth) -> float:
     return cached_token(auth).expires_at - time.monotonic()
 
 
-# -- validity: whole minutes on the wire (item 3) -----------------------------------
-
-
+# -- validity: whole minutes on the wire -----------------------------------------------
 @pytest.mark.parametrize(("validity", "wire"), [(15, 15), (15.0, 15), (300.0, 300), (1440, 1440)])
 def test_validity_goes_out_as_a_json_integer(sandbox: Sandbox, validity: float, wire: int) -> None:
     sandbox.algonomy_auth(validity=validity).get_token()
@@ -83,9 +86,7 @@ def test_unusable_validity_is_refused_at_construction(validity: Any) -> None:
         AlgonomyAuth(CREATE, "t" * 32, ["basic"], validity=validity)
 
 
-# -- token_url and update_url (item 4) ----------------------------------------------
-
-
+# -- token_url and update_url ----------------------------------------------------------
 def test_token_url_need_not_end_in_create(sandbox: Sandbox) -> None:
     auth = AlgonomyAuth("https://cdp.example.test/oauth/token", "t" * 32, ["basic"])
     assert auth.update_url is None
@@ -110,9 +111,7 @@ def test_explicit_update_url_serves_a_token_url_of_any_shape(sandbox: Sandbox) -
     assert sandbox.count("algonomy", "update") == 1
 
 
-# -- update answers (items 2 and 14) ------------------------------------------------
-
-
+# -- update answers --------------------------------------------------------------------
 @pytest.mark.parametrize("status", [400, 401, 403])
 def test_update_of_a_token_the_server_forgot_gets_a_new_token(sandbox: Sandbox, status: int) -> None:
     sandbox.algonomy.unknown_token_status = status
@@ -235,21 +234,21 @@ def test_a_404_from_the_update_endpoint_blames_update_url(sandbox: Sandbox) -> N
     assert sandbox.count("algonomy", "token") == 1
 
 
-def test_failed_update_carries_no_secret_in_traceback_locals(sandbox: Sandbox) -> None:
+def test_a_failed_update_records_nothing_and_keeps_secrets_out_of_traceback_locals(sandbox: Sandbox) -> None:
     # No secret in this frame's locals either: it is the outermost frame of the traceback.
     auth = sandbox.algonomy_auth(["basic"])
     auth.get_token()
     sandbox.add_fault("algonomy", "update", Fault.status(400, {"message": "unknown profile resources: nope"}))
     with pytest.raises(TokenRequestError) as caught:
-        auth.add_resources("nope")
+        auth.add_resources("segments")
+    assert caught.value.status_code == 400
+    assert auth.resources == ("basic",)
     shown = "".join(traceback.TracebackException.from_exception(caught.value, capture_locals=True).format())
     for secret in (auth.get_token(), sandbox.algonomy.tenant_hash, sandbox.algonomy.oauth_key_secret):
         assert secret not in shown
 
 
-# -- unknown resources are not the credentials' fault (items 2 and 7) ----------------
-
-
+# -- unknown resources are not the credentials' fault ----------------------------------
 RESOURCE_WORDS = "does not offer a resource"
 
 
@@ -300,9 +299,7 @@ def test_cli_names_the_resource_not_the_tenant(
     assert "tenant_hash" not in err
 
 
-# -- what a caller may pass (items 13 and 15) ---------------------------------------
-
-
+# -- what a caller may pass ------------------------------------------------------------
 @pytest.mark.parametrize("argument", ["tenant_hash", "oauth_key_secret"])
 @pytest.mark.parametrize("value", ["t€nant-hash-0123456789", "tenänt-hash-0123456789", "tenant hash 0123456789"])
 def test_header_secrets_must_be_visible_ascii(argument: str, value: str) -> None:
@@ -370,8 +367,6 @@ def test_sandbox_refuses_non_standard_json_numbers(sandbox: Sandbox) -> None:
 
 
 # -- add_resources on an object other threads are using --------------------------------------
-
-
 def _add_resources_while_in_use(auth: AlgonomyAuth) -> list[BaseException]:
     """``add_resources`` on ``auth`` while 4 threads read its headers in a loop; their errors."""
     stop = threading.Event()
@@ -441,3 +436,191 @@ def test_algonomy_validity_is_part_of_the_credential(sandbox: Sandbox) -> None:
     assert long_lived.get_token() != short_lived.get_token()
     status = short_lived.token_status
     assert status is not None and status.expires_in <= 30
+
+
+# -- the token request, call headers, resources and updates, arguments ---------------
+def test_algonomy_token_request(sandbox: Sandbox) -> None:
+    e = sandbox.algonomy
+    sandbox.algonomy_auth(["basic", "segments"], validity=30).get_token()
+    (call,) = sandbox.calls_to(path_prefix="/algonomy/secureApi")
+    assert call.method == "POST"
+    assert call.path.endswith("/secureApi/token/profile/create")
+    assert call.header("tenant_hash") == e.tenant_hash
+    assert call.header("oauth_key_secret") == e.oauth_key_secret
+    assert call.header("Authorization") is None
+    assert call.content_type() == "application/json"
+    assert json.loads(call.body) == {"resource": ["basic", "segments"], "validity": 30}
+
+
+def test_algonomy_lifetime_is_the_validity_asked_for(sandbox: Sandbox) -> None:
+    assert_token_timing(sandbox.algonomy_auth(validity=1), 60, 15)
+
+
+def test_algonomy_call_headers(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth()
+    response = requests.post(
+        sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic", headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10
+    )
+    assert response.status_code == 200
+    call = sandbox.calls_to(path_prefix="/algonomy/api")[-1]
+    assert call.header("access_token") == auth.get_token()
+    assert call.header("tenant_hash") == sandbox.algonomy.tenant_hash
+    assert call.header("Authorization") is None
+    assert call.header("oauth_key_secret") is None
+
+
+def test_algonomy_403_for_a_missing_resource_is_not_retried(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/segments"
+    response = requests.post(url, headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10)
+    assert response.status_code == 403
+    assert sandbox.count("algonomy", "api") == 1
+    assert sandbox.count("algonomy", "token") == 1
+
+
+def test_algonomy_add_resources_updates_the_live_token(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    session = requests.Session()
+    session.auth = auth
+    api = sandbox.algonomy.api_url + "/api/v1/profile/b2b/"
+    assert session.post(api + "basic", headers=ALGONOMY_CUSTOMER, timeout=10).ok
+    token = auth.get_token()
+    auth.add_resources("segments", "userActivity")
+    assert auth.resources == ("basic", "segments", "userActivity")
+    assert session.post(api + "segments", headers=ALGONOMY_CUSTOMER, timeout=10).ok
+    assert session.post(api + "userActivity", headers=ALGONOMY_CUSTOMER, timeout=10).ok
+    assert auth.get_token() == token
+    assert sandbox.count("algonomy", "token") == 1
+    assert sandbox.count("algonomy", "update") == 1
+    (update,) = sandbox.calls_to(path_prefix="/algonomy/secureApi/token/profile/update")
+    assert json.loads(update.body) == {"resource": ["basic", "segments", "userActivity"], "token": token}
+    assert update.header("tenant_hash") == sandbox.algonomy.tenant_hash
+
+
+def test_algonomy_add_resources_without_a_token_only_records(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    auth.add_resources("campaigns")
+    auth.add_resources("campaigns", "basic")  # nothing new: no call
+    assert sandbox.count("algonomy", "update") == 0
+    response = requests.post(
+        sandbox.algonomy.api_url + "/api/v1/profile/b2b/campaigns", headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10
+    )
+    assert response.ok
+    (create,) = sandbox.calls_to(path_prefix="/algonomy/secureApi")
+    assert json.loads(create.body)["resource"] == ["basic", "campaigns"]
+
+
+def test_algonomy_update_of_a_dead_token_falls_back_to_a_new_token(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    auth.get_token()
+    sandbox.revoke_tokens()
+    auth.add_resources("segments")
+    response = requests.post(
+        sandbox.algonomy.api_url + "/api/v1/profile/b2b/segments", headers=ALGONOMY_CUSTOMER, auth=auth, timeout=10
+    )
+    assert response.ok
+    assert sandbox.count("algonomy", "token") == 2
+
+
+def test_algonomy_add_resources_is_thread_safe(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth(["basic"])
+    auth.get_token()
+    names = ["segments", "searchSegments", "isCustomerInSegment", "campaigns", "userActivity", "userAttributes"]
+    pending = list(names)
+    in_threads(len(names), lambda: auth.add_resources(pending.pop()))
+    assert set(auth.resources) == {"basic", *names}
+    session = requests.Session()
+    session.auth = auth
+    for name in names:
+        assert session.post(
+            sandbox.algonomy.api_url + "/api/v1/profile/b2b/" + name, headers=ALGONOMY_CUSTOMER, timeout=10
+        ).ok
+    assert sandbox.count("algonomy", "token") == 1
+
+
+def test_algonomy_gdpr_flow_and_update_url(sandbox: Sandbox) -> None:
+    e = sandbox.algonomy
+    auth = AlgonomyAuth(e.gdpr_token_url, e.tenant_hash, ["registerGdprRequest"], oauth_key_secret=e.oauth_key_secret)
+    assert auth.update_url == e.gdpr_token_url.replace("/create", "/update")
+    response = requests.post(e.api_url + "/api/v1/gdpr/b2b/registerGdprRequest", json={}, auth=auth, timeout=10)
+    assert response.ok
+    auth.add_resources("gdprRequestStatus")
+    assert sandbox.calls_to(path_prefix="/algonomy/secureApi/token/gdpr/update")
+
+
+@pytest.mark.parametrize(("tenant", "key"), [("bad-tenant", None), (None, "bad-key"), (None, "omit")])
+def test_algonomy_bad_tenant_credentials(sandbox: Sandbox, tenant: str | None, key: str | None) -> None:
+    e = sandbox.algonomy
+    secret = key if key not in (None, "omit") else e.oauth_key_secret
+    auth = AlgonomyAuth(
+        e.token_url,
+        tenant or e.tenant_hash,
+        ["basic"],
+        oauth_key_secret=None if key == "omit" else secret,
+    )
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert caught.value.status_code == 401
+    assert "tenant_hash" in str(caught.value)
+    assert e.tenant_hash not in str(caught.value)
+
+
+def test_algonomy_custom_headers_do_not_follow_a_cross_host_redirect(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth()
+    target = sandbox.storage_url + "/elsewhere"
+    response = requests.post(
+        sandbox.url + "/redirect", params={"to": target, "status": "307"}, json={}, auth=auth, timeout=10
+    )
+    assert response.ok
+    (call,) = sandbox.calls_to("storage")
+    assert call.header("access_token") is None
+    assert call.header("tenant_hash") is None
+    # ...while the request that was redirected did carry them
+    assert sandbox.count("algonomy", "token") == 1
+
+
+def test_algonomy_same_origin_redirect_keeps_headers(sandbox: Sandbox) -> None:
+    auth = sandbox.algonomy_auth()
+    target = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
+    response = requests.post(
+        sandbox.url + "/redirect",
+        params={"to": target, "status": "307"},
+        headers=ALGONOMY_CUSTOMER,
+        auth=auth,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"resources": "basic"}, "not a string"),
+        ({"resources": []}, "at least one"),
+        ({"validity": 0}, "validity"),
+        ({"validity": True}, "validity"),
+        ({"tenant_hash": ""}, "tenant_hash"),
+    ],
+)
+def test_algonomy_bad_arguments(kwargs: dict[str, object], words: str) -> None:
+    arguments: dict[str, object] = {
+        "token_url": "https://x.example/secureApi/token/profile/create",
+        "tenant_hash": "t" * 32,
+        "resources": ["basic"],
+    }
+    arguments.update(kwargs)
+    with pytest.raises(ConfigurationError, match=words):
+        AlgonomyAuth(**arguments)  # type: ignore[arg-type]
+
+
+def test_algonomy_a_mistyped_update_url_says_check_update_url(sandbox: Sandbox) -> None:
+    e = sandbox.algonomy
+    auth = sandbox.algonomy_auth(update_url=e.token_url.replace("/create", "/updat"))
+    token = auth.get_token()
+    with pytest.raises(TokenRequestError) as caught:
+        auth.add_resources("segments")
+    assert caught.value.status_code == 404
+    assert str(caught.value).endswith("; check update_url"), str(caught.value)
+    # Not taken for a forgotten token: no new token was asked for in its place.
+    assert (auth.get_token(), auth.resources) == (token, ("basic",))
+    assert sandbox.count("algonomy", "token_issued") == 1

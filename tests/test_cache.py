@@ -162,32 +162,6 @@ def test_cache_dir_variable_relative_or_empty(tmp_path: Path, monkeypatch: pytes
     assert FileTokenCache().path == tmp_path / "xdg" / "requests-adtech-auth", "empty is unset"
 
 
-@pytest.mark.parametrize("kind", ["symlink", "file", "open to others"])
-def test_cache_dir_variable_gets_the_same_directory_checks(
-    kind: str, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target, named = tmp_path / "real", tmp_path / "named"
-    target.mkdir(mode=0o700)
-    if kind == "symlink":
-        named.symlink_to(target)
-    elif kind == "file":
-        named.write_text("")
-    else:
-        named.mkdir()
-        named.chmod(0o777)
-    monkeypatch.setenv("ADTECH_AUTH_CACHE_DIR", str(named))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    auth = sandbox.rokt_auth(cache=FileTokenCache())
-    assert requests.get(sandbox.rokt.api_url + "/v1/query/accounts", auth=auth, timeout=10).ok
-    assert not (tmp_path / "xdg").exists(), "no fallback to another directory"
-    if kind == "open to others":  # ours: made private, then used
-        assert stat.S_IMODE(named.stat().st_mode) == 0o700
-        assert any(p.suffix == ".json" for p in named.iterdir())
-    else:  # refused: the token was fetched directly and written nowhere
-        assert list(target.iterdir()) == []
-        assert sandbox.count("rokt", "token_issued") == 1
-
-
 def test_file_cache_permissions_and_no_secret_in_it(sandbox: Sandbox, tmp_path: Path) -> None:
     directory = tmp_path / "tokens"
     for auth in (

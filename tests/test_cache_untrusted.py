@@ -243,30 +243,43 @@ def test_a_cache_directory_of_another_user_is_refused_untouched(
             call()
 
 
-@pytest.mark.parametrize("kind", ["symlink to our directory", "a file"])
-def test_a_cache_directory_that_is_a_link_or_a_file_is_refused(
-    kind: str, sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("given", ["argument", "ADTECH_AUTH_CACHE_DIR"])
+@pytest.mark.parametrize("kind", ["symlink to our directory", "a file", "open to others"])
+def test_a_cache_directory_that_is_a_link_or_a_file_is_refused_and_one_open_to_others_made_private(
+    kind: str,
+    given: str,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real, path = tmp_path / "real", tmp_path / "tokens"
     real.mkdir(mode=0o700)
     if kind == "a file":
         path.write_text("")
-    else:
+    elif kind == "symlink to our directory":
         path.symlink_to(real)
-    auth = sandbox.rokt_auth(cache=FileTokenCache(path))
+    else:
+        path.mkdir()
+        path.chmod(0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if given == "argument":
+        cache = FileTokenCache(path)
+    else:
+        monkeypatch.setenv("ADTECH_AUTH_CACHE_DIR", str(path))
+        cache = FileTokenCache()
+    auth = sandbox.rokt_auth(cache=cache)
     caplog.set_level(logging.WARNING, "requests_adtech_auth")
     assert requests.get(_summary(sandbox), auth=auth, timeout=10).status_code == 200
     assert sandbox.count("rokt", "token") == 1
-    assert len(_cache_warnings(caplog)) == 1
-    assert list(real.iterdir()) == [], "nothing written through the link"
-
-
-def test_a_group_writable_directory_of_ours_is_made_private(tmp_path: Path) -> None:
-    directory = tmp_path / "tokens"
-    directory.mkdir()
-    directory.chmod(0o777)
-    FileTokenCache(directory).store("k", StoredToken("tok", FUTURE, FUTURE))
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert not (tmp_path / "xdg").exists(), "no fallback to another directory"
+    if kind == "open to others":  # ours: made private, then used
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700
+        assert any(p.suffix == ".json" for p in path.iterdir())
+        assert _cache_warnings(caplog) == []
+    else:  # refused: the token was fetched directly and written nowhere
+        assert len(_cache_warnings(caplog)) == 1
+        assert list(real.iterdir()) == [], "nothing written through the link"
 
 
 def test_the_file_cache_raises_nothing_but_cache_unavailable(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from requests_adtech_auth import AlgonomyAuth, TokenRequestError
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import error_answer
+from .helpers import error_answer, run_cli
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 
@@ -34,15 +34,8 @@ def _child_env(env: dict[str, str] | None) -> dict[str, str]:
 
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "requests_adtech_auth", *args],
-        env=_child_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    """The CLI without this process's vendor variables, plus ``env``."""
+    return run_cli(*args, env=_child_env(env), timeout=timeout)
 
 
 def run_untranslated(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -490,16 +483,7 @@ def test_refresh_replaces_a_revoked_token_in_the_file_cache(sandbox: Sandbox) ->
 
 
 def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "requests_adtech_auth", "sandbox", "--port", "99999"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run("sandbox", "--port", "99999")
     assert done.returncode == 2
     assert "0 to 65535" in done.stderr and "Traceback" not in done.stderr
 
@@ -510,29 +494,17 @@ def test_sandbox_port_in_use_is_a_usage_error_naming_the_fix() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        done = subprocess.run(
-            [sys.executable, "-m", "requests_adtech_auth", "sandbox", "--port", str(taken.getsockname()[1])],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run("sandbox", "--port", str(taken.getsockname()[1]))
     assert done.returncode == 2, done.stderr
     assert "choose another --port" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_sandbox_help_names_the_file_mode() -> None:
-    top = subprocess.run(
-        [sys.executable, "-m", "requests_adtech_auth", "--help"], capture_output=True, text=True, timeout=60, check=True
-    )
+    top = run("--help")
+    assert top.returncode == 0
     assert "run FILE against it" in top.stdout
-    sub = subprocess.run(
-        [sys.executable, "-m", "requests_adtech_auth", "sandbox", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    sub = run("sandbox", "--help")
+    assert sub.returncode == 0
     assert "[FILE]" in sub.stdout and "script" not in sub.stdout.split("\n", 1)[0]
 
 
@@ -548,13 +520,7 @@ def test_sandbox_script_threads_finish_before_the_routing_ends(tmp_path: Path) -
         "    requests.get(url, auth=auth, timeout=10).raise_for_status()\n"
         "threading.Thread(target=late).start()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "requests_adtech_auth", "sandbox", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run("sandbox", str(script))
     assert done.returncode == 0, done.stderr
     assert "rokt 1 token, 1 API (1 ok)" in done.stderr.splitlines()[-1], done.stderr
 

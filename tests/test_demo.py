@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from requests_adtech_auth import registry
+
+from .helpers import run_cli
 
 
 def test_demo_runs_every_flow_and_exits_0() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "requests_adtech_auth", "demo"], capture_output=True, text=True, timeout=120, check=False
-    )
+    done = run_cli("demo", timeout=120)
     assert done.returncode == 0, done.stderr
     table = done.stdout.split("status\n", 1)[1]
     rows = [line.split() for line in table.splitlines()[1:] if line.strip()]
@@ -40,8 +37,6 @@ def test_demo_runs_every_flow_and_exits_0() -> None:
 
 
 def test_no_command_prints_help_and_exits_2() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "requests_adtech_auth"], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_cli()
     assert done.returncode == 2
     assert "demo" in done.stderr

@@ -14,7 +14,11 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from requests_adtech_auth import ConfigurationError, DigitalTurbineAuth, TokenRequestError
+from requests_adtech_auth import (
+    ConfigurationError,
+    DigitalTurbineAuth,
+    TokenRequestError,
+)
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .helpers import DT_REPORT
@@ -222,3 +226,76 @@ def test_the_token_pages_typo_host_is_refused_before_any_secret_goes_there(host:
         DigitalTurbineAuth("id", "s3cret-value", token_url=f"https://{host}/auth/v1/token")
     assert "https://reporting.digitalturbine.com/auth/v1/token" in str(caught.value)
     assert "s3cret-value" not in str(caught.value)
+
+
+# -- the token request, answer forms, the report download ----------------------------
+
+
+def test_dt_token_request_is_json(sandbox: Sandbox) -> None:
+    e = sandbox.digital_turbine
+    sandbox.digital_turbine_auth().get_token()
+    (call,) = sandbox.calls_to(path_prefix="/dt/auth")
+    assert call.method == "POST"
+    assert call.content_type() == "application/json"
+    assert call.header("Authorization") is None
+    assert json.loads(call.body) == {
+        "grant_type": "client_credentials",
+        "client_id": e.client_id,
+        "client_secret": e.client_secret,
+    }
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"accessToken": "tok123", "tokenType": "bearer", "expiresIn": 3600},
+        {"access_token": "tok123", "token_type": "bearer", "expires_in": 3600},
+        {"AccessToken": "tok123"},
+    ],
+)
+def test_dt_reads_camel_case_and_snake_case(sandbox: Sandbox, answer: dict[str, object]) -> None:
+    sandbox.add_fault("digital_turbine", "token", Fault.status(200, answer))
+    assert sandbox.digital_turbine_auth().get_token() == "tok123"
+
+
+def test_dt_internal_server_error_is_retried_then_raised(sandbox: Sandbox) -> None:
+    sandbox.add_fault("digital_turbine", "token", Fault.status(500, {"error": "internal_server_error"}), times=3)
+    with pytest.raises(TokenRequestError) as caught:
+        sandbox.digital_turbine_auth(backoff=0.01).get_token()
+    assert (caught.value.status_code, caught.value.error, caught.value.transient) == (
+        500,
+        "internal_server_error",
+        True,
+    )
+    assert sandbox.count("digital_turbine", "token") == 3
+
+
+def test_dt_real_bad_credentials(sandbox: Sandbox) -> None:
+    e = sandbox.digital_turbine
+    auth = DigitalTurbineAuth(e.client_id, "wrong-" + "z" * 30, token_url=e.token_url)
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert caught.value.error == "invalid_client"
+    assert "z" * 30 not in str(caught.value)
+
+
+def test_dt_signed_url_downloads_without_authorization(sandbox: Sandbox) -> None:
+    session = requests.Session()
+    session.auth = sandbox.digital_turbine_auth()
+    report = session.post(sandbox.digital_turbine.api_url + "/api/v1/report", json=DT_REPORT, timeout=10)
+    signed_url = report.json()["signed_url"]
+    assert not signed_url.startswith(sandbox.url)
+    download = session.get(signed_url, timeout=10)
+    while download.status_code == 200 and not download.content:  # produced asynchronously
+        download = session.get(signed_url, timeout=10)
+    assert download.status_code == 200, download.text
+    assert download.text.startswith("Date,Country,Installs")
+    calls = sandbox.calls_to("storage")
+    assert len(calls) == sandbox.digital_turbine.polls_until_ready + 1
+    assert all(call.header("Authorization") is None for call in calls)
+
+
+def test_dt_storage_refuses_a_second_credential(sandbox: Sandbox) -> None:
+    # The sandbox's storage host behaves like a pre-signed URL host: it is why the above matters.
+    response = requests.get(sandbox.storage_url + "/reports/x.csv", headers={"Authorization": "Bearer x"}, timeout=10)
+    assert response.status_code == 400

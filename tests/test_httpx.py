@@ -436,7 +436,7 @@ def test_errors_keep_their_type_through_both_clients(sandbox: Sandbox) -> None:
         assert isinstance(caught.value, requests.RequestException)  # the library's errors, not httpx's
 
 
-# -- what an independent review of the adapter found ------------------------------------------------
+# -- secrets in locals, worker threads, CONNECT requests, transports the guard cannot see, the extra ---
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 
 import pytest
 import requests
@@ -10,7 +11,7 @@ import requests
 from requests_adtech_auth import ConfigurationError, FileTokenCache, RoktEventKeyAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import rokt_event_headers, rokt_events
+from .helpers import rokt_event_headers, rokt_events, run_cli
 
 
 def _auth(box: Sandbox, **options: object) -> RoktEventKeyAuth:
@@ -84,18 +85,8 @@ def test_unusable_arguments_are_refused(arguments: dict[str, object], problem: s
 
 
 def test_the_cli_prints_the_basic_header(sandbox: Sandbox) -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        # Without --no-cache: the file cache (installed here) does not apply to a key pair.
-        [sys.executable, "-m", "requests_adtech_auth", "token", "rokt-event-v2", "--header"],
-        env={**__import__("os").environ, **sandbox.environ()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # Without --no-cache: the file cache (installed here) does not apply to a key pair.
+    done = run_cli("token", "rokt-event-v2", "--header", env={**os.environ, **sandbox.environ()})
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     name, value = done.stdout.strip().split(": ", 1)

@@ -19,7 +19,7 @@ import requests.adapters
 from requests_adtech_auth import RoktAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import DT_REPORT, ROKT_SUMMARY_PARAMS
+from .helpers import DT_REPORT, ROKT_SUMMARY_PARAMS, run_cli
 
 SUMMARY_PATH = "/reporting/accounts/{}/summary"
 SUMMARY = SUMMARY_PATH + "?" + urlencode(ROKT_SUMMARY_PARAMS)
@@ -408,16 +408,7 @@ def test_environ_keeps_token_urls_on_loopback_even_while_intercepting(sandbox: S
 
 
 def test_a_child_process_under_the_fixture_reaches_the_sandbox(adtech_sandbox: Sandbox) -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "requests_adtech_auth", "token", "rokt", "--no-cache"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli("token", "rokt", "--no-cache")
     assert done.returncode == 0, done.stderr
     assert adtech_sandbox.count("rokt", "token") == 1
 

@@ -32,7 +32,13 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_answers import MAX_LIFETIME
 
-from .helpers import FLOWS, Flow, error_answer, library_locals, token_state_of
+from .helpers import (
+    FLOWS,
+    Flow,
+    error_answer,
+    library_locals,
+    token_state_of,
+)
 from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 # -- 4. no secret in the locals of any frame an error carries ------------------------------------------
@@ -334,7 +340,7 @@ def test_a_thirty_year_cache_entry_is_capped(sandbox: Sandbox) -> None:
     assert status is not None and status.expires_in <= MAX_LIFETIME and status.renews_in <= status.expires_in
 
 
-# -- found by an independent review ------------------------------------------------------------------------
+# -- answers a server breaks on purpose: unreadable, huge, dripping, echoing ----------------------------
 
 
 class _RawServer:
@@ -527,3 +533,27 @@ def test_a_secret_echoed_escaped_for_html_or_a_path_is_hidden(encode: Any, sandb
     with pytest.raises(TokenRequestError) as caught:
         auth.get_token()
     assert encode(secret) not in str(caught.value) and "[redacted]" in str(caught.value)
+
+
+# -- every vendor: a mistyped token URL ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vendor", "typo"),
+    [
+        ("rokt", ("/oauth2/token", "/oauth2/tokn")),
+        ("rokt_partnerships", ("/oauth/token", "/oauth/tokens")),
+        ("digital_turbine", ("/v1/token", "/v1/tokn")),
+        ("algonomy", ("/profile/create", "/profile/creat")),
+    ],
+)
+def test_a_mistyped_token_url_is_a_404_that_says_check_token_url(
+    vendor: str, typo: tuple[str, str], sandbox: Sandbox
+) -> None:
+    emulation = getattr(sandbox, vendor)
+    auth = getattr(sandbox, f"{vendor}_auth")(token_url=emulation.token_url.replace(*typo))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert (caught.value.status_code, caught.value.transient) == (404, False)
+    assert str(caught.value).endswith("; check token_url"), str(caught.value)
+    assert sandbox.count(vendor, "token_issued") == 0

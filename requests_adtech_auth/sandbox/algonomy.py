@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Optional, TextIO, Union
 from urllib.parse import urlsplit
 
 from ._emulation import Emulation
@@ -132,21 +132,8 @@ class AlgonomyEmulation(Emulation):
             return _message(401, "invalid or missing oauth_key_secret")
         return None
 
-    @staticmethod
-    def _kind(path: str) -> str:
-        return "gdpr" if "/gdpr/" in path else "profile"
-
-    def _resources(self, document: Any, kind: str) -> tuple[Optional[list[str]], Optional[Reply]]:
-        resources = document.get("resource") if isinstance(document, dict) else None
-        if not isinstance(resources, list) or not resources or not all(isinstance(r, str) for r in resources):
-            return None, _message(400, "resource must be a non-empty array of resource names")
-        unknown = sorted(set(resources) - RESOURCES[kind])
-        if unknown:
-            return None, _message(400, f"unknown {kind} resources: {', '.join(unknown)}")
-        return resources, None
-
-    def token(self, call: Call, path: str) -> Reply:
-        """``POST .../create`` with ``{"resource": [...], "validity": minutes}``."""
+    def _resource_request(self, call: Call, path: str) -> Union[Reply, tuple[dict[str, Any], str, list[str]]]:
+        """A create or update call's JSON document, token kind and resources; or the error reply."""
         problem = self._tenant_problem(call)
         if problem is not None:
             return problem
@@ -154,33 +141,37 @@ class AlgonomyEmulation(Emulation):
             document = _strict_json(call)
         except ValueError:
             return _message(400, "body must be JSON")
-        kind = self._kind(path)
-        resources, problem = self._resources(document, kind)
-        if problem is not None:
-            return problem
+        resources = document.get("resource") if isinstance(document, dict) else None
+        if not isinstance(resources, list) or not resources or not all(isinstance(r, str) for r in resources):
+            return _message(400, "resource must be a non-empty array of resource names")
+        kind = "gdpr" if "/gdpr/" in path else "profile"
+        unknown = sorted(set(resources) - RESOURCES[kind])
+        if unknown:
+            return _message(400, f"unknown {kind} resources: {', '.join(unknown)}")
+        return document, kind, resources
+
+    def token(self, call: Call, path: str) -> Reply:
+        """``POST .../create`` with ``{"resource": [...], "validity": minutes}``."""
+        request = self._resource_request(call, path)
+        if isinstance(request, Reply):
+            return request
+        document, kind, resources = request
         validity = document.get("validity", 15)
         if isinstance(validity, bool) or not isinstance(validity, (int, float)) or not validity > 0:
             return _message(400, "validity must be a positive number of minutes")
-        value = self.sandbox.issue(self.name, f"{self.tenant_hash}:{kind}", validity * 60.0, resources or ())
+        value = self.sandbox.issue(self.name, f"{self.tenant_hash}:{kind}", validity * 60.0, resources)
         return Reply.json(200, {"token": value})
 
     def update(self, call: Call, path: str) -> Reply:
         """``POST .../update`` with ``{"resource": [...], "token": current}``: same token, new resources."""
-        problem = self._tenant_problem(call)
-        if problem is not None:
-            return problem
-        try:
-            document = _strict_json(call)
-        except ValueError:
-            return _message(400, "body must be JSON")
-        kind = self._kind(path)
-        resources, problem = self._resources(document, kind)
-        if problem is not None:
-            return problem
+        request = self._resource_request(call, path)
+        if isinstance(request, Reply):
+            return request
+        document, kind, resources = request
         record, why = self.sandbox.check(self.name, document.get("token"))
         if record is None or record.client != f"{self.tenant_hash}:{kind}":
             return _message(self.unknown_token_status, f"token {why or 'belongs to another tenant'}")
-        record.resources = set(resources or ())
+        record.resources = set(resources)
         return Reply.json(200, {"message": "Token updated successfully", "token": document["token"]})
 
     def api(self, call: Call, path: str) -> Reply:
