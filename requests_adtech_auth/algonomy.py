@@ -251,14 +251,14 @@ class AlgonomyAuth(TokenAuth):
             InvalidTokenResponseError: the update endpoint answered 2xx
                 without reporting success; nothing is recorded then.
         """
-        # _public: the frames below hold the token and the tenant headers in their
+        # strips_frames: the frames below hold the token and the tenant headers in their
         # locals, which error trackers and ``pytest --showlocals`` print.
         self._add_resources(_added_names(names))
 
     def _add_resources(self, added: tuple[str, ...]) -> None:
         # The object's own lock first: the token state's lock changes with the scope,
         # so two calls would otherwise each hold a different one and lose a resource.
-        with self._scope_lock, self._lock:
+        with self._scope_lock, self._bound_state().lock:
             current = self._resources
             wanted = tuple(dict.fromkeys((*current, *added)))
             if wanted == current:
@@ -268,7 +268,7 @@ class AlgonomyAuth(TokenAuth):
                     "add_resources needs the update endpoint, and token_url does not end in /create: "
                     "pass update_url to AlgonomyAuth"
                 )
-            cached = self._token
+            cached = self._bound_state().token
             if cached is None or time.monotonic() >= cached.expires_at:
                 self._resources = wanted
                 self._rebind_state(None)  # objects still asking for the old list keep their token

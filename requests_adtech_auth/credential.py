@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Optional, Union
@@ -329,19 +328,6 @@ class Credential(TokenEndpointClient):
             with state.lock:
                 state.token = token
         self._state = state
-
-    # The token state's parts under the names vendor modules and tests use.
-    @property
-    def _lock(self) -> threading.RLock:
-        return self._bound_state().lock
-
-    @property
-    def _token(self) -> Optional[CachedToken]:
-        return self._bound_state().token
-
-    @_token.setter
-    def _token(self, token: Optional[CachedToken]) -> None:
-        self._bound_state().token = token
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
