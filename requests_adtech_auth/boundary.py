@@ -30,6 +30,7 @@ from .exceptions import ConfigurationError, InsecureTransportError
 __all__ = [
     "CredentialBoundary",
     "Origin",
+    "api_url_for_log",
     "is_loopback_host",
     "next_hop_url",
     "origin_of",
@@ -112,6 +113,15 @@ def url_for_display(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return SplitResult(parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment).geturl()
+
+
+def api_url_for_log(url: str) -> str:
+    """An API call's ``url`` as log lines show it: no user:password, no query, no fragment.
+
+    A query string or a fragment may carry an identifier or a key the caller
+    considers private; the scheme, host and path say which call it was.
+    """
+    return url_for_display(url.split("#", 1)[0].split("?", 1)[0])
 
 
 def next_hop_url(response: requests.Response, request: requests.PreparedRequest) -> Optional[str]:

@@ -20,7 +20,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
-from .boundary import is_loopback_host, next_hop_url, url_for_display
+from .boundary import api_url_for_log, is_loopback_host, next_hop_url
 from .credential import Credential, TokenStatus
 from .environment import EnvVar
 from .options import require_text
@@ -193,7 +193,7 @@ class TokenAuth(Credential, AuthBase):
             "%s: got HTTP %d from %s; replaying once with a fresh token",
             self._describe(),
             status,
-            url_for_display((request.url or "").split("?", 1)[0]),  # a query string may carry something private
+            api_url_for_log(request.url or ""),
         )
         token = self.get_token()
         _drain(response)

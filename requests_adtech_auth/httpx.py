@@ -82,7 +82,7 @@ except ImportError as missing:  # pragma: no cover - depends on what is installe
         "pip install 'requests-adtech-auth[httpx]'"
     ) from None
 
-from .boundary import url_for_display
+from .boundary import api_url_for_log
 from .core import TokenAuth
 from .exception_copies import for_another_caller
 from .exceptions import AuthError, ConfigurationError
@@ -443,6 +443,7 @@ class HttpxAuth(httpx.Auth):
         if not isinstance(request.stream, httpx.ByteStream):
             logger.info("%s: got HTTP %d but the request body cannot be replayed; returning it", describe, status)
             return False
-        shown = url_for_display(url.split("?", 1)[0])  # a query string may carry something private
-        logger.info("%s: got HTTP %d from %s; replaying once with a fresh token", describe, status, shown)
+        logger.info(
+            "%s: got HTTP %d from %s; replaying once with a fresh token", describe, status, api_url_for_log(url)
+        )
         return True

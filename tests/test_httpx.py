@@ -540,3 +540,17 @@ def test_importing_the_adapter_without_the_extra_names_the_extra() -> None:
     done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert "pip install 'requests-adtech-auth[httpx]'" in done.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_replay_log_line_names_the_call_without_its_fragment(
+    sandbox: Sandbox, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "requests_adtech_auth")
+    auth = sandbox.rokt_auth()
+    auth.get_token()
+    sandbox.revoke_tokens()
+    url = sandbox.rokt.api_url + "/v1/query/accounts#private-fragment"
+    assert call(mode, HttpxAuth(auth), "GET", url).status_code == 200
+    (line,) = [r.getMessage() for r in caplog.records if "replaying once" in r.getMessage()]
+    assert line.endswith(f"from {sandbox.rokt.api_url}/v1/query/accounts; replaying once with a fresh token")
