@@ -68,6 +68,8 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping
 from typing import Any, Callable, Optional, TypeVar
 
+from .exceptions import AuthError, ConfigurationError, missing_extra
+
 try:
     import anyio
     import anyio.to_thread
@@ -75,15 +77,11 @@ try:
     import httpx
     from anyio.lowlevel import RunVar
 except ImportError as missing:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        f"requests_adtech_auth.httpx needs the 'httpx' extra ({missing.name} is missing): "
-        "pip install 'requests-adtech-auth[httpx]'"
-    ) from None
+    raise missing_extra(__name__, "httpx", f"{missing.name} is missing") from None
 
 from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights
 from .boundary import BODY_HEADERS, CredentialTrail
 from .core import TokenAuth
-from .exceptions import AuthError, ConfigurationError
 
 __all__ = ["HttpxAuth"]
 
