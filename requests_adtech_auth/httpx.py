@@ -285,7 +285,7 @@ class HttpxAuth(httpx.Auth):
     async def aget_headers(self) -> dict[str, str]:
         """The async twin of :meth:`TokenAuth.get_headers`: the headers an API call carries.
 
-        For async clients other than httpx (aiohttp, websockets). Like
+        For async clients other than httpx and aiohttp (websockets). Like
         ``get_headers()``, it does not check the URL the headers go to.
 
         Raises:
