@@ -166,10 +166,11 @@ _ASYNCIO = _AsyncioRuntime()
 
 
 class _Hops:
-    """Where one session request's credentials went, per adapter, hop by hop.
+    """Where one session request's credentials went, per adapter, once a hop was answered with a redirect.
 
     aiohttp builds every hop as a new request and calls the middleware for each;
-    what its hops share, and no other request has, is their list of tracing hooks.
+    what its hops share, and no other request has, is their list of tracing hooks
+    (the marker). A request that is not redirected never gets one.
     """
 
     __slots__ = ("marker", "trails")
@@ -182,15 +183,16 @@ class _Hops:
 class _Trail(CredentialTrail):
     __slots__ = ("redirected", "started_bare")
 
-    def __init__(self, auth: TokenAuth, url: str, allowed: bool) -> None:
+    def __init__(self, auth: TokenAuth, url: str, carried: bool) -> None:
         super().__init__(auth._boundary, url)
-        self.carried = allowed
+        self.carried = carried
         #: The first request went to a host that is not allowed: the caller's own, never touched.
-        self.started_bare = not allowed
+        self.started_bare = not carried
         #: The last hop was answered with a redirect: the next call is its next hop.
         self.redirected = False
 
 
+#: The trails of the request this task is sending (a task sends one request at a time).
 _HOPS: contextvars.ContextVar[Optional[_Hops]] = contextvars.ContextVar("requests_adtech_auth.hops", default=None)
 
 
@@ -273,42 +275,46 @@ class AiohttpAuth:
 
     async def _send(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         url = str(request.url)
-        trail = self._trail(request, url)
-        if not trail.carried:
-            if not trail.started_bare and trail.redirected:
-                await self._strip(request, url)
-            return await self._send_bare(request, handler, trail)
-        self._attach(request, await self._tokens.token())
-        response = await handler(request)
-        if await self._tokens.replays(url, response.status, request.headers) and announce_replay(
-            self.auth, url, response.status, isinstance(request.body, _RESENDABLE)
-        ):
-            response.release()
-            self._attach(request, await self._tokens.token())
-            response = await handler(request)
-        trail.redirected = response.status in _REDIRECTS
-        return response
-
-    def _trail(self, request: ClientRequest, url: str) -> _Trail:
-        """The trail this hop belongs to: a new one for a new request."""
         marker = _hop_marker(request)
         hops = _HOPS.get()
-        if hops is None or hops.marker is not marker:
-            hops = _Hops(marker)
-            _HOPS.set(hops)
-        trail = hops.trails.get(self)
-        if trail is None:
-            trail = hops.trails[self] = _Trail(self.auth, url, self.auth._boundary.allows(url))
-        elif trail.redirected:
-            trail.follow(url)
-        # Else the same hop again: aiohttp resends a request whose kept-alive connection dropped.
-        return trail
+        trail = hops.trails.get(self) if hops is not None and hops.marker is marker else None
+        if trail is None:  # the request's first hop (or aiohttp sending it again on a new connection)
+            carried = self.auth._boundary.allows(url)
+        elif trail.redirected:  # the next hop of a redirect
+            trail.redirected = False
+            carried = trail.follow(url)
+            if not carried and not trail.started_bare:
+                await self._strip(request, url)
+        else:  # a hop aiohttp sends again on a new connection
+            carried = trail.carried
+        if carried:
+            response = await self._send_with_token(request, handler, url)
+        else:
+            response = await handler(request)
+            if trail is None and response.status in (401, 403):
+                self.auth._boundary.refused_without_credentials(url, response.status)
+        if response.status in _REDIRECTS:
+            if trail is None:
+                if hops is None or hops.marker is not marker:
+                    hops = _Hops(marker)
+                    _HOPS.set(hops)
+                trail = hops.trails[self] = _Trail(self.auth, url, carried)
+            trail.redirected = True
+        return response
 
-    async def _send_bare(self, request: ClientRequest, handler: ClientHandlerType, trail: _Trail) -> ClientResponse:
+    async def _send_with_token(self, request: ClientRequest, handler: ClientHandlerType, url: str) -> ClientResponse:
+        tokens = self._tokens
+        self._attach(request, tokens.fresh() or await tokens.token())
         response = await handler(request)
-        if trail.started_bare and not trail.redirected and response.status in (401, 403):
-            self.auth._boundary.refused_without_credentials(str(response.url), response.status)
-        trail.redirected = response.status in _REDIRECTS
+        status = response.status
+        if status not in self.auth.refused_token_statuses:
+            return response
+        if await tokens.replays(url, status, request.headers) and announce_replay(
+            self.auth, url, status, isinstance(request.body, _RESENDABLE)
+        ):
+            response.release()
+            self._attach(request, await tokens.token())
+            response = await handler(request)
         return response
 
     def _attach(self, request: ClientRequest, token: str) -> None:

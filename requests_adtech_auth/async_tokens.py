@@ -96,6 +96,14 @@ class AsyncTokens:
         self.auth = auth
         self.runtime = runtime
 
+    def fresh(self) -> Optional[str]:
+        """The cached token if it is served as it is, without a wait: the per-request fast path; else None."""
+        state = self.auth._bound_state()
+        cached = state.token
+        if cached is not None and state.fresh(cached, _monotonic(), self.auth.leeway):
+            return cached.value
+        return None
+
     async def token(self) -> str:
         """A valid token, renewed in a worker thread if due; the loop never waits on it.
 
