@@ -181,7 +181,7 @@ class _Hops:
 
 
 class _Trail(CredentialTrail):
-    __slots__ = ("redirected", "started_bare")
+    __slots__ = ("redirected", "replayed", "started_bare")
 
     def __init__(self, auth: TokenAuth, url: str, carried: bool) -> None:
         super().__init__(auth._boundary, url)
@@ -190,6 +190,8 @@ class _Trail(CredentialTrail):
         self.started_bare = not carried
         #: The last hop was answered with a redirect: the next call is its next hop.
         self.redirected = False
+        #: A hop was replayed after a refusal: no other hop of the request is (one replay per request).
+        self.replayed = False
 
 
 #: The trails of the request this task is sending (a task sends one request at a time).
@@ -287,8 +289,10 @@ class AiohttpAuth:
                 await self._strip(request, url)
         else:  # a hop aiohttp sends again on a new connection
             carried = trail.carried
+        replayed = False
         if carried:
-            response = await self._send_with_token(request, handler, url)
+            may_replay = trail is None or not trail.replayed
+            response, replayed = await self._send_with_token(request, handler, url, may_replay)
         else:
             response = await handler(request)
             if trail is None and response.status in (401, 403):
@@ -300,22 +304,26 @@ class AiohttpAuth:
                     _HOPS.set(hops)
                 trail = hops.trails[self] = _Trail(self.auth, url, carried)
             trail.redirected = True
+            trail.replayed = trail.replayed or replayed
         return response
 
-    async def _send_with_token(self, request: ClientRequest, handler: ClientHandlerType, url: str) -> ClientResponse:
+    async def _send_with_token(
+        self, request: ClientRequest, handler: ClientHandlerType, url: str, may_replay: bool
+    ) -> tuple[ClientResponse, bool]:
+        """Send ``request`` with the token; replay it once after a refusal if ``may_replay``; say if it was."""
         tokens = self._tokens
         self._attach(request, tokens.fresh() or await tokens.token())
         response = await handler(request)
         status = response.status
-        if status not in self.auth.refused_token_statuses:
-            return response
+        if status not in self.auth.refused_token_statuses or not may_replay:
+            return response, False
         if await tokens.replays(url, status, request.headers) and announce_replay(
             self.auth, url, status, isinstance(request.body, _RESENDABLE)
         ):
             response.release()
             self._attach(request, await tokens.token())
-            response = await handler(request)
-        return response
+            return await handler(request), True
+        return response, False
 
     def _attach(self, request: ClientRequest, token: str) -> None:
         auth = self.auth

@@ -318,6 +318,20 @@ def test_replay_whose_answer_redirects_off_host_carries_nothing(sandbox: Sandbox
     assert sandbox.count(flow.vendor, "token") == 2
 
 
+def test_one_replay_per_request_however_its_hops_are_refused(sandbox: Sandbox) -> None:
+    # A hostile API: refused, the replay redirected to itself, refused again. requests and httpx replay once.
+    auth = sandbox.rokt_auth()
+    url = sandbox.rokt.api_url + ROKT_PATH
+    auth.get_token()
+    for _ in range(3):
+        sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
+        sandbox.add_fault("rokt", "api", Fault.redirect(url))
+    answer = call(AiohttpAuth(auth), "GET", url)
+    assert (answer.status, answer.history) == (401, [302])
+    assert sandbox.count("rokt", "token") == 2, "one renewal for the one replay"
+    assert sandbox.count("rokt", "api") == 3  # refused, replayed (redirected), refused
+
+
 def test_a_redirect_left_to_the_caller_is_a_new_request(sandbox: Sandbox) -> None:
     auth = sandbox.algonomy_auth()
     url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
