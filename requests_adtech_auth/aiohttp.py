@@ -33,8 +33,8 @@ What it guarantees:
   cache's) makes it one token call. A coroutine cancelled while it waits, or
   while its renewal runs, holds no lock: the worker thread finishes the renewal
   and stores the token for the next request.
-* **One replay** after the vendor's "token refused" status, with a fresh token,
-  when aiohttp can send the body again (``data=`` bytes, a string or a dict,
+* **One replay** per request after the vendor's "token refused" status, with a
+  fresh token, on whichever hop is refused first, when aiohttp can send the body again (``data=`` bytes, a string or a dict,
   ``json=``). A streamed body (an async generator, a file, a ``StreamReader``,
   multipart) cannot be: the refused response is returned.
 * **No credential header reaches another origin through a redirect.** aiohttp
