@@ -34,9 +34,10 @@ What it guarantees:
   while its renewal runs, holds no lock: the worker thread finishes the renewal
   and stores the token for the next request.
 * **One replay** per request after the vendor's "token refused" status, with a
-  fresh token, on whichever hop is refused first, when aiohttp can send the body again (``data=`` bytes, a string or a dict,
-  ``json=``). A streamed body (an async generator, a file, a ``StreamReader``,
-  multipart) cannot be: the refused response is returned.
+  fresh token, on whichever hop is refused first, when aiohttp can send the body
+  again (``data=`` bytes, a string or a dict, ``json=``). A streamed body (an
+  async generator, a file, a ``StreamReader``, multipart) cannot be: the refused
+  response is returned.
 * **No credential header reaches another origin through a redirect.** aiohttp
   calls its middleware for every redirect hop, each hop a new request built from
   the caller's headers: it drops ``Authorization`` on a cross-origin hop (the
@@ -47,7 +48,9 @@ What it guarantees:
   before it did and it stays on that origin (or goes from http to https on the
   same host) and on an allowed host. A hop that loses them loses the vendor's
   personal-data headers too, whoever set them, and, where the vendor's bodies
-  may hold personal data, the body a 307 or 308 would resend. A request whose
+  may hold personal data, the body a 307 or 308 would resend; so does the same
+  hop when aiohttp sends it again on a new connection (it rebuilds it from the
+  caller's headers). A request whose
   first URL is not an allowed host is the caller's own: it is sent as it is, on
   every hop.
 
@@ -282,13 +285,14 @@ class AiohttpAuth:
         trail = hops.trails.get(self) if hops is not None and hops.marker is marker else None
         if trail is None:  # the request's first hop (or aiohttp sending it again on a new connection)
             carried = self.auth._boundary.allows(url)
-        elif trail.redirected:  # the next hop of a redirect
-            trail.redirected = False
-            carried = trail.follow(url)
+        else:
+            if trail.redirected:  # the next hop of a redirect
+                trail.redirected = False
+                carried = trail.follow(url)
+            else:  # a hop aiohttp sends again on a new connection, rebuilt from the caller's headers
+                carried = trail.carried
             if not carried and not trail.started_bare:
                 await self._strip(request, url)
-        else:  # a hop aiohttp sends again on a new connection
-            carried = trail.carried
         replayed = False
         if carried:
             may_replay = trail is None or not trail.replayed

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +38,7 @@ from .test_boundary import HOSTILE_LOCATIONS, _assert_storage_got_nothing, _stor
 from .test_httpx import FAULTS, api_call, assert_replayed_with_a_fresh_token, check_token_endpoint_faults, sent_token
 from .test_httpx_async import Ticker, count_worker_calls
 from .test_sharing import age_shared_token
+from .test_token_endpoint import _RawServer
 
 ROKT_PATH = "/v1/query/accounts"
 
@@ -330,6 +332,28 @@ def test_one_replay_per_request_however_its_hops_are_refused(sandbox: Sandbox) -
     assert (answer.status, answer.history) == (401, [302])
     assert sandbox.count("rokt", "token") == 2, "one renewal for the one replay"
     assert sandbox.count("rokt", "api") == 3  # refused, replayed (redirected), refused
+
+
+def test_a_foreign_hop_that_aiohttp_sends_again_is_stripped_again(sandbox: Sandbox) -> None:
+    # A hostile foreign host drops the first connection unanswered: aiohttp rebuilds the hop from
+    # the caller's headers and sends it again, through the middleware.
+    auth = sandbox.algonomy_auth()
+    received: list[bytes] = []
+
+    def drop_then_answer(server: _RawServer, index: int, conn: socket.socket) -> None:
+        if index > 1:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    foreign = _RawServer(drop_then_answer, host="127.0.0.2", received=received)
+    try:
+        sandbox.add_fault("algonomy", "api", Fault.redirect(foreign.url + "/landing", 302))
+        url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"
+        answer = call(AiohttpAuth(auth), "GET", url, headers={"gcrId": "gcr-40917733"})
+    finally:
+        foreign.close()
+    assert answer.status == 200 and len(received) == 2, "the hop was sent twice"
+    for sent in received:
+        assert b"gcr-40917733" not in sent and b"access_token" not in sent.lower() and b"tenant_hash" not in sent
 
 
 def test_a_redirect_left_to_the_caller_is_a_new_request(sandbox: Sandbox) -> None:
