@@ -27,7 +27,7 @@ import httpx
 import pytest
 import requests
 
-from requests_adtech_auth import InsecureTransportError, RoktAuth, TokenAuth, TokenRequestError
+from requests_adtech_auth import AuthError, InsecureTransportError, RoktAuth, TokenAuth, TokenRequestError
 from requests_adtech_auth.aiohttp import AiohttpAuth
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
@@ -415,7 +415,7 @@ def test_a_hop_aiohttp_cannot_tie_to_its_request_gets_no_credential(sandbox: San
         async with aiohttp.ClientSession(middlewares=(untied, wrapped)) as session:
             await _send(session, "GET", sandbox.rokt.api_url + ROKT_PATH)
 
-    with pytest.raises(Exception, match="cannot tell a redirect hop from a new request"):
+    with pytest.raises(AuthError, match="cannot tell a redirect hop from a new request"):
         asyncio.run(run())
     assert sandbox.count("rokt", "api") == 0
 
@@ -434,11 +434,14 @@ def test_token_endpoint_faults_through_aiohttp(sandbox: Sandbox, flow: Flow) -> 
     check_token_endpoint_faults(sandbox, flow, AIOHTTP_FAULTS, answered, "AiohttpAuth(", timeout=0.3)
 
 
-def test_errors_keep_their_type(sandbox: Sandbox) -> None:
+def test_errors_keep_their_type_and_are_aiohttp_client_errors_too(sandbox: Sandbox) -> None:
+    # aiohttp would turn any other OSError (the library's errors are requests' OSErrors) into a ClientOSError.
     auth = RoktAuth("app", "wrong", token_url=sandbox.rokt.token_url, max_retries=0)
     with pytest.raises(TokenRequestError) as caught:
         call(AiohttpAuth(auth), "GET", sandbox.rokt.api_url + ROKT_PATH)
     assert (caught.value.status_code, caught.value.transient) == (400, False)
+    assert isinstance(caught.value, aiohttp.ClientError) and not isinstance(caught.value, aiohttp.ClientOSError)
+    assert type(caught.value).__name__ == "TokenRequestError"
 
 
 # -- many coroutines, threads and loops; the loop never waits; cancellation ---------------------------------
