@@ -252,7 +252,7 @@ class AiohttpAuth:
         ConfigurationError: ``auth`` is not a TokenAuth.
     """
 
-    __slots__ = ("_tokens", "auth")
+    __slots__ = ("_tokens", "_unusual", "auth")
 
     def __init__(self, auth: TokenAuth) -> None:
         if not isinstance(auth, TokenAuth):
@@ -260,6 +260,8 @@ class AiohttpAuth:
         #: The wrapped auth object.
         self.auth = auth
         self._tokens = AsyncTokens(auth, _ASYNCIO)
+        #: The answers that need more than returning them: a refusal, a redirect.
+        self._unusual = auth.refused_token_statuses | _REDIRECTS
 
     def __repr__(self) -> str:
         return f"AiohttpAuth({self.auth!r})"
@@ -273,61 +275,91 @@ class AiohttpAuth:
             InsecureTransportError: plain http to an allowed host that is not loopback.
         """
         try:
-            return await self._send(request, handler)
+            marker = _hop_marker(request)
+            hops = _HOPS.get()
+            if hops is not None and hops.marker is marker and self in hops.trails:
+                return await self._next_hop(request, handler, hops, hops.trails[self])
+            # The request's first hop (or aiohttp sending it again on a new connection):
+            # the path of nearly every request, in this one coroutine.
+            url = str(request.url)
+            if not self.auth._boundary.allows(url):
+                return await self._sent(request, handler, url, marker, carried=False, first=True)
+            tokens = self._tokens
+            self._attach(request, tokens.fresh() or await tokens.token())
+            response = await handler(request)
+            if response.status not in self._unusual:
+                return response
+            return await self._answered(request, handler, response, url, marker, may_replay=True)
         except AuthError as exc:
             failure = _passed_through(exc)
         raise failure  # outside the except block: no context holding this request's frames
 
-    async def _send(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+    async def _next_hop(
+        self, request: ClientRequest, handler: ClientHandlerType, hops: _Hops, trail: _Trail
+    ) -> ClientResponse:
+        """A hop after a redirect (or one aiohttp sends again on a new connection): the trail decides."""
         url = str(request.url)
-        marker = _hop_marker(request)
-        hops = _HOPS.get()
-        trail = hops.trails.get(self) if hops is not None and hops.marker is marker else None
-        if trail is None:  # the request's first hop (or aiohttp sending it again on a new connection)
-            carried = self.auth._boundary.allows(url)
-        else:
-            if trail.redirected:  # the next hop of a redirect
-                trail.redirected = False
-                carried = trail.follow(url)
-            else:  # a hop aiohttp sends again on a new connection, rebuilt from the caller's headers
-                carried = trail.carried
-            if not carried and not trail.started_bare:
+        if trail.redirected:
+            trail.redirected = False
+            carried = trail.follow(url)
+        else:  # sent again, rebuilt from the caller's headers
+            carried = trail.carried
+        if not carried:
+            if not trail.started_bare:
                 await self._strip(request, url)
-        replayed = False
-        if carried:
-            may_replay = trail is None or not trail.replayed
-            response, replayed = await self._send_with_token(request, handler, url, may_replay)
-        else:
-            response = await handler(request)
-            if trail is None and response.status in (401, 403):
-                self.auth._boundary.refused_without_credentials(url, response.status)
-        if response.status in _REDIRECTS:
-            if trail is None:
-                if hops is None or hops.marker is not marker:
-                    hops = _Hops(marker)
-                    _HOPS.set(hops)
-                trail = hops.trails[self] = _Trail(self.auth, url, carried)
-            trail.redirected = True
-            trail.replayed = trail.replayed or replayed
+            return await self._sent(request, handler, url, hops.marker, carried=False, first=False)
+        self._attach(request, self._tokens.fresh() or await self._tokens.token())
+        response = await handler(request)
+        return await self._answered(request, handler, response, url, hops.marker, may_replay=not trail.replayed)
+
+    async def _sent(
+        self, request: ClientRequest, handler: ClientHandlerType, url: str, marker: object, carried: bool, first: bool
+    ) -> ClientResponse:
+        """Send a hop without credentials."""
+        response = await handler(request)
+        if first and response.status in (401, 403):
+            self.auth._boundary.refused_without_credentials(url, response.status)
+        self._note_redirect(response, url, marker, carried, replayed=False)
         return response
 
-    async def _send_with_token(
-        self, request: ClientRequest, handler: ClientHandlerType, url: str, may_replay: bool
-    ) -> tuple[ClientResponse, bool]:
-        """Send ``request`` with the token; replay it once after a refusal if ``may_replay``; say if it was."""
-        tokens = self._tokens
-        self._attach(request, tokens.fresh() or await tokens.token())
-        response = await handler(request)
+    async def _answered(
+        self,
+        request: ClientRequest,
+        handler: ClientHandlerType,
+        response: ClientResponse,
+        url: str,
+        marker: object,
+        may_replay: bool,
+    ) -> ClientResponse:
+        """After a hop sent with credentials: replay once after a refusal, note a redirect."""
         status = response.status
-        if status not in self.auth.refused_token_statuses or not may_replay:
-            return response, False
-        if await tokens.replays(url, status, request.headers) and announce_replay(
-            self.auth, url, status, isinstance(request.body, _RESENDABLE)
+        replayed = False
+        if (
+            may_replay
+            and status in self.auth.refused_token_statuses
+            and await self._tokens.replays(url, status, request.headers)
+            and announce_replay(self.auth, url, status, isinstance(request.body, _RESENDABLE))
         ):
             response.release()
-            self._attach(request, await tokens.token())
-            return await handler(request), True
-        return response, False
+            self._attach(request, await self._tokens.token())
+            response = await handler(request)
+            replayed = True
+        self._note_redirect(response, url, marker, True, replayed)
+        return response
+
+    def _note_redirect(self, response: ClientResponse, url: str, marker: object, carried: bool, replayed: bool) -> None:
+        """A redirect answer: aiohttp's next call with this request's marker is its next hop."""
+        if response.status not in _REDIRECTS:
+            return
+        hops = _HOPS.get()
+        if hops is None or hops.marker is not marker:
+            hops = _Hops(marker)
+            _HOPS.set(hops)
+        trail = hops.trails.get(self)
+        if trail is None:
+            trail = hops.trails[self] = _Trail(self.auth, url, carried)
+        trail.redirected = True
+        trail.replayed = trail.replayed or replayed
 
     def _attach(self, request: ClientRequest, token: str) -> None:
         auth = self.auth
