@@ -84,8 +84,10 @@ intersphinx_mapping = {
 intersphinx_timeout = 10
 intersphinx_disabled_reftypes = ["std:doc"]
 
-# httpx and httpcore document their API with MkDocs, which writes no inventory.
+# httpx and httpcore document their API with MkDocs, which writes no inventory;
+# aiohttp's inventory would need the network, which the build does without.
 _HTTPX_API = "https://www.python-httpx.org/api/"
+_AIOHTTP_CLIENT = "https://docs.aiohttp.org/en/stable/client_reference.html"
 _EXTERNAL = {
     "httpx.Client": _HTTPX_API + "#client",
     "httpx.AsyncClient": _HTTPX_API + "#asyncclient",
@@ -102,13 +104,17 @@ _EXTERNAL = {
     "redis.Redis.from_url": "https://redis.readthedocs.io/en/stable/connections.html#redis.Redis.from_url",
     "filelock": "https://py-filelock.readthedocs.io/en/latest/",
     "pytest.MonkeyPatch": "https://docs.pytest.org/en/stable/reference/reference.html#pytest.MonkeyPatch",
+    "aiohttp.ClientError": _AIOHTTP_CLIENT + "#aiohttp.ClientError",
+    "aiohttp.client_reqrep.ClientResponse": _AIOHTTP_CLIENT + "#aiohttp.ClientResponse",
+    "aiohttp.client_reqrep.ClientRequest": "https://docs.aiohttp.org/en/stable/client_advanced.html#client-middleware",
 }
 _FALLBACKS = (
     ("requests.", _REQUESTS_DOCS + "api/#module-requests"),
     ("httpx.", _HTTPX_API),
     ("httpcore.", "https://www.encode.io/httpcore/"),
+    ("aiohttp.", _AIOHTTP_CLIENT),
 )
-_EXTERNAL_PREFIX = re.compile(r"^(requests|httpx|httpcore|anyio|redis|filelock|pytest)(\.|$)")
+_EXTERNAL_PREFIX = re.compile(r"^(requests|httpx|httpcore|aiohttp|anyio|redis|filelock|pytest)(\.|$)")
 
 
 def _external_reference(app: Any, env: Any, node: Any, contnode: Any) -> Optional[nodes.reference]:

@@ -28,7 +28,9 @@ import requests
 from .exceptions import ConfigurationError, InsecureTransportError
 
 __all__ = [
+    "BODY_HEADERS",
     "CredentialBoundary",
+    "CredentialTrail",
     "Origin",
     "api_url_for_log",
     "is_loopback_host",
@@ -331,6 +333,39 @@ class CredentialBoundary:
             describe,
             origin.host if origin is not None else "a URL whose host is ambiguous",  # host only, never the path
         )
+
+
+#: Headers that frame a request body: a redirect hop sent without its body goes without them.
+BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")
+
+
+class CredentialTrail:
+    """Whether one request's credentials still go along, hop by hop through its redirects.
+
+    Requests' rule, for every HTTP client: a hop keeps them only if the hop before
+    it did and the boundary keeps them from that hop's URL to this one's (same
+    origin, or the http to https upgrade, and an allowed host). Once lost, lost
+    for every later hop.
+
+    Args:
+        boundary: the flow's credential boundary.
+        url: the first request's URL, as sent.
+    """
+
+    __slots__ = ("boundary", "carried", "url")
+
+    def __init__(self, boundary: CredentialBoundary, url: str) -> None:
+        self.boundary = boundary
+        #: The URL of the last hop sent.
+        self.url = url
+        #: Whether the last hop sent carried the credentials.
+        self.carried = True
+
+    def follow(self, url: str) -> bool:
+        """Record the next hop, to ``url`` as sent; return whether it keeps the credentials."""
+        self.carried = self.carried and self.boundary.keeps_credentials(self.url, url)
+        self.url = url
+        return self.carried
 
 
 def check_token_url(url: object, vendor: str, argument: str = "token_url") -> str:

@@ -38,14 +38,15 @@ def without_trace(exc: AuthError) -> AuthError:
     return exc.with_traceback(None)
 
 
-def for_another_caller(exc: AuthError) -> AuthError:
+def for_another_caller(exc: AuthError, kind: Optional[type[AuthError]] = None) -> AuthError:
     """A copy of ``exc`` (same type, message, attributes and cause) for one more caller to raise.
 
     Raising one exception object in several threads or coroutines prepends each
     caller's frames to the one traceback they all hold: one caller's error
-    report would show another's stack.
+    report would show another's stack. ``kind``, a subclass of ``exc``'s type,
+    is the copy's type instead (an HTTP client's own error class mixed in).
     """
-    kind = type(exc)
+    kind = type(exc) if kind is None else kind
     try:
         # Not through the type's own constructor or __new__ (a subclass's may take
         # other arguments): through the built-in base's, OSError for requests' errors.

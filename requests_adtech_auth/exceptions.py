@@ -109,3 +109,8 @@ def _rebuild_token_error(
         transient=transient,
         retry_after=retry_after,
     )
+
+
+def missing_extra(module: str, extra: str, why: str) -> ImportError:
+    """The ImportError of an optional module whose extra is not installed: it names the ``pip install``."""
+    return ImportError(f"{module} needs the {extra!r} extra ({why}): pip install 'requests-adtech-auth[{extra}]'")

@@ -65,10 +65,10 @@ What it guarantees:
 from __future__ import annotations
 
 import logging
-import time
-import weakref
 from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping
 from typing import Any, Callable, Optional, TypeVar
+
+from .exceptions import AuthError, ConfigurationError, missing_extra
 
 try:
     import anyio
@@ -77,22 +77,16 @@ try:
     import httpx
     from anyio.lowlevel import RunVar
 except ImportError as missing:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        f"requests_adtech_auth.httpx needs the 'httpx' extra ({missing.name} is missing): "
-        "pip install 'requests-adtech-auth[httpx]'"
-    ) from None
+    raise missing_extra(__name__, "httpx", f"{missing.name} is missing") from None
 
-from .boundary import api_url_for_log
+from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights
+from .boundary import BODY_HEADERS, CredentialTrail
 from .core import TokenAuth
-from .exception_copies import for_another_caller
-from .exceptions import AuthError, ConfigurationError
-from .token_state import TokenState
 
 __all__ = ["HttpxAuth"]
 
 logger = logging.getLogger("requests_adtech_auth")
 
-_monotonic = time.monotonic
 _T = TypeVar("_T")
 #: The httpcore trace events at which a request's headers are about to be written.
 _HEADER_EVENTS = frozenset({"http11.send_request_headers.started", "http2.send_request_headers.started"})
@@ -101,19 +95,8 @@ _HEADER_EVENTS = frozenset({"http11.send_request_headers.started", "http2.send_r
 Trace = Callable[[str, dict[str, Any]], Optional[Awaitable[None]]]
 
 
-class _Flight:
-    """One renewal in flight, shared by the coroutines of one event loop."""
-
-    __slots__ = ("done", "error", "token")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.token: Optional[str] = None
-        self.error: Optional[AuthError] = None
-
-
 #: The renewals in flight in the running event loop, per token state.
-_FLIGHTS: RunVar[weakref.WeakKeyDictionary[TokenState, _Flight]] = RunVar("requests_adtech_auth.flights")
+_FLIGHTS: RunVar[Flights] = RunVar("requests_adtech_auth.flights")
 
 
 #: This library's own worker-thread slots, per event loop: the default limiter is
@@ -134,6 +117,28 @@ async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
     return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True, limiter=limiter)
 
 
+class _AnyioRuntime:
+    """The event-loop parts of :class:`~requests_adtech_auth.async_tokens.AsyncTokens` under anyio (asyncio, trio)."""
+
+    __slots__ = ()
+
+    def flights(self) -> Flights:
+        flights = _FLIGHTS.get(None)
+        if flights is None:
+            flights = new_flights()
+            _FLIGHTS.set(flights)
+        return flights
+
+    def event(self) -> RenewalEvent:
+        return anyio.Event()
+
+    def in_thread(self, function: Callable[..., _T], *args: Any) -> Awaitable[_T]:
+        return _in_thread(function, *args)
+
+
+_ANYIO = _AnyioRuntime()
+
+
 def _wire_url(url: httpcore.URL) -> str:
     """The URL httpcore is about to send a request to (the target's, through a forward proxy)."""
     target = url.target.decode("latin-1")
@@ -147,7 +152,7 @@ def _wire_url(url: httpcore.URL) -> str:
 
 
 #: Headers that frame a request body; a hop sent without its body goes without them.
-_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"content-type"})
+_BODY_HEADERS = frozenset(name.lower().encode("latin-1") for name in BODY_HEADERS)
 _NO_BODY = httpx.ByteStream(b"")  # iterable sync and async, as httpcore reads a request's stream
 #: Marks a redirect's next request that lost its credentials: sent by hand, it stays bare.
 _BARE_HOP = "requests_adtech_auth.bare_hop"
@@ -171,16 +176,15 @@ class _WireGuard:
     that still has a body at this point is a 307 or 308 resending it.
     """
 
-    __slots__ = ("_auth", "_names", "_origin", "_url", "called", "carried", "chained")
+    __slots__ = ("_auth", "_names", "_origin", "called", "chained", "trail")
 
     def __init__(self, adapter: HttpxAuth, url: httpx.URL, chained: Optional[Trace]) -> None:
         self._auth = adapter.auth
         self._names = adapter._header_names
         # httpx hands httpcore exactly these parts: a hop to the same ones needs no parsing.
         self._origin: Optional[tuple[bytes, bytes, Optional[int]]] = (url.raw_scheme, url.raw_host, url.port)
-        self._url = str(url)
-        #: Whether the last hop sent carried the credential headers.
-        self.carried = True
+        #: Whether the hops so far carried the credential headers, and where the last one went.
+        self.trail = CredentialTrail(adapter.auth._boundary, str(url))
         #: Whether the transport reported any hop (httpcore's do; others never call it).
         self.called = False
         #: The caller's own trace callback, called after this one.
@@ -196,14 +200,12 @@ class _WireGuard:
         if request.method == b"CONNECT" and not url.target.startswith(b"/"):
             return  # a proxy tunnel's own request (authority form): the request itself comes next
         origin = (url.scheme, url.host, url.port) if url.target.startswith(b"/") else None
-        if self.carried and origin is not None and origin == self._origin:
+        if self.trail.carried and origin is not None and origin == self._origin:
             return
         sent_to = _wire_url(url)
-        if self.carried and self._auth._boundary.keeps_credentials(self._url, sent_to):
-            self._origin, self._url = origin, sent_to
+        self._origin = origin
+        if self.trail.follow(sent_to):
             return
-        self.carried = False
-        self._origin, self._url = origin, sent_to
         names = self._names
         withhold_body = self._auth.personal_data_in_body and _has_body(request.headers)
         if withhold_body:
@@ -258,6 +260,7 @@ class HttpxAuth(httpx.Auth):
             raise ConfigurationError("HttpxAuth wraps a TokenAuth, e.g. HttpxAuth(RoktAuth.from_env())")
         #: The wrapped auth object.
         self.auth = auth
+        self._tokens = AsyncTokens(auth, _ANYIO)
         #: What a hop to another origin loses (lower case, as compared on the wire).
         self._header_names = frozenset(name.lower().encode("latin-1") for name in auth._origin_bound_headers())
         # httpx itself drops Authorization on exactly the hops requests drops it on
@@ -277,33 +280,12 @@ class HttpxAuth(httpx.Auth):
         Raises:
             TokenRequestError: the token endpoint refused or failed (after retries).
         """
-        state = self.auth._bound_state()
-        leeway = self.auth.leeway  # the wrapped object's own, as on requests
-        while True:
-            cached, now = state.token, _monotonic()
-            if cached is not None and state.fresh(cached, now, leeway):
-                return cached.value
-            flights = _FLIGHTS.get(None)
-            if flights is None:
-                flights = weakref.WeakKeyDictionary()
-                _FLIGHTS.set(flights)
-            flight = flights.get(state)
-            if flight is None:
-                return await self._renew(state, flights)
-            if cached is not None and state.serves_during_renewal(cached, now, leeway):
-                return cached.value  # as threads do: no wait while the token has a safe margin left
-            await flight.done.wait()
-            if flight.error is not None:
-                raise for_another_caller(flight.error)
-            if flight.token is not None:
-                return flight.token
-            # Its coroutine was cancelled; its thread may still be fetching, and the
-            # token state's lock makes a new renewal wait for that fetch.
+        return await self._tokens.token()
 
     async def aget_headers(self) -> dict[str, str]:
         """The async twin of :meth:`TokenAuth.get_headers`: the headers an API call carries.
 
-        For async clients other than httpx (aiohttp, websockets). Like
+        For async clients other than httpx and aiohttp (websockets). Like
         ``get_headers()``, it does not check the URL the headers go to.
 
         Raises:
@@ -341,21 +323,6 @@ class HttpxAuth(httpx.Auth):
         self._disown_next(response)
 
     # -- the machinery -----------------------------------------------------------------
-
-    async def _renew(self, state: TokenState, flights: weakref.WeakKeyDictionary[TokenState, _Flight]) -> str:
-        """Renew in a worker thread, as this event loop's one renewal for ``state``."""
-        flight = flights[state] = _Flight()
-        try:
-            flight.token = await _in_thread(self.auth.get_token)
-        except AuthError as exc:
-            flight.error = exc
-            raise
-        finally:
-            # Also on cancellation: the waiters wake up, and one of them renews.
-            if flights.get(state) is flight:
-                del flights[state]
-            flight.done.set()
-        return flight.token
 
     def _check_bare(self, response: httpx.Response) -> None:
         if response.status_code in (401, 403):
@@ -407,7 +374,7 @@ class HttpxAuth(httpx.Auth):
         if status not in self.auth.refused_token_statuses:
             return None
         refused = response.request  # after redirects: the last hop
-        return str(refused.url), status, (refused.headers if guard is None or guard.carried else {})
+        return str(refused.url), status, (refused.headers if guard is None or guard.trail.carried else {})
 
     def _replays(self, request: httpx.Request, response: httpx.Response, guard: Optional[_WireGuard]) -> bool:
         refusal = self._refusal(response, guard)
@@ -415,12 +382,7 @@ class HttpxAuth(httpx.Auth):
 
     async def _areplays(self, request: httpx.Request, response: httpx.Response, guard: Optional[_WireGuard]) -> bool:
         refusal = self._refusal(response, guard)
-        # The decision may drop the token under the token state's lock (and from a shared cache): not on the loop.
-        return (
-            refusal is not None
-            and await _in_thread(self.auth._replay_decision, *refusal)
-            and self._replayable(request, refusal)
-        )
+        return refusal is not None and await self._tokens.replays(*refusal) and self._replayable(request, refusal)
 
     def _check_transport(self, response: httpx.Response, guard: Optional[_WireGuard]) -> None:
         """Warn once if redirects were followed through a transport the wire guard cannot see."""
@@ -439,11 +401,4 @@ class HttpxAuth(httpx.Auth):
 
     def _replayable(self, request: httpx.Request, refusal: tuple[str, int, Mapping[str, str]]) -> bool:
         url, status, _ = refusal
-        describe = self.auth._describe()
-        if not isinstance(request.stream, httpx.ByteStream):
-            logger.info("%s: got HTTP %d but the request body cannot be replayed; returning it", describe, status)
-            return False
-        logger.info(
-            "%s: got HTTP %d from %s; replaying once with a fresh token", describe, status, api_url_for_log(url)
-        )
-        return True
+        return announce_replay(self.auth, url, status, isinstance(request.stream, httpx.ByteStream))

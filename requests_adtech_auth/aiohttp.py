@@ -1,0 +1,392 @@
+"""Every flow as an aiohttp client middleware (aiohttp 3.12 or later).
+
+Install with ``pip install 'requests-adtech-auth[aiohttp]'``::
+
+    import asyncio
+
+    import aiohttp
+    from requests_adtech_auth import RoktAuth
+    from requests_adtech_auth.aiohttp import AiohttpAuth
+
+
+    async def main() -> None:
+        auth = AiohttpAuth(RoktAuth.from_env())
+        async with aiohttp.ClientSession(middlewares=(auth,)) as session:
+            async with session.get("https://api.rokt.com/v1/query/accounts") as response:
+                response.raise_for_status()
+
+
+    asyncio.run(main())
+
+:class:`AiohttpAuth` is a thin adapter, as
+:class:`~requests_adtech_auth.httpx.HttpxAuth` is for httpx: the token, its
+renewal, the replay decision and where credentials may go all belong to the
+wrapped :class:`~requests_adtech_auth.TokenAuth`. Wrapping the object a requests
+session or an httpx client uses shares its token: one token call per renewal for all.
+
+What it guarantees:
+
+* **The event loop never blocks on the token.** A coroutine whose token is due
+  awaits a renewal that runs in one of this module's worker threads; the
+  coroutines of one event loop share that one renewal and wait on an event.
+  Across threads, loops and processes the token state's lock (and a shared
+  cache's) makes it one token call. A coroutine cancelled while it waits, or
+  while its renewal runs, holds no lock: the worker thread finishes the renewal
+  and stores the token for the next request.
+* **One replay** per request after the vendor's "token refused" status, with a
+  fresh token, on whichever hop is refused first, when aiohttp can send the body
+  again (``data=`` bytes, a string or a dict, ``json=``). A streamed body (an
+  async generator, a file, a ``StreamReader``, multipart) cannot be: the refused
+  response is returned.
+* **No credential header reaches another origin through a redirect.** aiohttp
+  calls its middleware for every redirect hop, each hop a new request built from
+  the caller's headers: it drops ``Authorization`` on a cross-origin hop (the
+  one this middleware sets is never among them anyway) but keeps every other
+  header, Algonomy's customer-identifier headers and a Partnerships parent header
+  the caller set among them. This middleware applies requests' rule hop by hop,
+  on the URL aiohttp sends: a hop carries the credential headers only if the hop
+  before it did and it stays on that origin (or goes from http to https on the
+  same host) and on an allowed host. A hop that loses them loses the vendor's
+  personal-data headers too, whoever set them, and, where the vendor's bodies
+  may hold personal data, the body a 307 or 308 would resend; so does the same
+  hop when aiohttp sends it again on a new connection (it rebuilds it from the
+  caller's headers). A request whose
+  first URL is not an allowed host is the caller's own: it is sent as it is, on
+  every hop.
+
+  aiohttp tells a redirect hop from a new request only through the request's
+  list of tracing hooks, which it hands every hop of one request: a version that
+  does not (none of 3.12 to 3.14) gets no credential sent, with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional, TypeVar
+
+from .exceptions import AuthError, ConfigurationError, missing_extra
+
+try:
+    import aiohttp
+    from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, payload
+except ImportError as missing:  # pragma: no cover - depends on what is installed
+    raise missing_extra(__name__, "aiohttp", f"{missing.name} is missing") from None
+
+from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights
+from .boundary import CredentialTrail
+from .core import TokenAuth
+from .exception_copies import for_another_caller
+
+
+def _release(version: str) -> tuple[int, ...]:
+    numbers = []
+    for part in version.split(".")[:2]:
+        digits = "".join(c for c in part if c.isdigit())
+        numbers.append(int(digits or 0))
+    return tuple(numbers)
+
+
+if _release(aiohttp.__version__) < (3, 12):
+    raise missing_extra(
+        __name__, "aiohttp", f"aiohttp 3.12 or later, for client middleware; this is {aiohttp.__version__}"
+    )
+
+__all__ = ["AiohttpAuth"]
+
+logger = logging.getLogger("requests_adtech_auth")
+
+_T = TypeVar("_T")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: Bodies aiohttp holds in memory, whole: it can send them again.
+_RESENDABLE = (bytes, bytearray, payload.BytesPayload)
+
+# -- the asyncio parts of AsyncTokens ------------------------------------------------------------------
+
+#: This library's own worker threads: the loop's default executor is the
+#: application's, which may fill it with threads waiting on this very loop.
+_WORKER_SLOTS = 4
+
+
+class _Workers:
+    """The worker threads that renew tokens, created on first use and anew in a forked child."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: Optional[ThreadPoolExecutor] = None
+
+    def get(self) -> ThreadPoolExecutor:
+        pool = self.pool
+        if pool is None:
+            with self.lock:
+                pool = self.pool
+                if pool is None:
+                    pool = self.pool = ThreadPoolExecutor(_WORKER_SLOTS, thread_name_prefix="requests_adtech_auth")
+        return pool
+
+    def after_fork(self) -> None:
+        self.lock = threading.Lock()
+        self.pool = None  # its threads stayed with the parent
+
+
+_WORKERS = _Workers()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WORKERS.after_fork)
+
+#: The renewals in flight per event loop, per token state.
+_LOOP_FLIGHTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flights] = weakref.WeakKeyDictionary()
+
+
+class _AsyncioRuntime:
+    """The event-loop parts of :class:`~requests_adtech_auth.async_tokens.AsyncTokens` under asyncio."""
+
+    __slots__ = ()
+
+    def flights(self) -> Flights:
+        loop = asyncio.get_running_loop()
+        flights = _LOOP_FLIGHTS.get(loop)
+        if flights is None:
+            flights = _LOOP_FLIGHTS[loop] = new_flights()
+        return flights
+
+    def event(self) -> RenewalEvent:
+        return asyncio.Event()
+
+    def in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        # A cancelled caller only stops waiting: the thread finishes, so no lock stays
+        # held and no state is left half-written.
+        return asyncio.get_running_loop().run_in_executor(_WORKERS.get(), function, *args)
+
+
+_ASYNCIO = _AsyncioRuntime()
+
+# -- one request's hops ------------------------------------------------------------------------------
+
+
+class _Hops:
+    """Where one session request's credentials went, per adapter, once a hop was answered with a redirect.
+
+    aiohttp builds every hop as a new request and calls the middleware for each;
+    what its hops share, and no other request has, is their list of tracing hooks
+    (the marker). A request that is not redirected never gets one.
+    """
+
+    __slots__ = ("marker", "trails")
+
+    def __init__(self, marker: object) -> None:
+        self.marker = marker
+        self.trails: dict[AiohttpAuth, _Trail] = {}
+
+
+class _Trail(CredentialTrail):
+    __slots__ = ("redirected", "replayed", "started_bare")
+
+    def __init__(self, auth: TokenAuth, url: str, carried: bool) -> None:
+        super().__init__(auth._boundary, url)
+        self.carried = carried
+        #: The first request went to a host that is not allowed: the caller's own, never touched.
+        self.started_bare = not carried
+        #: The last hop was answered with a redirect: the next call is its next hop.
+        self.redirected = False
+        #: A hop was replayed after a refusal: no other hop of the request is (one replay per request).
+        self.replayed = False
+
+
+#: The trails of the request this task is sending (a task sends one request at a time).
+_HOPS: contextvars.ContextVar[Optional[_Hops]] = contextvars.ContextVar("requests_adtech_auth.hops", default=None)
+
+
+def _hop_marker(request: ClientRequest) -> object:
+    marker = getattr(request, "_traces", None)
+    if not isinstance(marker, list):
+        # Not the aiohttp this was written against: send no credential unchecked.
+        raise AuthError(
+            f"cannot tell a redirect hop from a new request in aiohttp {aiohttp.__version__}; "
+            "no credential is sent (use aiohttp 3.12 to 3.14)"
+        )
+    return marker
+
+
+#: The library's error types with aiohttp.ClientError mixed in, built on first use.
+_CLIENT_ERRORS: dict[type[AuthError], type[AuthError]] = {}
+
+
+def _passed_through(exc: AuthError) -> AuthError:
+    """A copy of ``exc`` that aiohttp lets through as it is.
+
+    aiohttp turns any other ``OSError`` a middleware raises (the library's errors
+    are ``requests.RequestException``, an ``OSError``) into a ``ClientOSError``;
+    a :class:`aiohttp.ClientError` it raises unchanged. The copy is both.
+    """
+    kind = type(exc)
+    mixed = _CLIENT_ERRORS.get(kind)
+    if mixed is None:
+        namespace = {"__module__": kind.__module__, "__qualname__": kind.__qualname__, "__doc__": kind.__doc__}
+        mixed = _CLIENT_ERRORS[kind] = type(kind.__name__, (kind, aiohttp.ClientError), namespace)
+    return for_another_caller(exc, mixed)
+
+
+def _has_body(request: ClientRequest) -> bool:
+    body: Any = request.body
+    if isinstance(body, (bytes, bytearray)):
+        return bool(body)
+    return getattr(body, "size", None) != 0
+
+
+class AiohttpAuth:
+    """A :class:`~requests_adtech_auth.TokenAuth` as an aiohttp client middleware.
+
+    For a session (``ClientSession(middlewares=(AiohttpAuth(auth),))``) or one
+    request (``session.get(url, middlewares=(...))``). It shares the wrapped
+    object's token, cache and credential boundary with requests and httpx code.
+
+    Args:
+        auth: any of the library's auth objects (a :class:`~requests_adtech_auth.TokenAuth`).
+
+    Raises:
+        ConfigurationError: ``auth`` is not a TokenAuth.
+    """
+
+    __slots__ = ("_tokens", "_unusual", "auth")
+
+    def __init__(self, auth: TokenAuth) -> None:
+        if not isinstance(auth, TokenAuth):
+            raise ConfigurationError("AiohttpAuth wraps a TokenAuth, e.g. AiohttpAuth(RoktAuth.from_env())")
+        #: The wrapped auth object.
+        self.auth = auth
+        self._tokens = AsyncTokens(auth, _ASYNCIO)
+        #: The answers that need more than returning them: a refusal, a redirect.
+        self._unusual = auth.refused_token_statuses | _REDIRECTS
+
+    def __repr__(self) -> str:
+        return f"AiohttpAuth({self.auth!r})"
+
+    async def __call__(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        """Attach the token to a hop that may have it; strip a hop that may not; replay once after a refusal.
+
+        Raises:
+            TokenRequestError: the token endpoint refused or failed (after retries),
+                as a subclass of :class:`aiohttp.ClientError` too.
+            InsecureTransportError: plain http to an allowed host that is not loopback.
+        """
+        try:
+            marker = _hop_marker(request)
+            hops = _HOPS.get()
+            if hops is not None and hops.marker is marker and self in hops.trails:
+                return await self._next_hop(request, handler, hops, hops.trails[self])
+            # The request's first hop (or aiohttp sending it again on a new connection):
+            # the path of nearly every request, in this one coroutine.
+            url = str(request.url)
+            if not self.auth._boundary.allows(url):
+                return await self._sent(request, handler, url, marker, carried=False, first=True)
+            tokens = self._tokens
+            self._attach(request, tokens.fresh() or await tokens.token())
+            response = await handler(request)
+            if response.status not in self._unusual:
+                return response
+            return await self._answered(request, handler, response, url, marker, may_replay=True)
+        except AuthError as exc:
+            failure = _passed_through(exc)
+        raise failure  # outside the except block: no context holding this request's frames
+
+    async def _next_hop(
+        self, request: ClientRequest, handler: ClientHandlerType, hops: _Hops, trail: _Trail
+    ) -> ClientResponse:
+        """A hop after a redirect (or one aiohttp sends again on a new connection): the trail decides."""
+        url = str(request.url)
+        if trail.redirected:
+            trail.redirected = False
+            carried = trail.follow(url)
+        else:  # sent again, rebuilt from the caller's headers
+            carried = trail.carried
+        if not carried:
+            if not trail.started_bare:
+                await self._strip(request, url)
+            return await self._sent(request, handler, url, hops.marker, carried=False, first=False)
+        self._attach(request, self._tokens.fresh() or await self._tokens.token())
+        response = await handler(request)
+        return await self._answered(request, handler, response, url, hops.marker, may_replay=not trail.replayed)
+
+    async def _sent(
+        self, request: ClientRequest, handler: ClientHandlerType, url: str, marker: object, carried: bool, first: bool
+    ) -> ClientResponse:
+        """Send a hop without credentials."""
+        response = await handler(request)
+        if first and response.status in (401, 403):
+            self.auth._boundary.refused_without_credentials(url, response.status)
+        self._note_redirect(response, url, marker, carried, replayed=False)
+        return response
+
+    async def _answered(
+        self,
+        request: ClientRequest,
+        handler: ClientHandlerType,
+        response: ClientResponse,
+        url: str,
+        marker: object,
+        may_replay: bool,
+    ) -> ClientResponse:
+        """After a hop sent with credentials: replay once after a refusal, note a redirect."""
+        status = response.status
+        replayed = False
+        if (
+            may_replay
+            and status in self.auth.refused_token_statuses
+            and await self._tokens.replays(url, status, request.headers)
+            and announce_replay(self.auth, url, status, isinstance(request.body, _RESENDABLE))
+        ):
+            response.release()
+            self._attach(request, await self._tokens.token())
+            response = await handler(request)
+            replayed = True
+        self._note_redirect(response, url, marker, True, replayed)
+        return response
+
+    def _note_redirect(self, response: ClientResponse, url: str, marker: object, carried: bool, replayed: bool) -> None:
+        """A redirect answer: aiohttp's next call with this request's marker is its next hop."""
+        if response.status not in _REDIRECTS:
+            return
+        hops = _HOPS.get()
+        if hops is None or hops.marker is not marker:
+            hops = _Hops(marker)
+            _HOPS.set(hops)
+        trail = hops.trails.get(self)
+        if trail is None:
+            trail = hops.trails[self] = _Trail(self.auth, url, carried)
+        trail.redirected = True
+        trail.replayed = trail.replayed or replayed
+
+    def _attach(self, request: ClientRequest, token: str) -> None:
+        auth = self.auth
+        headers = request.headers
+        if auth._plain_bearer:
+            headers["Authorization"] = "Bearer " + token
+            return
+        present = {name: headers[name] for name in auth.credential_headers if name in headers}
+        headers.update(auth._credential_headers(token, present))
+
+    async def _strip(self, request: ClientRequest, url: str) -> None:
+        """Take the credential and personal-data headers (and a body that may hold personal data) off a hop."""
+        auth = self.auth
+        headers = request.headers
+        for name in auth._origin_bound_headers():
+            headers.popall(name, None)
+        if auth.personal_data_in_body and _has_body(request):
+            update_body = getattr(request, "update_body", None)
+            if update_body is not None:
+                await update_body(None)  # it sets the framing headers for no body
+            else:  # aiohttp 3.12.0: the body is a plain attribute
+                request.body = b""
+                headers["Content-Length"] = "0"
+            headers.popall("Content-Type", None)
+            auth._boundary.body_withheld(url, auth._describe())
+        logger.debug(
+            "%s: credential and personal-data headers taken off a redirect to %s",
+            auth._describe(),
+            request.url.host,  # host only: a path or query may carry something private
+        )

@@ -1,0 +1,170 @@
+"""A credential's token for coroutines, free of any HTTP client and of any event-loop library.
+
+What the async adapters (:mod:`~requests_adtech_auth.httpx` on anyio,
+:mod:`~requests_adtech_auth.aiohttp` on asyncio) share: the token is renewed in a
+worker thread, never on the event loop; the coroutines of one loop share that one
+renewal and wait on an event; threads, other loops and other processes are kept
+to one token call by the token state's lock (and a shared cache's). The replay
+decision after a refusal, which may wait on that lock too, runs in a worker thread
+as well. Each adapter hands :class:`AsyncTokens` the three things that differ
+between event-loop libraries, as a :class:`LoopRuntime`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
+
+from .boundary import api_url_for_log
+from .exception_copies import for_another_caller
+from .exceptions import AuthError
+from .token_state import TokenState
+
+if TYPE_CHECKING:
+    from .credential import Credential
+
+__all__ = ["AsyncTokens", "Flight", "LoopRuntime", "RenewalEvent", "announce_replay"]
+
+logger = logging.getLogger("requests_adtech_auth")
+
+_monotonic = time.monotonic
+_T = TypeVar("_T")
+
+
+class RenewalEvent(Protocol):
+    """An event of the running loop's library (``anyio.Event``, ``asyncio.Event``)."""
+
+    def set(self) -> Any:
+        """Wake every waiter."""
+        ...
+
+    def wait(self) -> Awaitable[Any]:
+        """Wait until set."""
+        ...
+
+
+class Flight:
+    """One renewal in flight, shared by the coroutines of one event loop."""
+
+    __slots__ = ("done", "error", "token")
+
+    def __init__(self, done: RenewalEvent) -> None:
+        self.done = done
+        self.token: Optional[str] = None
+        self.error: Optional[AuthError] = None
+
+
+#: The renewals in flight in one event loop, per token state.
+Flights = MutableMapping[TokenState, Flight]
+
+
+class LoopRuntime(Protocol):
+    """What an event-loop library supplies: per-loop flights, an event, a worker thread."""
+
+    def flights(self) -> Flights:
+        """The renewals in flight in the running loop (created empty on first use)."""
+        ...
+
+    def event(self) -> RenewalEvent:
+        """A new event of the running loop."""
+        ...
+
+    def in_thread(self, function: Callable[..., _T], *args: Any) -> Awaitable[_T]:
+        """Run ``function(*args)`` in a worker thread; a cancelled caller stops waiting, the thread finishes."""
+        ...
+
+
+def new_flights() -> Flights:
+    """An empty table of flights, which forgets a token state no auth object holds any more."""
+    return weakref.WeakKeyDictionary()
+
+
+class AsyncTokens:
+    """The token of one auth object for the coroutines of any event loop.
+
+    Args:
+        auth: the wrapped credential; its token state, leeway and decisions rule.
+        runtime: the event-loop library's parts.
+    """
+
+    __slots__ = ("auth", "runtime")
+
+    def __init__(self, auth: Credential, runtime: LoopRuntime) -> None:
+        self.auth = auth
+        self.runtime = runtime
+
+    def fresh(self) -> Optional[str]:
+        """The cached token if it is served as it is, without a wait: the per-request fast path; else None."""
+        state = self.auth._bound_state()
+        cached = state.token
+        if cached is not None and state.fresh(cached, _monotonic(), self.auth.leeway):
+            return cached.value
+        return None
+
+    async def token(self) -> str:
+        """A valid token, renewed in a worker thread if due; the loop never waits on it.
+
+        Raises:
+            TokenRequestError: the token endpoint refused or failed (after retries).
+        """
+        state = self.auth._bound_state()
+        leeway = self.auth.leeway  # the wrapped object's own, as on requests
+        while True:
+            cached, now = state.token, _monotonic()
+            if cached is not None and state.fresh(cached, now, leeway):
+                return cached.value
+            flights = self.runtime.flights()
+            flight = flights.get(state)
+            if flight is None:
+                return await self._renew(state, flights)
+            if cached is not None and state.serves_during_renewal(cached, now, leeway):
+                return cached.value  # as threads do: no wait while the token has a safe margin left
+            await flight.done.wait()
+            if flight.error is not None:
+                raise for_another_caller(flight.error)
+            if flight.token is not None:
+                return flight.token
+            # Its coroutine was cancelled; its thread may still be fetching, and the
+            # token state's lock makes a new renewal wait for that fetch.
+
+    async def _renew(self, state: TokenState, flights: Flights) -> str:
+        """Renew in a worker thread, as this event loop's one renewal for ``state``."""
+        flight = flights[state] = Flight(self.runtime.event())
+        try:
+            flight.token = await self.runtime.in_thread(self.auth.get_token)
+        except AuthError as exc:
+            flight.error = exc
+            raise
+        finally:
+            # Also on cancellation: the waiters wake up, and one of them renews.
+            if flights.get(state) is flight:
+                del flights[state]
+            flight.done.set()
+        return flight.token
+
+    async def replays(self, url: str, status: int, sent: Mapping[str, Any]) -> bool:
+        """The credential's replay decision for a request refused with ``status``, off the loop.
+
+        It may drop the token under the token state's lock (and from a shared
+        cache), which a renewal may hold for seconds.
+        """
+        if status not in self.auth.refused_token_statuses:
+            return False
+        return await self.runtime.in_thread(self.auth._replay_decision, url, status, sent)
+
+
+def announce_replay(auth: Credential, url: str, status: int, resendable: bool) -> bool:
+    """Log the replay of a refused request, or why there is none; return ``resendable``.
+
+    A body the client cannot send again (a stream, a generator, a file) means no
+    replay: the refused answer is returned.
+    """
+    describe = auth._describe()
+    if not resendable:
+        logger.info("%s: got HTTP %d but the request body cannot be replayed; returning it", describe, status)
+        return False
+    logger.info("%s: got HTTP %d from %s; replaying once with a fresh token", describe, status, api_url_for_log(url))
+    return True
