@@ -120,8 +120,8 @@ class TokenAuth(Credential, AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the token to ``request`` if the credential boundary allows its URL."""
         # The hot path of every API call (see bench/): a prefix test, a clock read,
-        # one tuple unpacked, a header and a hook. Flows with their own headers use
-        # _call_with_vendor_headers instead, chosen once per class. Before the shared
+        # the served token's fields, a header and a hook. Flows with their own headers
+        # use _call_with_vendor_headers instead, chosen once per class. Before the shared
         # token's earliest renewal point (three quarters of its life) one comparison
         # decides; after it, this object's own leeway does (CachedToken.renews_at).
         url = request.url or ""
@@ -129,11 +129,11 @@ class TokenAuth(Credential, AuthBase):
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             request.hooks["response"].append(self._bare_response_hook)
             return request
-        hot = self._state.hot
-        if hot is not None and ((now := _monotonic()) < hot[0] or now < hot[1] - self.leeway):
-            request.headers["Authorization"] = hot[2]
+        served = self._state.served
+        if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
+            request.headers["Authorization"] = served.bearer
         else:
-            hot = None  # no old token in this frame's locals if the renewal raises
+            served = None  # no old token in this frame's locals if the renewal raises
             request.headers["Authorization"] = "Bearer " + self.get_token()
         request.hooks["response"].append(self._response_hook)
         return request
@@ -144,11 +144,11 @@ class TokenAuth(Credential, AuthBase):
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             request.hooks["response"].append(self._bare_response_hook)
             return request
-        hot = self._state.hot
-        if hot is not None and ((now := _monotonic()) < hot[0] or now < hot[1] - self.leeway):
-            token = hot[3]
+        served = self._state.served
+        if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
+            token = served.value
         else:
-            hot = None  # no old token in this frame's locals if the renewal raises
+            served = None  # no old token in this frame's locals if the renewal raises
             token = self.get_token()
         self._apply_token(request, token)
         request.hooks["response"].append(self._response_hook)

@@ -77,7 +77,7 @@ class Credential(TokenEndpointClient):
     ``requests``, :class:`~requests_adtech_auth.httpx.HttpxAuth`) use only this
     protected interface:
 
-    * ``_bound_state()``: the token state (its ``hot`` tuple serves the per-request path);
+    * ``_bound_state()``: the token state (its ``served`` token is what the per-request path reads);
     * ``get_token()`` / ``_credential_headers(token, present)``: the headers a call carries;
     * ``_boundary``: whether a URL may carry them (a ``CredentialBoundary``, see :doc:`boundary`);
     * ``_origin_bound_headers()``: what a redirect hop to another origin loses;

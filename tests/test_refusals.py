@@ -95,7 +95,21 @@ def test_token_status_is_public_and_never_the_token(sandbox: Sandbox) -> None:
     assert 530 < status.renews_in <= 540  # a 60 s leeway
     assert token not in repr(status)
     with pytest.raises(AttributeError):
-        auth.token_status = None  # type: ignore[misc]
+        auth.token_status = None
+
+
+def test_the_served_token_is_replaced_whole_and_never_shown(sandbox: Sandbox) -> None:
+    # Requests on other threads read its fields without a lock: changing one in place would mix two tokens.
+    auth = sandbox.rokt_auth(share_token=False)
+    token = auth.get_token()
+    served = auth._bound_state().served
+    assert served is not None
+    assert (served.value, served.bearer) == (token, "Bearer " + token)
+    with pytest.raises(AttributeError):
+        served.bearer = "Bearer another"
+    with pytest.raises(AttributeError):
+        del served.value
+    assert token not in repr(served)
 
 
 def test_repr_shows_hosts_and_algonomy_shows_what_it_grants(sandbox: Sandbox) -> None:
