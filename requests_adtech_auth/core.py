@@ -103,15 +103,22 @@ class TokenAuth(Credential, AuthBase):
     """
 
     _plain_bearer: ClassVar[bool] = True
+    #: The ``_apply_token`` whose headers the class's ``__call__`` sets without calling it.
+    _inlined_apply_token: ClassVar[Callable[..., None]] = Credential._apply_token
     _unpicklable = (*Credential._unpicklable, "_response_hook")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Decided once per class: a flow that keeps the default Bearer header
-        # skips a method call per request.
+        # Decided once per class: a flow that keeps the default Bearer header skips
+        # a method call per request, and so does one that writes its own __call__
+        # setting its headers inline (Algonomy, Rokt Partnerships). A subclass that
+        # changes _apply_token without a __call__ of its own gets the path that calls it.
         cls._plain_bearer = cls._apply_token is Credential._apply_token
-        if not cls._plain_bearer and "__call__" not in cls.__dict__:
-            cls.__call__ = TokenAuth._call_with_vendor_headers  # type: ignore[method-assign]
+        if "__call__" in cls.__dict__:
+            cls._inlined_apply_token = cls._apply_token
+        elif cls._apply_token is not cls._inlined_apply_token:
+            cls.__call__ = TokenAuth.__call__ if cls._plain_bearer else TokenAuth._call_with_vendor_headers  # type: ignore[method-assign]
+            cls._inlined_apply_token = cls._apply_token
 
     def _init_state(self) -> None:
         super()._init_state()
