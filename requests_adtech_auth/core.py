@@ -7,7 +7,7 @@ origin, and replays a request once, with a fresh token and its body rewound,
 when the vendor refuses the token. Everything about the token itself is the
 :class:`~requests_adtech_auth.credential.Credential`'s. A vendor module
 subclasses it and overrides only ``_token_request``, ``_parse_token`` and, where
-the vendor does not use ``Authorization: Bearer``, ``_apply_token``.
+the vendor does not use ``Authorization: <scheme> <token>``, ``_apply_token``.
 """
 
 from __future__ import annotations
@@ -102,22 +102,22 @@ class TokenAuth(Credential, AuthBase):
         InsecureTransportError: ``token_url`` is plain http to a non-loopback host.
     """
 
-    _plain_bearer: ClassVar[bool] = True
+    _plain_authorization: ClassVar[bool] = True
     #: The ``_apply_token`` whose headers the class's ``__call__`` sets without calling it.
     _inlined_apply_token: ClassVar[Callable[..., None]] = Credential._apply_token
     _unpicklable = (*Credential._unpicklable, "_response_hook")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Decided once per class: a flow that keeps the default Bearer header skips
+        # Decided once per class: a flow that keeps the default Authorization header skips
         # a method call per request, and so does one that writes its own __call__
         # setting its headers inline (Algonomy, Rokt Partnerships). A subclass that
         # changes _apply_token without a __call__ of its own gets the path that calls it.
-        cls._plain_bearer = cls._apply_token is Credential._apply_token
+        cls._plain_authorization = cls._apply_token is Credential._apply_token
         if "__call__" in cls.__dict__:
             cls._inlined_apply_token = cls._apply_token
         elif cls._apply_token is not cls._inlined_apply_token:
-            cls.__call__ = TokenAuth.__call__ if cls._plain_bearer else TokenAuth._call_with_vendor_headers  # type: ignore[method-assign]
+            cls.__call__ = TokenAuth.__call__ if cls._plain_authorization else TokenAuth._call_with_vendor_headers  # type: ignore[method-assign]
             cls._inlined_apply_token = cls._apply_token
 
     def _init_state(self) -> None:
@@ -138,10 +138,10 @@ class TokenAuth(Credential, AuthBase):
             return request
         served = self._state.served
         if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
-            request.headers["Authorization"] = served.bearer
+            request.headers["Authorization"] = served.authorization
         else:
             served = None  # no old token in this frame's locals if the renewal raises
-            request.headers["Authorization"] = "Bearer " + self.get_token()
+            self._apply_token(request, self.get_token())  # the default one, as _plain_authorization says
         request.hooks["response"].append(self._response_hook)
         return request
 

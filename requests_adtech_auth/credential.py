@@ -95,6 +95,8 @@ class Credential(TokenEndpointClient):
     default_api_hosts: ClassVar[tuple[str, ...]] = ()
     #: Lifetime in seconds when the answer does not say (the vendor's documented one).
     default_lifetime: ClassVar[float] = 3600.0
+    #: What goes before the token in the ``Authorization`` header (the default ``_apply_token``'s).
+    authorization_scheme: ClassVar[str] = "Bearer"
     #: Headers that carry credentials on API calls; removed on cross-origin redirects.
     credential_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
     #: Headers of the vendor's API that carry personal data the caller sets (customer
@@ -160,8 +162,8 @@ class Credential(TokenEndpointClient):
         self._init_state()
 
     def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
-        """Attach the token to an API request (default: ``Authorization: Bearer``)."""
-        request.headers["Authorization"] = "Bearer " + token
+        """Attach the token to an API request (default: ``Authorization: <authorization_scheme> <token>``)."""
+        request.headers["Authorization"] = f"{self.authorization_scheme} {token}"
 
     def _cache_scope(self) -> tuple[str, ...]:
         """What, beyond URL, id and secrets, tells two tokens apart (Algonomy: resources)."""
@@ -316,8 +318,9 @@ class Credential(TokenEndpointClient):
 
     def _new_state(self) -> TokenState:
         """The token state of this object's credential as it is now: the shared one, or its own."""
-        shared = shared_state(self._cache_key(), self.cache, self._describe()) if self.share_token else None
-        return shared or TokenState(self.cache, self._describe())
+        scheme = self.authorization_scheme
+        shared = shared_state(self._cache_key(), self.cache, self._describe(), scheme) if self.share_token else None
+        return shared or TokenState(self.cache, self._describe(), scheme)
 
     def _rebind_state(self, token: Optional[CachedToken]) -> None:
         """Move to the state of this object's current scope (Algonomy's resources), taking ``token`` along.

@@ -89,7 +89,7 @@ class RoktPartnershipsAuth(OAuth2ClientCredentialsAuth):
             return request
         served = self._state.served
         if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
-            bearer = served.bearer
+            bearer = served.authorization
         else:
             served = None  # no old token in this frame's locals if the renewal raises
             bearer = "Bearer " + self.get_token()

@@ -89,19 +89,19 @@ class ServedToken:
     where a named tuple's go through a property (see bench/README.md).
     """
 
-    __slots__ = ("bearer", "expires_at", "refresh_at", "value")
+    __slots__ = ("authorization", "expires_at", "refresh_at", "value")
     #: The earliest any object renews it (:attr:`CachedToken.refresh_at`).
     refresh_at: float
     expires_at: float
-    #: ``"Bearer <value>"``, built once rather than on every request.
-    bearer: str
+    #: The ``Authorization`` header's value (``"Bearer <value>"``), built once rather than on every request.
+    authorization: str
     value: str
 
-    def __init__(self, token: CachedToken) -> None:
+    def __init__(self, token: CachedToken, authorization_scheme: str) -> None:
         assign = object.__setattr__
         assign(self, "refresh_at", token.refresh_at)
         assign(self, "expires_at", token.expires_at)
-        assign(self, "bearer", "Bearer " + token.value)
+        assign(self, "authorization", f"{authorization_scheme} {token.value}")
         assign(self, "value", token.value)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -124,6 +124,7 @@ class TokenState:
     Args:
         cache: a shared cache to look in before fetching and to store into.
         describe: how log lines name the credential (never a secret).
+        authorization_scheme: what goes before the token in the ``Authorization`` header.
     """
 
     _token: Optional[CachedToken]
@@ -131,9 +132,10 @@ class TokenState:
     #: or while the vendor's refusal of it is handled (see :meth:`refuse`).
     served: Optional[ServedToken]
 
-    def __init__(self, cache: Optional[TokenCache], describe: str) -> None:
+    def __init__(self, cache: Optional[TokenCache], describe: str, authorization_scheme: str = "Bearer") -> None:
         self.cache = cache
         self.describe = describe
+        self.authorization_scheme = authorization_scheme
         self.token = None
         self._init_runtime()
         _REGISTRY.all.add(self)
@@ -146,7 +148,7 @@ class TokenState:
     @token.setter
     def token(self, token: Optional[CachedToken]) -> None:
         self._token = token
-        self.served = None if token is None else ServedToken(token)
+        self.served = None if token is None else ServedToken(token, self.authorization_scheme)
 
     def _init_runtime(self) -> None:
         # RLock: a vendor method holding the lock (Algonomy's update) may renew.
@@ -163,7 +165,7 @@ class TokenState:
         self._init_runtime()
 
     def __getstate__(self) -> dict[str, object]:
-        return {"cache": self.cache, "describe": self.describe}
+        return {"cache": self.cache, "describe": self.describe, "authorization_scheme": self.authorization_scheme}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
@@ -378,7 +380,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_REGISTRY.after_fork)
 
 
-def shared_state(key: str, cache: Optional[TokenCache], describe: str) -> TokenState:
+def shared_state(key: str, cache: Optional[TokenCache], describe: str, authorization_scheme: str) -> TokenState:
     """The one token state of credential ``key`` in this process, created on first use.
 
     Auth objects built again and again for one credential (in a loop, a notebook
@@ -390,7 +392,7 @@ def shared_state(key: str, cache: Optional[TokenCache], describe: str) -> TokenS
     with _REGISTRY.lock:
         state = _REGISTRY.shared.get(ident)
         if state is None:
-            state = _REGISTRY.shared[ident] = TokenState(cache, describe)
+            state = _REGISTRY.shared[ident] = TokenState(cache, describe, authorization_scheme)
         recent = _REGISTRY.recent
         recent[ident] = state
         recent.move_to_end(ident)

@@ -104,9 +104,9 @@ def test_the_served_token_is_replaced_whole_and_never_shown(sandbox: Sandbox) ->
     token = auth.get_token()
     served = auth._bound_state().served
     assert served is not None
-    assert (served.value, served.bearer) == (token, "Bearer " + token)
+    assert (served.value, served.authorization) == (token, "Bearer " + token)
     with pytest.raises(AttributeError):
-        served.bearer = "Bearer another"
+        served.authorization = "Bearer another"
     with pytest.raises(AttributeError):
         del served.value
     assert token not in repr(served)

@@ -12,6 +12,7 @@ from requests_adtech_auth import (
     AlgonomyAuth,
     ConfigurationError,
     DigitalTurbineAuth,
+    RoktAuth,
     RoktPartnershipsAuth,
     TokenAuth,
     TokenRequestError,
@@ -19,6 +20,22 @@ from requests_adtech_auth import (
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .helpers import ALGONOMY_CUSTOMER, DT_REPORT, PARTNERSHIP, idempotency_key, in_threads
+
+
+class _TokenSchemeAuth(RoktAuth):
+    authorization_scheme = "Token"
+
+
+def test_a_flows_authorization_scheme_goes_before_its_token(sandbox: Sandbox) -> None:
+    auth = _TokenSchemeAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
+    prepared = auth(requests.Request("GET", sandbox.rokt.api_url + "/v1/query/accounts").prepare())
+    token = auth.get_token()
+    assert prepared.headers["Authorization"] == "Token " + token
+    assert auth(requests.Request("GET", sandbox.rokt.api_url + "/v1/query/accounts").prepare()).headers[
+        "Authorization"
+    ] == ("Token " + token)
+    assert auth.get_headers() == {"Authorization": "Token " + token}
+
 
 # -- Rokt Partnerships ------------------------------------------------------------------
 
