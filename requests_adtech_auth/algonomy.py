@@ -425,7 +425,7 @@ class AlgonomyAuth(TokenAuth):
         # promised at most 30 seconds (nor the other way round).
         return (*sorted(self._resources), f"validity={self.validity!r}")
 
-    def _identity(self) -> tuple[tuple[str, str], ...]:
+    def _shown_identity(self) -> tuple[tuple[str, str], ...]:
         # No public id to show (the tenant hash is a secret): what the token grants tells objects apart.
         return (("resources", repr(list(self._resources))), ("validity", f"{self.validity:g} min"))
 

@@ -170,12 +170,16 @@ class Credential(TokenEndpointClient):
         return ()
 
     def _public_id(self) -> str:
-        """The non-secret identity shown (shortened) in repr and logs."""
+        """The credential's non-secret id (a client or app id): part of its token's key, shown shortened."""
         return ""
 
-    def _identity(self) -> tuple[tuple[str, str], ...]:
-        """``(label, text)`` pairs that tell this object apart in repr (never a secret)."""
-        return (("id", repr(shortened(self._public_id()))),)
+    def _shown_identity(self) -> tuple[tuple[str, str], ...]:
+        """``(label, text)`` pairs that tell this credential apart wherever it is shown: repr, notebooks, logs.
+
+        Never a secret. By default the public id, shortened (nothing without one).
+        """
+        shown = shortened(self._public_id())
+        return (("id", repr(shown)),) if shown else ()
 
     @property
     def hosts(self) -> frozenset[str]:
@@ -274,12 +278,12 @@ class Credential(TokenEndpointClient):
 
     def __repr__(self) -> str:
         try:
-            shown = " ".join(f"{label}={text}" for label, text in self._identity())
+            shown = "".join(f"{label}={text} " for label, text in self._shown_identity())
             hosts = sorted(self.hosts)
         except AttributeError:  # half built: a constructor raised, and a traceback shows its locals
             return f"<{type(self).__name__} (not fully built)>"
         return (
-            f"<{type(self).__name__} {shown} hosts={hosts!r} "
+            f"<{type(self).__name__} {shown}hosts={hosts!r} "
             f"token_url={url_for_display(self.token_url)!r} token={self._token_summary()}>"
         )
 
@@ -289,7 +293,7 @@ class Credential(TokenEndpointClient):
 
         rows = [
             ("vendor", self.vendor),
-            *((label, text.strip("'")) for label, text in self._identity()),
+            *((label, text.strip("'")) for label, text in self._shown_identity()),
             ("hosts", ", ".join(sorted(self.hosts))),
             ("token URL", url_for_display(self.token_url)),
             ("token", self._token_summary()),
@@ -369,7 +373,8 @@ class Credential(TokenEndpointClient):
         return f"valid for {int(left)} s"
 
     def _describe(self) -> str:
-        shown = shortened(self._public_id())
+        """How log lines and messages name the credential: its vendor and :meth:`_shown_identity`."""
+        shown = " ".join(f"{label}={text}" for label, text in self._shown_identity())
         return f"{self.vendor} ({shown})" if shown else self.vendor
 
     def _token_session(self) -> requests.Session:

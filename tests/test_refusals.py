@@ -122,6 +122,18 @@ def test_repr_shows_hosts_and_algonomy_shows_what_it_grants(sandbox: Sandbox) ->
     assert sandbox.algonomy.tenant_hash not in shown
 
 
+def test_log_lines_name_a_credential_as_its_repr_does(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "requests_adtech_auth")
+    rokt = sandbox.rokt_auth()
+    algonomy = sandbox.algonomy_auth(resources=["basic", "segments"], validity=15)
+    for auth in (rokt, algonomy):
+        auth.get_token()
+    fetched = [r.getMessage() for r in caplog.records if "fetched a token" in r.getMessage()]
+    assert fetched[0].startswith(f"Rokt (id='{sandbox.rokt.app_id[:4]}…'): ")
+    assert fetched[1].startswith("Algonomy (resources=['basic', 'segments'] validity=15 min): ")
+    assert "resources=['basic', 'segments'] validity=15 min" in repr(algonomy)
+
+
 def test_html_error_from_a_proxy_is_told_apart(sandbox: Sandbox) -> None:
     page = b"<html><head><title>502 Bad Gateway</title></head><body>" + b"nginx " * 100 + b"</body></html>"
     sandbox.add_fault("rokt", "token", Fault.raw(502, page, "text/html"), times=3)
