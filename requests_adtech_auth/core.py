@@ -117,7 +117,8 @@ class TokenAuth(Credential, AuthBase):
         if "__call__" in cls.__dict__:
             cls._inlined_apply_token = cls._apply_token
         elif cls._apply_token is not cls._inlined_apply_token:
-            cls.__call__ = TokenAuth.__call__ if cls._plain_authorization else TokenAuth._call_with_vendor_headers  # type: ignore[method-assign]
+            generic = TokenAuth.__call__ if cls._plain_authorization else TokenAuth._call_with_vendor_headers
+            cls.__call__ = generic  # type: ignore[method-assign]
             cls._inlined_apply_token = cls._apply_token
 
     def _init_state(self) -> None:

@@ -174,10 +174,7 @@ class Credential(TokenEndpointClient):
         return ""
 
     def _shown_identity(self) -> tuple[tuple[str, str], ...]:
-        """``(label, text)`` pairs that tell this credential apart wherever it is shown: repr, notebooks, logs.
-
-        Never a secret. By default the public id, shortened (nothing without one).
-        """
+        """``(label, text)`` pairs telling it apart in repr, notebooks and logs (default: its public id); no secret."""
         shown = shortened(self._public_id())
         return (("id", repr(shown)),) if shown else ()
 
@@ -322,9 +319,8 @@ class Credential(TokenEndpointClient):
 
     def _new_state(self) -> TokenState:
         """The token state of this object's credential as it is now: the shared one, or its own."""
-        scheme = self.authorization_scheme
-        shared = shared_state(self._cache_key(), self.cache, self._describe(), scheme) if self.share_token else None
-        return shared or TokenState(self.cache, self._describe(), scheme)
+        arguments = (self.cache, self._describe(), self.authorization_scheme)
+        return shared_state(self._cache_key(), *arguments) if self.share_token else TokenState(*arguments)
 
     def _rebind_state(self, token: Optional[CachedToken]) -> None:
         """Move to the state of this object's current scope (Algonomy's resources), taking ``token`` along.
