@@ -80,3 +80,14 @@ def test_repr_states_and_html(flow: Flow, sandbox: Sandbox) -> None:
         assert token not in text
         for secret in sandbox.secrets():
             assert secret not in text
+
+
+def test_every_auth_class_runs_a_per_request_hook_with_code_of_its_own() -> None:
+    # CPython specializes a code object for the classes it meets: a hook shared by two classes
+    # used in turn runs unspecialized after each switch (bench/README.md).
+    from requests_adtech_auth import registry
+    from requests_adtech_auth.oauth2 import OAuth2ClientCredentialsAuth
+
+    classes = {vendor.auth for vendor in registry.vendors()} | {OAuth2ClientCredentialsAuth}
+    codes = {id(cls.__call__.__code__) for cls in classes}  # copies of one code object compare equal
+    assert len(codes) == len(classes)
