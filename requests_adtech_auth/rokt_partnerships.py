@@ -89,12 +89,12 @@ class RoktPartnershipsAuth(OAuth2ClientCredentialsAuth):
             return request
         served = self._state.served
         if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
-            bearer = served.authorization
+            authorization = served.authorization
         else:
             served = None  # no old token in this frame's locals if the renewal raises
-            bearer = "Bearer " + self.get_token()
+            authorization = f"{self.authorization_scheme} {self.get_token()}"
         headers = request.headers
-        headers["Authorization"] = bearer
+        headers["Authorization"] = authorization
         try:
             headers[PARENT_ACCOUNT_HEADER]
         except KeyError:
@@ -104,7 +104,7 @@ class RoktPartnershipsAuth(OAuth2ClientCredentialsAuth):
 
     def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
         headers = request.headers
-        headers["Authorization"] = "Bearer " + token
+        headers["Authorization"] = f"{self.authorization_scheme} {token}"
         # A parent header the caller set wins. A header lookup is the one membership
         # test requests' headers offer (it raises and catches KeyError when absent):
         # done directly, it costs one frame less than setdefault.
