@@ -18,7 +18,7 @@ from remote_sandbox import RemoteSandbox
 from requests_oauthlib import OAuth2Session
 
 from requests_adtech_auth import RoktAuth
-from requests_adtech_auth.core import DEFAULT_LEEWAY
+from requests_adtech_auth.options import DEFAULT_LEEWAY
 
 US = "requests-adtech-auth"
 PEERS = ["requests-auth", "authlib", "requests-oauthlib"]

@@ -18,8 +18,10 @@ import requests
 from requests_adtech_auth.core import TokenAuth
 from requests_adtech_auth.registry import Vendor
 
-#: The Rokt API call every Rokt-only measurement makes.
-ROKT_API_PATH = "/reporting/accounts/123/summary"
+#: The Rokt API call every Rokt-only measurement makes, with the query parameters the Reporting API requires.
+ROKT_API_PATH = (
+    "/reporting/accounts/123/summary?dateStart=2026-11-01&dateEnd=2026-11-07&currency=USD&timeZoneVariation=UTC"
+)
 
 
 def _serve(started: Any, commands: Any, done: Any) -> None:

@@ -364,8 +364,8 @@ class AiohttpAuth:
     def _attach(self, request: ClientRequest, token: str) -> None:
         auth = self.auth
         headers = request.headers
-        if auth._plain_bearer:
-            headers["Authorization"] = "Bearer " + token
+        if auth._plain_authorization:
+            headers["Authorization"] = f"{auth.authorization_scheme} {token}"
             return
         present = {name: headers[name] for name in auth.credential_headers if name in headers}
         headers.update(auth._credential_headers(token, present))

@@ -7,13 +7,14 @@ origin, and replays a request once, with a fresh token and its body rewound,
 when the vendor refuses the token. Everything about the token itself is the
 :class:`~requests_adtech_auth.credential.Credential`'s. A vendor module
 subclasses it and overrides only ``_token_request``, ``_parse_token`` and, where
-the vendor does not use ``Authorization: Bearer``, ``_apply_token``.
+the vendor does not use ``Authorization: <scheme> <token>``, ``_apply_token``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import types
 from typing import Any, Callable, ClassVar
 
 import requests
@@ -102,16 +103,27 @@ class TokenAuth(Credential, AuthBase):
         InsecureTransportError: ``token_url`` is plain http to a non-loopback host.
     """
 
-    _plain_bearer: ClassVar[bool] = True
+    _plain_authorization: ClassVar[bool] = True
+    #: The ``_apply_token`` whose headers the class's ``__call__`` sets without calling it.
+    _inlined_apply_token: ClassVar[Callable[..., None]] = Credential._apply_token
     _unpicklable = (*Credential._unpicklable, "_response_hook")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Decided once per class: a flow that keeps the default Bearer header
-        # skips a method call per request.
-        cls._plain_bearer = cls._apply_token is Credential._apply_token
-        if not cls._plain_bearer and "__call__" not in cls.__dict__:
-            cls.__call__ = TokenAuth._call_with_vendor_headers  # type: ignore[method-assign]
+        # Decided once per class: a flow that keeps the default Authorization header skips
+        # a method call per request, and so does one that writes its own __call__
+        # setting its headers inline (Algonomy, Rokt Partnerships). A subclass that
+        # changes _apply_token without a __call__ of its own gets the path that calls it.
+        cls._plain_authorization = cls._apply_token is Credential._apply_token
+        if "__call__" in cls.__dict__:
+            cls._inlined_apply_token = cls._apply_token
+            return
+        if cls._apply_token is cls._inlined_apply_token:
+            inherited = cls.__call__
+        else:
+            inherited = TokenAuth.__call__ if cls._plain_authorization else TokenAuth._call_with_vendor_headers
+            cls._inlined_apply_token = cls._apply_token
+        cls.__call__ = _with_own_code(inherited)  # type: ignore[method-assign]
 
     def _init_state(self) -> None:
         super()._init_state()
@@ -120,8 +132,8 @@ class TokenAuth(Credential, AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the token to ``request`` if the credential boundary allows its URL."""
         # The hot path of every API call (see bench/): a prefix test, a clock read,
-        # one tuple unpacked, a header and a hook. Flows with their own headers use
-        # _call_with_vendor_headers instead, chosen once per class. Before the shared
+        # the served token's fields, a header and a hook. Flows with their own headers
+        # use _call_with_vendor_headers instead, chosen once per class. Before the shared
         # token's earliest renewal point (three quarters of its life) one comparison
         # decides; after it, this object's own leeway does (CachedToken.renews_at).
         url = request.url or ""
@@ -129,12 +141,12 @@ class TokenAuth(Credential, AuthBase):
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             request.hooks["response"].append(self._bare_response_hook)
             return request
-        hot = self._state.hot
-        if hot is not None and ((now := _monotonic()) < hot[0] or now < hot[1] - self.leeway):
-            request.headers["Authorization"] = hot[2]
+        served = self._state.served
+        if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
+            request.headers["Authorization"] = served.authorization
         else:
-            hot = None  # no old token in this frame's locals if the renewal raises
-            request.headers["Authorization"] = "Bearer " + self.get_token()
+            served = None  # no old token in this frame's locals if the renewal raises
+            self._apply_token(request, self.get_token())  # the default one, as _plain_authorization says
         request.hooks["response"].append(self._response_hook)
         return request
 
@@ -144,11 +156,11 @@ class TokenAuth(Credential, AuthBase):
         if not url.startswith(boundary.prefixes) and not boundary.allows(url):
             request.hooks["response"].append(self._bare_response_hook)
             return request
-        hot = self._state.hot
-        if hot is not None and ((now := _monotonic()) < hot[0] or now < hot[1] - self.leeway):
-            token = hot[3]
+        served = self._state.served
+        if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
+            token = served.value
         else:
-            hot = None  # no old token in this frame's locals if the renewal raises
+            served = None  # no old token in this frame's locals if the renewal raises
             token = self.get_token()
         self._apply_token(request, token)
         request.hooks["response"].append(self._response_hook)
@@ -226,6 +238,25 @@ class TokenAuth(Credential, AuthBase):
             self._guard_redirect(second, request)
             self._guard_redirect(second, retry)
         return second
+
+
+def _with_own_code(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A copy of ``function`` with a code object of its own.
+
+    CPython (3.11 on) specializes each instruction of a code object for the types
+    it meets: one ``__call__`` shared by the auth classes a process uses in turn
+    runs unspecialized for a while after each switch (see bench/README.md).
+    """
+    copy = types.FunctionType(
+        function.__code__.replace(),
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__qualname__, copy.__doc__, copy.__module__ = function.__qualname__, function.__doc__, function.__module__
+    copy.__kwdefaults__ = function.__kwdefaults__
+    return copy
 
 
 #: Redirect statuses on which requests and httpx resend the request body to the next hop.

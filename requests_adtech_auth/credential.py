@@ -76,7 +76,7 @@ class Credential(TokenEndpointClient):
     ``requests``, :class:`~requests_adtech_auth.httpx.HttpxAuth`) use only this
     protected interface:
 
-    * ``_bound_state()``: the token state (its ``hot`` tuple serves the per-request path);
+    * ``_bound_state()``: the token state (its ``served`` token is what the per-request path reads);
     * ``get_token()`` / ``_credential_headers(token, present)``: the headers a call carries;
     * ``_boundary``: whether a URL may carry them (a ``CredentialBoundary``, see :doc:`boundary`);
     * ``_origin_bound_headers()``: what a redirect hop to another origin loses;
@@ -94,6 +94,8 @@ class Credential(TokenEndpointClient):
     default_api_hosts: ClassVar[tuple[str, ...]] = ()
     #: Lifetime in seconds when the answer does not say (the vendor's documented one).
     default_lifetime: ClassVar[float] = 3600.0
+    #: What goes before the token in the ``Authorization`` header (the default ``_apply_token``'s).
+    authorization_scheme: ClassVar[str] = "Bearer"
     #: Headers that carry credentials on API calls; removed on cross-origin redirects.
     credential_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
     #: Headers of the vendor's API that carry personal data the caller sets (customer
@@ -159,20 +161,21 @@ class Credential(TokenEndpointClient):
         self._init_state()
 
     def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
-        """Attach the token to an API request (default: ``Authorization: Bearer``)."""
-        request.headers["Authorization"] = "Bearer " + token
+        """Attach the token to an API request (default: ``Authorization: <authorization_scheme> <token>``)."""
+        request.headers["Authorization"] = f"{self.authorization_scheme} {token}"
 
     def _cache_scope(self) -> tuple[str, ...]:
         """What, beyond URL, id and secrets, tells two tokens apart (Algonomy: resources)."""
         return ()
 
     def _public_id(self) -> str:
-        """The non-secret identity shown (shortened) in repr and logs."""
+        """The credential's non-secret id (a client or app id): part of its token's key, shown shortened."""
         return ""
 
-    def _identity(self) -> tuple[tuple[str, str], ...]:
-        """``(label, text)`` pairs that tell this object apart in repr (never a secret)."""
-        return (("id", repr(shortened(self._public_id()))),)
+    def _shown_identity(self) -> tuple[tuple[str, str], ...]:
+        """``(label, text)`` pairs telling it apart in repr, notebooks and logs (default: its public id); no secret."""
+        shown = shortened(self._public_id())
+        return (("id", repr(shown)),) if shown else ()
 
     @property
     def hosts(self) -> frozenset[str]:
@@ -271,12 +274,12 @@ class Credential(TokenEndpointClient):
 
     def __repr__(self) -> str:
         try:
-            shown = " ".join(f"{label}={text}" for label, text in self._identity())
+            shown = "".join(f"{label}={text} " for label, text in self._shown_identity())
             hosts = sorted(self.hosts)
         except AttributeError:  # half built: a constructor raised, and a traceback shows its locals
             return f"<{type(self).__name__} (not fully built)>"
         return (
-            f"<{type(self).__name__} {shown} hosts={hosts!r} "
+            f"<{type(self).__name__} {shown}hosts={hosts!r} "
             f"token_url={url_for_display(self.token_url)!r} token={self._token_summary()}>"
         )
 
@@ -286,7 +289,7 @@ class Credential(TokenEndpointClient):
 
         rows = [
             ("vendor", self.vendor),
-            *((label, text.strip("'")) for label, text in self._identity()),
+            *((label, text.strip("'")) for label, text in self._shown_identity()),
             ("hosts", ", ".join(sorted(self.hosts))),
             ("token URL", url_for_display(self.token_url)),
             ("token", self._token_summary()),
@@ -315,8 +318,8 @@ class Credential(TokenEndpointClient):
 
     def _new_state(self) -> TokenState:
         """The token state of this object's credential as it is now: the shared one, or its own."""
-        shared = shared_state(self._cache_key(), self.cache, self._describe()) if self.share_token else None
-        return shared or TokenState(self.cache, self._describe())
+        arguments = (self.cache, self._describe(), self.authorization_scheme)
+        return shared_state(self._cache_key(), *arguments) if self.share_token else TokenState(*arguments)
 
     def _rebind_state(self, token: Optional[CachedToken]) -> None:
         """Move to the state of this object's current scope (Algonomy's resources), taking ``token`` along.
@@ -352,7 +355,8 @@ class Credential(TokenEndpointClient):
         return f"valid for {int(left)} s"
 
     def _describe(self) -> str:
-        shown = shortened(self._public_id())
+        """How log lines and messages name the credential: its vendor and :meth:`_shown_identity`."""
+        shown = " ".join(f"{label}={text}" for label, text in self._shown_identity())
         return f"{self.vendor} ({shown})" if shown else self.vendor
 
     def _token_session(self) -> requests.Session:

@@ -353,8 +353,8 @@ class HttpxAuth(httpx.Auth):
     def _attach(self, request: httpx.Request, token: str, guard_type: type[_WireGuard]) -> Optional[_WireGuard]:
         """Put the credential headers on ``request`` and, if the flow needs one, the wire guard in its trace."""
         auth = self.auth
-        if auth._plain_bearer:
-            request.headers["Authorization"] = "Bearer " + token
+        if auth._plain_authorization:
+            request.headers["Authorization"] = f"{auth.authorization_scheme} {token}"
         else:
             present = {name: request.headers[name] for name in auth.credential_headers if name in request.headers}
             request.headers.update(auth._credential_headers(token, present))

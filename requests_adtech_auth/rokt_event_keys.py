@@ -22,7 +22,6 @@ from .registry import ApiCall, Vendor, register
 from .token_state import CachedToken
 
 if TYPE_CHECKING:
-    import requests
     from typing_extensions import Unpack
 
     from .options import CommonOptions
@@ -48,6 +47,7 @@ class RoktEventKeyAuth(TokenAuth):
     """
 
     vendor = "Rokt Event API v2"
+    authorization_scheme = "Basic"
     default_api_hosts = ("api.rokt.com",)
     # A refused key stays refused: nothing to renew, so no replay.
     refused_token_statuses = frozenset()
@@ -74,9 +74,6 @@ class RoktEventKeyAuth(TokenAuth):
     def _fetch_with_retries(self) -> CachedToken:
         # The "token" is the Basic credential itself, made here rather than fetched; it never expires.
         return CachedToken.of(self._basic, math.inf, math.inf)
-
-    def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
-        request.headers["Authorization"] = "Basic " + token
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._secret_key, self._basic)

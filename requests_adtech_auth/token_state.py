@@ -30,6 +30,7 @@ __all__ = [
     "RENEWAL_RETRY_INTERVAL",
     "UNBOUND",
     "CachedToken",
+    "ServedToken",
     "TokenState",
     "Unbound",
     "shared_state",
@@ -60,13 +61,12 @@ class CachedToken(NamedTuple):
     #: quarter of the lifetime before expiry), or later after a failed renewal.
     refresh_at: float
     expires_at: float
-    bearer: str  # "Bearer <value>", built once rather than on every request
     issued_at: float  # when the request that got it left
 
     @classmethod
     def of(cls, value: str, refresh_at: float, expires_at: float, issued_at: Optional[float] = None) -> CachedToken:
-        """A cached token with its Bearer header value built."""
-        return cls(value, refresh_at, expires_at, "Bearer " + value, _monotonic() if issued_at is None else issued_at)
+        """A cached token, issued now unless ``issued_at`` says when."""
+        return cls(value, refresh_at, expires_at, _monotonic() if issued_at is None else issued_at)
 
     def renews_at(self, leeway: float) -> float:
         """When an object with ``leeway`` renews it: that long before expiry, never before ``refresh_at``."""
@@ -74,10 +74,44 @@ class CachedToken(NamedTuple):
 
     def with_value(self, value: str) -> CachedToken:
         """The same lifetime for another value (a vendor that updates a token in place)."""
-        return self._replace(value=value, bearer="Bearer " + value)
+        return self._replace(value=value)
 
     def __repr__(self) -> str:  # traceback locals show reprs: never the token
         return f"<cached token, expires in {self.expires_at - _monotonic():.0f} s>"
+
+
+class ServedToken:
+    """What the per-request path reads of the cached token, as named fields of one immutable object.
+
+    :class:`TokenState` replaces it whole, so a reader on another thread sees one
+    token's times and header together without a lock. A ``__slots__`` object
+    rather than a :class:`CachedToken`: its fields read as fast as a tuple's items,
+    where a named tuple's go through a property (see bench/README.md).
+    """
+
+    __slots__ = ("authorization", "expires_at", "refresh_at", "value")
+    #: The earliest any object renews it (:attr:`CachedToken.refresh_at`).
+    refresh_at: float
+    expires_at: float
+    #: The ``Authorization`` header's value (``"Bearer <value>"``), built once rather than on every request.
+    authorization: str
+    value: str
+
+    def __init__(self, token: CachedToken, authorization_scheme: str) -> None:
+        assign = object.__setattr__
+        assign(self, "refresh_at", token.refresh_at)
+        assign(self, "expires_at", token.expires_at)
+        assign(self, "authorization", f"{authorization_scheme} {token.value}")
+        assign(self, "value", token.value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a served token is replaced whole, never changed: readers rely on it")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("a served token is replaced whole, never changed: readers rely on it")
+
+    def __repr__(self) -> str:  # traceback locals show reprs: never the token
+        return f"<served token, expires in {self.expires_at - _monotonic():.0f} s>"
 
 
 #: Fetches a fresh token (with retries); raises AuthError.
@@ -90,15 +124,18 @@ class TokenState:
     Args:
         cache: a shared cache to look in before fetching and to store into.
         describe: how log lines name the credential (never a secret).
+        authorization_scheme: what goes before the token in the ``Authorization`` header.
     """
 
     _token: Optional[CachedToken]
-    #: ``(refresh_at, expires_at, "Bearer <value>", value)`` of the cached token, or None.
-    hot: Optional[tuple[float, float, str, str]]
+    #: The cached token as the per-request path reads it; None while there is none,
+    #: or while the vendor's refusal of it is handled (see :meth:`refuse`).
+    served: Optional[ServedToken]
 
-    def __init__(self, cache: Optional[TokenCache], describe: str) -> None:
+    def __init__(self, cache: Optional[TokenCache], describe: str, authorization_scheme: str = "Bearer") -> None:
         self.cache = cache
         self.describe = describe
+        self.authorization_scheme = authorization_scheme
         self.token = None
         self._init_runtime()
         _REGISTRY.all.add(self)
@@ -111,9 +148,7 @@ class TokenState:
     @token.setter
     def token(self, token: Optional[CachedToken]) -> None:
         self._token = token
-        # What the per-request hot path reads: one plain tuple, replaced whole, so
-        # a reader sees one token's time and header together without a lock.
-        self.hot = None if token is None else (token.refresh_at, token.expires_at, token.bearer, token.value)
+        self.served = None if token is None else ServedToken(token, self.authorization_scheme)
 
     def _init_runtime(self) -> None:
         # RLock: a vendor method holding the lock (Algonomy's update) may renew.
@@ -130,7 +165,7 @@ class TokenState:
         self._init_runtime()
 
     def __getstate__(self) -> dict[str, object]:
-        return {"cache": self.cache, "describe": self.describe}
+        return {"cache": self.cache, "describe": self.describe, "authorization_scheme": self.authorization_scheme}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
@@ -148,7 +183,7 @@ class TokenState:
         """
         cached = self.token
         if cached is not None and self.fresh(cached, _monotonic(), leeway):
-            if self.hot is None:
+            if self.served is None:
                 self._republish(cached)
             return cached.value
         return self.renew(self.generation, fetch, key, leeway)
@@ -158,10 +193,10 @@ class TokenState:
         if not self.lock.acquire(blocking=False):
             return  # whoever holds it publishes a token of its own
         try:
-            if self.token is cached and self.hot is None:
+            if self.token is cached and self.served is None:
                 self.token = cached
                 if self.refused == cached.value:  # refuse() ran meanwhile: it may have missed this
-                    self.hot = None
+                    self.served = None
         finally:
             self.lock.release()
 
@@ -188,10 +223,10 @@ class TokenState:
         serves or keeps it.
         """
         self.refused = value
-        hot = self.hot
-        if hot is not None and hot[3] == value:
+        served = self.served
+        if served is not None and served.value == value:
             # May clear a fresher token published this instant: get() puts it back.
-            self.hot = None
+            self.served = None
 
     def renew(self, seen_generation: int, fetch: Fetch, key: Callable[[], str], leeway: float) -> str:
         """Renew unless another caller did since ``seen_generation``; one fetch however many ask.
@@ -345,7 +380,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_REGISTRY.after_fork)
 
 
-def shared_state(key: str, cache: Optional[TokenCache], describe: str) -> TokenState:
+def shared_state(key: str, cache: Optional[TokenCache], describe: str, authorization_scheme: str) -> TokenState:
     """The one token state of credential ``key`` in this process, created on first use.
 
     Auth objects built again and again for one credential (in a loop, a notebook
@@ -357,7 +392,7 @@ def shared_state(key: str, cache: Optional[TokenCache], describe: str) -> TokenS
     with _REGISTRY.lock:
         state = _REGISTRY.shared.get(ident)
         if state is None:
-            state = _REGISTRY.shared[ident] = TokenState(cache, describe)
+            state = _REGISTRY.shared[ident] = TokenState(cache, describe, authorization_scheme)
         recent = _REGISTRY.recent
         recent[ident] = state
         recent.move_to_end(ident)
@@ -388,7 +423,7 @@ class Unbound:
     """What an auth object holds before its token state is bound: no token to serve."""
 
     __slots__ = ()
-    hot: None = None
+    served: None = None
 
     def __getattr__(self, name: str) -> Any:
         # Only this placeholder's lookups come here, never the auth object's.

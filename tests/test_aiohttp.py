@@ -32,7 +32,7 @@ from requests_adtech_auth.aiohttp import AiohttpAuth
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import DT_REPORT, FLOWS, Flow, library_locals
+from .helpers import DT_REPORT, FLOWS, Flow, library_locals, token_state_of
 from .helpers import flow as flow_named
 from .test_boundary import HOSTILE_LOCATIONS, _assert_storage_got_nothing, _storage_hostport
 from .test_httpx import FAULTS, api_call, assert_replayed_with_a_fresh_token, check_token_endpoint_faults, sent_token
@@ -225,7 +225,7 @@ def test_streamed_body_is_not_replayed_but_the_refused_token_is_dropped(
     answer = call(wrapped, "POST", url, data=chunks(), headers={"Content-Type": "application/json"})
     assert answer.status == 401  # a consumed stream cannot go again: the answer is returned
     assert sandbox.count("digital_turbine", "api") == 1
-    assert auth._bound_state().token is None or auth._bound_state().token.value != refused
+    assert token_state_of(auth).token is None or token_state_of(auth).token.value != refused
     assert any("cannot be replayed" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
     assert call(wrapped, "POST", url, json=DT_REPORT).status == 200
     assert sandbox.count("digital_turbine", "token") == 2
@@ -523,8 +523,8 @@ def test_coroutines_cancelled_mid_fetch_leave_no_lock_and_the_next_request_works
 
     asyncio.run(run())
     assert sandbox.count("rokt", "token") == 1, "the cancelled fetch's token is the one used"
-    assert auth._bound_state().lock.acquire(blocking=False), "no lock is left held"
-    auth._bound_state().lock.release()
+    assert token_state_of(auth).lock.acquire(blocking=False), "no lock is left held"
+    token_state_of(auth).lock.release()
 
 
 def test_threads_loops_and_a_requests_session_share_one_token(sandbox: Sandbox) -> None:

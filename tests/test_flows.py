@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from requests_adtech_auth import TokenRequestError
+from requests_adtech_auth import RoktAuth, TokenRequestError
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .helpers import Flow
@@ -80,3 +80,28 @@ def test_repr_states_and_html(flow: Flow, sandbox: Sandbox) -> None:
         assert token not in text
         for secret in sandbox.secrets():
             assert secret not in text
+
+
+def test_every_auth_class_runs_a_per_request_hook_with_code_of_its_own() -> None:
+    # CPython specializes a code object for the classes it meets: a hook shared by two classes
+    # used in turn runs unspecialized after each switch (bench/README.md).
+    from requests_adtech_auth import registry
+    from requests_adtech_auth.oauth2 import OAuth2ClientCredentialsAuth
+
+    classes = {vendor.auth for vendor in registry.vendors()} | {OAuth2ClientCredentialsAuth}
+    codes = {id(cls.__call__.__code__) for cls in classes}  # copies of one code object compare equal
+    assert len(codes) == len(classes)
+
+
+class _TokenSchemeAuth(RoktAuth):
+    authorization_scheme = "Token"
+
+
+def test_a_flows_authorization_scheme_goes_before_its_token(sandbox: Sandbox) -> None:
+    auth = _TokenSchemeAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
+    first = auth(requests.Request("GET", url).prepare())  # renews on the request's path
+    token = auth.get_token()
+    assert first.headers["Authorization"] == "Token " + token
+    assert auth(requests.Request("GET", url).prepare()).headers["Authorization"] == "Token " + token  # served
+    assert auth.get_headers() == {"Authorization": "Token " + token}

@@ -94,7 +94,21 @@ def test_token_status_is_public_and_never_the_token(sandbox: Sandbox) -> None:
     assert 530 < status.renews_in <= 540  # a 60 s leeway
     assert token not in repr(status)
     with pytest.raises(AttributeError):
-        auth.token_status = None  # type: ignore[misc]
+        auth.token_status = None
+
+
+def test_the_served_token_is_replaced_whole_and_never_shown(sandbox: Sandbox) -> None:
+    # Requests on other threads read its fields without a lock: changing one in place would mix two tokens.
+    auth = sandbox.rokt_auth(share_token=False)
+    token = auth.get_token()
+    served = token_state_of(auth).served
+    assert served is not None
+    assert (served.value, served.authorization) == (token, "Bearer " + token)
+    with pytest.raises(AttributeError):
+        served.authorization = "Bearer another"
+    with pytest.raises(AttributeError):
+        del served.value
+    assert token not in repr(served)
 
 
 def test_repr_shows_hosts_and_algonomy_shows_what_it_grants(sandbox: Sandbox) -> None:
@@ -105,6 +119,18 @@ def test_repr_shows_hosts_and_algonomy_shows_what_it_grants(sandbox: Sandbox) ->
     assert "id=''" not in shown
     assert "resources=['basic', 'segments']" in repr(algonomy) and "15 min" in shown
     assert sandbox.algonomy.tenant_hash not in shown
+
+
+def test_log_lines_name_a_credential_as_its_repr_does(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "requests_adtech_auth")
+    rokt = sandbox.rokt_auth()
+    algonomy = sandbox.algonomy_auth(resources=["basic", "segments"], validity=15)
+    for auth in (rokt, algonomy):
+        auth.get_token()
+    fetched = [r.getMessage() for r in caplog.records if "fetched a token" in r.getMessage()]
+    assert fetched[0].startswith(f"Rokt (id='{sandbox.rokt.app_id[:4]}…'): ")
+    assert fetched[1].startswith("Algonomy (resources=['basic', 'segments'] validity=15 min): ")
+    assert "resources=['basic', 'segments'] validity=15 min" in repr(algonomy)
 
 
 def test_html_error_from_a_proxy_is_told_apart(sandbox: Sandbox) -> None:

@@ -98,3 +98,19 @@ def test_partnerships_requires_a_parent_account_id(sandbox: Sandbox) -> None:
     with pytest.raises(ConfigurationError, match="parent_account_id"):
         RoktPartnershipsAuth(e.client_id, e.client_secret, "", token_url=e.token_url)
     assert RoktPartnershipsAuth("a", "b", "c").hosts == frozenset({"accounts.rokt.com", "auth.rokt.com"})
+
+
+class _TracedPartnershipsAuth(RoktPartnershipsAuth):
+    def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
+        super()._apply_token(request, token)
+        request.headers["X-Trace-Id"] = "trace-1"
+
+
+def test_partnerships_subclass_changing_apply_token_has_it_applied(sandbox: Sandbox) -> None:
+    # RoktPartnershipsAuth sets its headers inline on requests: a subclass's own _apply_token must still run.
+    session = requests.Session()
+    session.auth = _TracedPartnershipsAuth(**sandbox.rokt_partnerships.auth_arguments())
+    response = session.get(sandbox.rokt_partnerships.api_url + "/v1/accounts", timeout=10)
+    assert response.status_code == 200
+    assert response.request.headers["X-Trace-Id"] == "trace-1"
+    assert response.request.headers["X-Platform-Parent-Account-Id"] == sandbox.rokt_partnerships.parent_account_id
