@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 
+import aiohttp
+import httpx
 import pytest
 import requests
 
@@ -94,3 +97,31 @@ def test_the_cli_prints_the_basic_header(sandbox: Sandbox) -> None:
     assert requests.post(
         sandbox.rokt_event_v2.api_url + "/v2/events", json=rokt_events(1), headers={name: value}, timeout=10
     ).ok
+
+
+@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+def test_the_async_adapters_send_the_key_pair_and_do_not_replay_a_refusal(sandbox: Sandbox, client: str) -> None:
+    e = sandbox.rokt_event_v2
+    url = e.api_url + "/v2/events"
+    sandbox.add_fault("rokt_event_v2", "api", Fault.status(401, {"code": "Unauthorized"}), times=1)
+
+    async def post_twice() -> list[int]:
+        if client == "httpx":
+            from requests_adtech_auth.httpx import HttpxAuth
+
+            async with httpx.AsyncClient(auth=HttpxAuth(_auth(sandbox)), timeout=10) as session:
+                return [(await session.post(url, json=rokt_events(1))).status_code for _ in range(2)]
+        from requests_adtech_auth.aiohttp import AiohttpAuth
+
+        async with aiohttp.ClientSession(middlewares=(AiohttpAuth(_auth(sandbox)),)) as aio:
+            statuses = []
+            for _ in range(2):
+                async with aio.post(url, json=rokt_events(1)) as response:
+                    statuses.append(response.status)
+            return statuses
+
+    assert asyncio.run(post_twice()) == [401, 200], "the refusal came back as it was; the next call went through"
+    pair = base64.b64encode(f"{e.public_key}:{e.secret_key}".encode()).decode()
+    sent = sandbox.calls_to(path_prefix="/rokt-v2/v2/events")
+    assert [c.header("Authorization") for c in sent] == ["Basic " + pair] * 2
+    assert sandbox.count("rokt_event_v2", "token") == 0
