@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-import types
 from typing import Any, Callable, ClassVar
 
 import requests
@@ -104,67 +103,21 @@ class TokenAuth(Credential, AuthBase):
     """
 
     _plain_authorization: ClassVar[bool] = True
-    #: The ``_apply_token`` whose headers the class's ``__call__`` sets without calling it.
-    _inlined_apply_token: ClassVar[Callable[..., None]] = Credential._apply_token
     _unpicklable = (*Credential._unpicklable, "_response_hook")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Decided once per class: a flow that keeps the default Authorization header skips
-        # a method call per request, and so does one that writes its own __call__
-        # setting its headers inline (Algonomy, Rokt Partnerships). A subclass that
-        # changes _apply_token without a __call__ of its own gets the path that calls it.
-        cls._plain_authorization = cls._apply_token is Credential._apply_token
-        if "__call__" in cls.__dict__:
-            cls._inlined_apply_token = cls._apply_token
-            return
-        if cls._apply_token is cls._inlined_apply_token:
-            inherited = cls.__call__
-        else:
-            inherited = TokenAuth.__call__ if cls._plain_authorization else TokenAuth._call_with_vendor_headers
-            cls._inlined_apply_token = cls._apply_token
-        cls.__call__ = _with_own_code(inherited)  # type: ignore[method-assign]
+        # Decided once per class: what its headers are (see _request_hook). A flow that
+        # sends Authorization alone is "plain": the adapters set it without a call too.
+        custom = cls._apply_token is not Credential._apply_token
+        cls._plain_authorization = not custom and cls.token_header == "Authorization" and cls.account_header is None
+        if "__call__" in cls.__dict__ or not getattr(cls.__call__, "_request_hook", False):
+            return  # a hook the class (or a parent) wrote itself is kept
+        cls.__call__ = _request_hook(cls, custom)  # type: ignore[method-assign,assignment]
 
     def _init_state(self) -> None:
         super()._init_state()
         self._response_hook = _ResponseHook(self, retry=True)
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Attach the token to ``request`` if the credential boundary allows its URL."""
-        # The hot path of every API call (see bench/): a prefix test, a clock read,
-        # the served token's fields, a header and a hook. Flows with their own headers
-        # use _call_with_vendor_headers instead, chosen once per class. Before the shared
-        # token's earliest renewal point (three quarters of its life) one comparison
-        # decides; after it, this object's own leeway does (CachedToken.renews_at).
-        url = request.url or ""
-        boundary = self._boundary
-        if not url.startswith(boundary.prefixes) and not boundary.allows(url):
-            request.hooks["response"].append(self._bare_response_hook)
-            return request
-        served = self._state.served
-        if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
-            request.headers["Authorization"] = served.authorization
-        else:
-            served = None  # no old token in this frame's locals if the renewal raises
-            self._apply_token(request, self.get_token())  # the default one, as _plain_authorization says
-        request.hooks["response"].append(self._response_hook)
-        return request
-
-    def _call_with_vendor_headers(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        url = request.url or ""
-        boundary = self._boundary
-        if not url.startswith(boundary.prefixes) and not boundary.allows(url):
-            request.hooks["response"].append(self._bare_response_hook)
-            return request
-        served = self._state.served
-        if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
-            token = served.value
-        else:
-            served = None  # no old token in this frame's locals if the renewal raises
-            token = self.get_token()
-        self._apply_token(request, token)
-        request.hooks["response"].append(self._response_hook)
-        return request
 
     def _bare_response_hook(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         # A refusal of a request the boundary kept credentials from usually means hosts= is too narrow.
@@ -240,23 +193,60 @@ class TokenAuth(Credential, AuthBase):
         return second
 
 
-def _with_own_code(function: Callable[..., Any]) -> Callable[..., Any]:
-    """A copy of ``function`` with a code object of its own.
+def _request_hook(
+    cls: type[TokenAuth], custom: bool
+) -> Callable[[TokenAuth, requests.PreparedRequest], requests.PreparedRequest]:
+    """``cls``'s per-request hook: the one path every flow's requests take, with its headers fixed per class.
 
-    CPython (3.11 on) specializes each instruction of a code object for the types
-    it meets: one ``__call__`` shared by the auth classes a process uses in turn
-    runs unspecialized for a while after each switch (see bench/README.md).
+    The hot path of every API call (see bench/): a prefix test, a clock read, the
+    served token's fields, the flow's headers and a response hook. Before the
+    shared token's earliest renewal point (three quarters of its life) one
+    comparison decides; after it, the object's own leeway does
+    (CachedToken.renews_at). What the flow attaches is read from the class here,
+    once, into the closure: the flow's token header and the one account header
+    it may add (:attr:`~Credential.account_header`), or, for a flow that writes
+    its own ``_apply_token``, that method. Each class gets a code object of its
+    own: CPython (3.11 on) specializes a code object for the types it meets, and
+    one shared by the classes a process uses in turn ran unspecialized for a
+    while after each switch (see bench/README.md).
     """
-    copy = types.FunctionType(
-        function.__code__.replace(),
-        function.__globals__,
-        function.__name__,
-        function.__defaults__,
-        function.__closure__,
-    )
-    copy.__qualname__, copy.__doc__, copy.__module__ = function.__qualname__, function.__doc__, function.__module__
-    copy.__kwdefaults__ = function.__kwdefaults__
-    return copy
+    apply_token = cls._apply_token if custom else None
+    token_header, account_header, caller_wins = cls.token_header, cls.account_header, cls.account_header_caller_wins
+
+    def __call__(self: TokenAuth, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = request.url or ""
+        boundary = self._boundary
+        if not url.startswith(boundary.prefixes) and not boundary.allows(url):
+            request.hooks["response"].append(self._bare_response_hook)
+            return request
+        served = self._state.served
+        if served is None or ((now := _monotonic()) >= served.refresh_at and now >= served.expires_at - self.leeway):
+            served = None  # no old token in this frame's locals if the renewal raises
+            self._apply_token(request, self.get_token())
+        elif apply_token is not None:
+            apply_token(self, request, served.value)
+        else:
+            headers = request.headers
+            headers[token_header] = served.presented
+            if account_header is not None:
+                if not caller_wins:
+                    headers[account_header] = self._account_header_value
+                else:
+                    try:  # requests' headers have no cheaper membership test
+                        headers[account_header]
+                    except KeyError:
+                        headers[account_header] = self._account_header_value
+        request.hooks["response"].append(self._response_hook)
+        return request
+
+    __call__.__code__ = __call__.__code__.replace()  # a code object of this class's own
+    __call__.__qualname__ = f"{cls.__qualname__}.__call__"
+    __call__.__doc__ = "Attach the token to ``request`` if the credential boundary allows its URL."
+    __call__._request_hook = True  # type: ignore[attr-defined]
+    return __call__
+
+
+TokenAuth.__call__ = _request_hook(TokenAuth, custom=False)  # type: ignore[method-assign,assignment]
 
 
 #: Redirect statuses on which requests and httpx resend the request body to the next hop.

@@ -40,7 +40,7 @@ from .redaction import Redactor
 from .token_answers import MAX_LIFETIME, IssuedToken
 from .token_endpoint import TokenEndpointClient
 from .token_exchange import DEFAULT_SESSION
-from .token_state import BINDING, UNBOUND, CachedToken, TokenState, Unbound, shared_state
+from .token_state import BINDING, UNBOUND, CachedToken, TokenState, Unbound, presented_token, shared_state
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -94,8 +94,15 @@ class Credential(TokenEndpointClient):
     default_api_hosts: ClassVar[tuple[str, ...]] = ()
     #: Lifetime in seconds when the answer does not say (the vendor's documented one).
     default_lifetime: ClassVar[float] = 3600.0
-    #: What goes before the token in the ``Authorization`` header (the default ``_apply_token``'s).
+    #: The header that carries the token, and what goes before the token in it ("" for nothing).
+    token_header: ClassVar[str] = "Authorization"
     authorization_scheme: ClassVar[str] = "Bearer"
+    #: A header of the account the object acts for, sent beside the token (Algonomy's
+    #: ``tenant_hash``), with the value the object keeps in ``_account_header_value``;
+    #: with ``account_header_caller_wins`` a value the caller set stays.
+    account_header: ClassVar[Optional[str]] = None
+    account_header_caller_wins: ClassVar[bool] = False
+    _account_header_value = ""
     #: Headers that carry credentials on API calls; removed on cross-origin redirects.
     credential_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
     #: Headers of the vendor's API that carry personal data the caller sets (customer
@@ -161,8 +168,12 @@ class Credential(TokenEndpointClient):
         self._init_state()
 
     def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
-        """Attach the token to an API request (default: ``Authorization: <authorization_scheme> <token>``)."""
-        request.headers["Authorization"] = f"{self.authorization_scheme} {token}"
+        """Attach the token to an API request: :attr:`token_header` and :attr:`account_header` by default."""
+        headers = request.headers
+        headers[self.token_header] = presented_token(self.authorization_scheme, token)
+        name = self.account_header
+        if name is not None and not (self.account_header_caller_wins and name in headers):
+            headers[name] = self._account_header_value
 
     def _cache_scope(self) -> tuple[str, ...]:
         """What, beyond URL, id and secrets, tells two tokens apart (Algonomy: resources)."""

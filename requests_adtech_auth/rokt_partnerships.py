@@ -12,10 +12,7 @@ envelope ``{"status", "error", "message", "request_id", "data"}``.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, Optional
-
-import requests
 
 from .core import EnvVar, require_text
 from .oauth2 import OAuth2ClientCredentialsAuth
@@ -30,8 +27,6 @@ __all__ = ["ROKT_PARTNERSHIPS_TOKEN_URL", "RoktPartnershipsAuth"]
 
 ROKT_PARTNERSHIPS_TOKEN_URL = "https://auth.rokt.com/api/v1/oauth/token"
 PARENT_ACCOUNT_HEADER = "X-Platform-Parent-Account-Id"
-
-_monotonic = time.monotonic  # bound once: read on every request
 
 _CHECK = "check the client_id (rspub_...) and client_secret (rsec_...) Rokt issued for your platform"
 
@@ -53,6 +48,8 @@ class RoktPartnershipsAuth(OAuth2ClientCredentialsAuth):
     default_lifetime = 300.0
     credentials_in_body = True
     credential_headers = ("Authorization", PARENT_ACCOUNT_HEADER)
+    account_header = PARENT_ACCOUNT_HEADER
+    account_header_caller_wins = True  # a platform acting for one of its accounts names it
     credentials_hint = _CHECK
     env_variables = (
         EnvVar("client_id", "ROKT_PARTNERSHIPS_CLIENT_ID"),
@@ -75,43 +72,17 @@ class RoktPartnershipsAuth(OAuth2ClientCredentialsAuth):
         token_url: str = ROKT_PARTNERSHIPS_TOKEN_URL,
         **common: Unpack[CommonOptions],
     ) -> None:
-        self.parent_account_id = require_text("parent_account_id", parent_account_id)
+        self.parent_account_id = parent_account_id
         super().__init__(client_id, client_secret, token_url=token_url, **common)
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Attach the token and the parent account header to ``request`` if the credential boundary allows its URL."""
-        # TokenAuth.__call__'s path with _apply_token's headers set inline: the method
-        # call would be most of what this hook costs over its checks (see bench/).
-        url = request.url or ""
-        boundary = self._boundary
-        if not url.startswith(boundary.prefixes) and not boundary.allows(url):
-            request.hooks["response"].append(self._bare_response_hook)
-            return request
-        served = self._state.served
-        if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
-            authorization = served.authorization
-        else:
-            served = None  # no old token in this frame's locals if the renewal raises
-            authorization = f"{self.authorization_scheme} {self.get_token()}"
-        headers = request.headers
-        headers["Authorization"] = authorization
-        try:
-            headers[PARENT_ACCOUNT_HEADER]
-        except KeyError:
-            headers[PARENT_ACCOUNT_HEADER] = self.parent_account_id
-        request.hooks["response"].append(self._response_hook)
-        return request
+    @property
+    def parent_account_id(self) -> str:
+        """The account sent as ``X-Platform-Parent-Account-Id`` when the request does not name one."""
+        return self._account_header_value
 
-    def _apply_token(self, request: requests.PreparedRequest, token: str) -> None:
-        headers = request.headers
-        headers["Authorization"] = f"{self.authorization_scheme} {token}"
-        # A parent header the caller set wins. A header lookup is the one membership
-        # test requests' headers offer (it raises and catches KeyError when absent):
-        # done directly, it costs one frame less than setdefault.
-        try:
-            headers[PARENT_ACCOUNT_HEADER]
-        except KeyError:
-            headers[PARENT_ACCOUNT_HEADER] = self.parent_account_id
+    @parent_account_id.setter
+    def parent_account_id(self, value: str) -> None:
+        self._account_header_value = require_text("parent_account_id", value)
 
     def _parse_error(self, status: int, answer: Optional[dict[str, Any]]) -> tuple[Optional[str], Optional[str]]:
         error, description = super()._parse_error(status, answer)

@@ -80,35 +80,37 @@ class CachedToken(NamedTuple):
         return f"<cached token, expires in {self.expires_at - _monotonic():.0f} s>"
 
 
+def presented_token(scheme: str, value: str) -> str:
+    """The token as its header carries it: ``"<scheme> <value>"``, or the value alone with no scheme."""
+    return f"{scheme} {value}" if scheme else value
+
+
 class ServedToken:
     """What the per-request path reads of the cached token, as named fields of one immutable object.
 
-    :class:`TokenState` replaces it whole, so a reader on another thread sees one
-    token's times and header together without a lock. A ``__slots__`` object
-    rather than a :class:`CachedToken`: its fields read as fast as a tuple's items,
-    where a named tuple's go through a property (see bench/README.md).
+    Replaced whole, so a reader on another thread sees one token's times and header
+    together without a lock; ``__slots__`` fields read as fast as a tuple's items (bench/README.md).
     """
 
-    __slots__ = ("authorization", "expires_at", "refresh_at", "value")
-    #: The earliest any object renews it (:attr:`CachedToken.refresh_at`).
+    __slots__ = ("expires_at", "presented", "refresh_at", "value")
+    #: When it is due at the earliest (:attr:`CachedToken.refresh_at`), when it expires, the token
+    #: header's value (:func:`presented_token`, built once per token) and the token itself.
     refresh_at: float
     expires_at: float
-    #: The ``Authorization`` header's value (``"Bearer <value>"``), built once rather than on every request.
-    authorization: str
+    presented: str
     value: str
 
     def __init__(self, token: CachedToken, authorization_scheme: str) -> None:
         assign = object.__setattr__
         assign(self, "refresh_at", token.refresh_at)
         assign(self, "expires_at", token.expires_at)
-        assign(self, "authorization", f"{authorization_scheme} {token.value}")
+        assign(self, "presented", presented_token(authorization_scheme, token.value))
         assign(self, "value", token.value)
 
-    def __setattr__(self, name: str, value: object) -> None:
+    def __setattr__(self, name: str, value: object = None) -> None:
         raise AttributeError("a served token is replaced whole, never changed: readers rely on it")
 
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("a served token is replaced whole, never changed: readers rely on it")
+    __delattr__ = __setattr__
 
     def __repr__(self) -> str:  # traceback locals show reprs: never the token
         return f"<served token, expires in {self.expires_at - _monotonic():.0f} s>"
@@ -124,12 +126,11 @@ class TokenState:
     Args:
         cache: a shared cache to look in before fetching and to store into.
         describe: how log lines name the credential (never a secret).
-        authorization_scheme: what goes before the token in the ``Authorization`` header.
+        authorization_scheme: what goes before the token in its header ("" for nothing).
     """
 
     _token: Optional[CachedToken]
-    #: The cached token as the per-request path reads it; None while there is none,
-    #: or while the vendor's refusal of it is handled (see :meth:`refuse`).
+    #: The cached token as the per-request path reads it (None also while a refusal is handled).
     served: Optional[ServedToken]
 
     def __init__(self, cache: Optional[TokenCache], describe: str, authorization_scheme: str = "Bearer") -> None:

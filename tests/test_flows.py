@@ -105,3 +105,20 @@ def test_a_flows_authorization_scheme_goes_before_its_token(sandbox: Sandbox) ->
     assert first.headers["Authorization"] == "Token " + token
     assert auth(requests.Request("GET", url).prepare()).headers["Authorization"] == "Token " + token  # served
     assert auth.get_headers() == {"Authorization": "Token " + token}
+
+
+class _OwnHookAuth(RoktAuth):
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["X-Own-Hook"] = "1"
+        return super().__call__(request)
+
+
+class _OwnHookChild(_OwnHookAuth):
+    pass
+
+
+def test_a_hook_a_subclass_writes_is_kept_by_its_own_subclasses(sandbox: Sandbox) -> None:
+    auth = _OwnHookChild(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
+    prepared = auth(requests.Request("GET", sandbox.rokt.api_url + "/v1/query/accounts").prepare())
+    assert prepared.headers["X-Own-Hook"] == "1"
+    assert prepared.headers["Authorization"] == "Bearer " + auth.get_token()

@@ -103,9 +103,9 @@ def test_the_served_token_is_replaced_whole_and_never_shown(sandbox: Sandbox) ->
     token = auth.get_token()
     served = token_state_of(auth).served
     assert served is not None
-    assert (served.value, served.authorization) == (token, "Bearer " + token)
+    assert (served.value, served.presented) == (token, "Bearer " + token)
     with pytest.raises(AttributeError):
-        served.authorization = "Bearer another"
+        served.presented = "Bearer another"
     with pytest.raises(AttributeError):
         del served.value
     assert token not in repr(served)
