@@ -193,6 +193,10 @@ class TokenAuth(Credential, AuthBase):
         return second
 
 
+#: Stands for the account header in a hook whose class attaches its headers with its own _apply_token.
+_OWN_HEADERS = "(the class's own _apply_token)"
+
+
 def _request_hook(
     cls: type[TokenAuth], custom: bool
 ) -> Callable[[TokenAuth, requests.PreparedRequest], requests.PreparedRequest]:
@@ -211,7 +215,9 @@ def _request_hook(
     while after each switch (see bench/README.md).
     """
     apply_token = cls._apply_token if custom else None
-    token_header, account_header, caller_wins = cls.token_header, cls.account_header, cls.account_header_caller_wins
+    token_header, caller_wins = cls.token_header, cls.account_header_caller_wins
+    # Most flows send the token header alone: their requests take the first branch with one test.
+    account_header = _OWN_HEADERS if custom else cls.account_header
 
     def __call__(self: TokenAuth, request: requests.PreparedRequest) -> requests.PreparedRequest:
         url = request.url or ""
@@ -223,19 +229,20 @@ def _request_hook(
         if served is None or ((now := _monotonic()) >= served.refresh_at and now >= served.expires_at - self.leeway):
             served = None  # no old token in this frame's locals if the renewal raises
             self._apply_token(request, self.get_token())
+        elif account_header is None:
+            request.headers[token_header] = served.presented
         elif apply_token is not None:
             apply_token(self, request, served.value)
         else:
             headers = request.headers
             headers[token_header] = served.presented
-            if account_header is not None:
-                if not caller_wins:
+            if not caller_wins:
+                headers[account_header] = self._account_header_value
+            else:
+                try:  # requests' headers have no cheaper membership test
+                    headers[account_header]
+                except KeyError:
                     headers[account_header] = self._account_header_value
-                else:
-                    try:  # requests' headers have no cheaper membership test
-                        headers[account_header]
-                    except KeyError:
-                        headers[account_header] = self._account_header_value
         request.hooks["response"].append(self._response_hook)
         return request
 

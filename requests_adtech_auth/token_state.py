@@ -365,8 +365,8 @@ class _Registry:
         self.all: weakref.WeakSet[TokenState] = weakref.WeakSet()
         # A state lives while an auth object uses it, or while it is among the most
         # recently used: memory stays bounded however many credentials come and go.
-        self.shared: weakref.WeakValueDictionary[tuple[str, int], TokenState] = weakref.WeakValueDictionary()
-        self.recent: OrderedDict[tuple[str, int], TokenState] = OrderedDict()
+        self.shared: weakref.WeakValueDictionary[tuple[str, int, str], TokenState] = weakref.WeakValueDictionary()
+        self.recent: OrderedDict[tuple[str, int, str], TokenState] = OrderedDict()
 
     def after_fork(self) -> None:
         # Another parent thread may have held a lock at fork time: replace them all.
@@ -385,11 +385,11 @@ def shared_state(key: str, cache: Optional[TokenCache], describe: str, authoriza
     """The one token state of credential ``key`` in this process, created on first use.
 
     Auth objects built again and again for one credential (in a loop, a notebook
-    cell, a request handler) find the token the first one fetched. A different
-    shared cache object makes a different state: the cache is part of how a state
-    renews.
+    cell, a request handler) find the token the first one fetched. A different shared
+    cache object (part of how a state renews) or scheme makes a different state.
     """
-    ident = (key, id(cache) if cache is not None else 0)  # the state holds the cache: its id stays unique
+    # The state holds the cache, so its id stays unique; the scheme shapes the served header.
+    ident = (key, id(cache) if cache is not None else 0, authorization_scheme)
     with _REGISTRY.lock:
         state = _REGISTRY.shared.get(ident)
         if state is None:

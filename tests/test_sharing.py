@@ -281,3 +281,17 @@ def test_an_unshared_object_first_used_by_8_threads_at_once_binds_one_state(sand
             assert sandbox.count("rokt", "token") == 1
     finally:
         sys.setswitchinterval(switch)
+
+
+class _TokenSchemeAuth(RoktAuth):
+    _token_flow = "RoktAuth"  # the same token flow, as RoktEventAuth declares: one token for both
+    authorization_scheme = "Token"
+
+
+def test_classes_presenting_one_credentials_token_differently_each_send_their_own_form(sandbox: Sandbox) -> None:
+    bearer = sandbox.rokt_auth()
+    scheme = _TokenSchemeAuth(sandbox.rokt.app_id, sandbox.rokt.app_secret, token_url=sandbox.rokt.token_url)
+    url = sandbox.rokt.api_url + "/v1/query/accounts"
+    for auth, prefix in ((bearer, "Bearer "), (scheme, "Token "), (scheme, "Token "), (bearer, "Bearer ")):
+        sent = auth(requests.Request("GET", url).prepare()).headers["Authorization"]
+        assert sent.startswith(prefix), (prefix, sent[:6])
