@@ -1,13 +1,10 @@
 """The credential every vendor flow shares, free of any HTTP client: options, the cached token, decisions.
 
-:class:`Credential` owns what is the same for all vendors and all HTTP clients:
-the lazy, cached, single-flight token, shared per credential; renewal before
-expiry on a monotonic clock; bounded retries of transient token-endpoint
-failures (through :class:`~requests_adtech_auth.token_endpoint.TokenEndpointClient`);
-``from_env``; ``repr``; pickling and forking; and the decisions an HTTP adapter
-asks for (which headers, whether a refused request is replayed). The adapters
-(:class:`~requests_adtech_auth.TokenAuth` for ``requests``, ``HttpxAuth``) only
-attach, strip and replay.
+:class:`Credential` owns what is the same for all vendors and all HTTP clients,
+retrying transient token-endpoint failures through
+:class:`~requests_adtech_auth.token_endpoint.TokenEndpointClient`. The adapters
+(:class:`~requests_adtech_auth.TokenAuth` for ``requests``, ``HttpxAuth``,
+``AiohttpAuth``) only attach, strip and replay.
 """
 
 from __future__ import annotations
@@ -73,8 +70,8 @@ class Credential(TokenEndpointClient):
     and their checks, the lazy single-flight token shared per credential,
     renewal, the shared cache, ``from_env``, ``repr``, and the decisions an HTTP
     adapter asks for. Adapters (:class:`~requests_adtech_auth.TokenAuth` for
-    ``requests``, :class:`~requests_adtech_auth.httpx.HttpxAuth`) use only this
-    protected interface:
+    ``requests``, :class:`~requests_adtech_auth.httpx.HttpxAuth`,
+    :class:`~requests_adtech_auth.aiohttp.AiohttpAuth`) use only this protected interface:
 
     * ``_bound_state()``: the token state (its ``served`` token is what the per-request path reads);
     * ``get_token()`` / ``_credential_headers(token, present)``: the headers a call carries;
@@ -83,9 +80,8 @@ class Credential(TokenEndpointClient):
     * ``_replay_decision(url, status, sent)``: whether a refused request is replayed;
     * ``_describe()``: how the adapters' log lines name the credential.
 
-    A vendor class sets the class attributes below and overrides ``_token_request``,
-    ``_parse_token`` and, if needed, ``_apply_token``. Its constructor's options are
-    :class:`~requests_adtech_auth.TokenAuth`'s.
+    A vendor class sets the class attributes below and overrides ``_token_request``
+    and ``_parse_token`` (rarely ``_apply_token``). Its options are :class:`~requests_adtech_auth.TokenAuth`'s.
     """
 
     #: Vendor name used in messages and logs.
@@ -103,8 +99,10 @@ class Credential(TokenEndpointClient):
     account_header: ClassVar[Optional[str]] = None
     account_header_caller_wins: ClassVar[bool] = False
     _account_header_value = ""
-    #: Headers that carry credentials on API calls; removed on cross-origin redirects.
+    #: Headers that carry credentials on API calls, removed on cross-origin redirects: by
+    #: default the two above (a class with its own ``_apply_token`` lists what it sets).
     credential_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
+    _lists_credential_headers: ClassVar[bool] = False
     #: Headers of the vendor's API that carry personal data the caller sets (customer
     #: identifiers): removed on a redirect hop wherever :attr:`credential_headers` are,
     #: in any letter case. The library never sets them.
@@ -123,7 +121,7 @@ class Credential(TokenEndpointClient):
     #: Vendor error codes that mean "try again later" whatever the HTTP status.
     transient_errors: ClassVar[frozenset[str]] = frozenset()
     #: What to tell the user for a credential error without a known code.
-    credentials_hint: ClassVar[str] = "check the client id and secret"
+    credentials_hint: ClassVar[str] = "check the credentials the auth object was given"
     #: Whether a shared token cache (``cache=``) applies: False for a flow whose calls carry a key.
     token_cache_applies: ClassVar[bool] = True
     #: The environment variables :meth:`from_env` reads (names without prefix).
@@ -280,6 +278,11 @@ class Credential(TokenEndpointClient):
             raise TypeError(f"{cls.__name__} builds token requests: define _secrets() too (and _public_id())")
         if "_token_flow" not in cls.__dict__:
             cls._token_flow = cls.__name__
+        if "credential_headers" in cls.__dict__:
+            cls._lists_credential_headers = True
+        elif not cls._lists_credential_headers and cls._apply_token is Credential._apply_token:
+            # What the default _apply_token sets is what a redirect to another origin must lose.
+            cls.credential_headers = (cls.token_header, *([cls.account_header] if cls.account_header else []))
         if "__init__" in cls.__dict__:
             cls.__init__ = scrubbed_constructor(cls.__dict__["__init__"])  # type: ignore[method-assign]
 

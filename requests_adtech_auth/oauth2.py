@@ -43,6 +43,7 @@ class OAuth2ClientCredentialsAuth(TokenAuth):
 
     #: True: id and secret go in the form body; False: in a Basic header.
     credentials_in_body: ClassVar[bool] = False
+    credentials_hint: ClassVar[str] = "check the client id and secret"
     #: How the vendor names the two credentials (used in error messages).
     credential_names: ClassVar[tuple[str, str]] = ("client_id", "client_secret")
 

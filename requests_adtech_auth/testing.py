@@ -142,12 +142,25 @@ class VendorContract:
         assert self.first_call(session, box).ok
         box.revoke_tokens(self.vendor.name)
         replayed = self.first_call(session, box)
-        assert replayed.ok and len(replayed.history) == 1
+        assert replayed.ok and len(replayed.history) == 1, (
+            "the refused token was not replaced: the replay calls _apply_token again on the request that "
+            "carried it, so _apply_token must overwrite the token header, and credential_headers must list it"
+        )
         assert self.counted(box, "token") == 2
         box.add_fault(self.vendor.name, "api", Fault.status(401), times=10)
         calls_before = self.counted(box, "api")
         assert self.first_call(session, box).status_code == 401, "a refusal that persists is returned"
         assert self.counted(box, "api") - calls_before == 2, "one replay, never a loop"
+
+    def test_every_header_the_flow_attaches_is_a_credential_header(self, box: Sandbox) -> None:
+        """What the flow attaches, ``credential_headers`` lists: a redirect to another origin takes it off."""
+        auth = self.make_auth(box)
+        listed = {name.lower() for name in auth.credential_headers}
+        unlisted = sorted(name for name in auth.get_headers() if name.lower() not in listed)
+        assert not unlisted, (
+            f"{type(auth).__name__} attaches {unlisted}, which credential_headers does not list: "
+            "add them there, or a redirect to another origin carries them"
+        )
 
     def test_no_credential_follows_a_redirect_to_another_host(self, box: Sandbox) -> None:
         """A redirect to another host arrives there with no credential."""
@@ -194,6 +207,6 @@ class VendorContract:
 
     def _assert_carries_nothing(self, box: Sandbox, auth: Any, headers: Any) -> None:
         for name in auth.credential_headers:
-            assert name not in headers, f"{name} reached another host"
+            assert name not in headers, f"{name} reached another host (is it in credential_headers?)"
         for value in headers.values():
             assert not any(secret in value for secret in box.secrets()), "a credential reached another host"

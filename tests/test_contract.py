@@ -42,7 +42,7 @@ def test_the_contract_fails_a_flow_that_breaks_it(pytester: pytest.Pytester) -> 
         """
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5, failed=3)
+    result.assert_outcomes(passed=6, failed=3)
     result.stdout.fnmatch_lines(
         [
             "FAILED *test_no_token_call_before_the_first_request*",
@@ -50,6 +50,43 @@ def test_the_contract_fails_a_flow_that_breaks_it(pytester: pytest.Pytester) -> 
             "FAILED *test_secrets_stay_out_of_logs_reprs_messages_and_locals*",
         ]
     )
+
+
+def test_the_contract_names_a_header_the_flow_attaches_but_does_not_list(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_unlisted="""
+        from requests_adtech_auth import RoktAuth
+        from requests_adtech_auth.registry import ApiCall, Vendor
+        from requests_adtech_auth.testing import VendorContract
+
+
+        class SeatAuth(RoktAuth):
+            def _apply_token(self, request, token):
+                request.headers["Authorization"] = "Bearer " + token
+                request.headers["X-Seat"] = "seat-1"
+
+
+        class TestSeat(VendorContract):
+            vendor = Vendor(
+                "seat", SeatAuth, "Seat", emulation="requests_adtech_auth.sandbox.rokt:RoktEmulation",
+                calls=(ApiCall("GET", "/v1/query/accounts"),),
+            )
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8, failed=1)
+    result.stdout.fnmatch_lines(["*attaches *X-Seat*, which credential_headers does not list*"])
+
+
+def test_a_flow_declaring_its_headers_has_them_listed_as_credential_headers() -> None:
+    from requests_adtech_auth import AlgonomyAuth, RoktPartnershipsAuth, TokenAuth
+
+    class SeatAuth(TokenAuth):
+        token_header, authorization_scheme, account_header = "X-Token", "", "X-Seat"
+
+    assert SeatAuth.credential_headers == ("X-Token", "X-Seat")
+    assert AlgonomyAuth.credential_headers == ("access_token", "tenant_hash")
+    assert RoktPartnershipsAuth.credential_headers == ("Authorization", "X-Platform-Parent-Account-Id")
 
 
 def test_a_flow_that_builds_token_requests_must_name_its_secrets() -> None:
