@@ -181,4 +181,4 @@ def test_an_installed_flow_passes_the_public_contract(acme_environ: dict[str, st
     (tmp_path / "test_acme.py").write_text(ACME_TESTS)
     done = _python(acme_environ, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_acme.py", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1].startswith("8 passed"), done.stdout
+    assert done.stdout.splitlines()[-1].startswith("9 passed"), done.stdout
