@@ -67,7 +67,9 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from types import MappingProxyType
 from typing import Any, Callable, Optional, TypeVar
 
 from .exceptions import AuthError, ConfigurationError, missing_extra
@@ -169,11 +171,11 @@ _ASYNCIO = _AsyncioRuntime()
 
 
 class _Hops:
-    """Where one session request's credentials went, per adapter, once a hop was answered with a redirect.
+    """Where one session request's credentials went, per adapter, once a hop was redirected or replayed.
 
     aiohttp builds every hop as a new request and calls the middleware for each;
     what its hops share, and no other request has, is their list of tracing hooks
-    (the marker). A request that is not redirected never gets one.
+    (the marker). A request neither redirected nor replayed never gets one.
     """
 
     __slots__ = ("marker", "trails")
@@ -197,8 +199,29 @@ class _Trail(CredentialTrail):
         self.replayed = False
 
 
-#: The trails of the request this task is sending (a task sends one request at a time).
-_HOPS: contextvars.ContextVar[Optional[_Hops]] = contextvars.ContextVar("requests_adtech_auth.hops", default=None)
+#: The trails of the requests this task is in the middle of, by their marker's id (the
+#: entry holds the marker, so no other request gets that id while it is there). A request
+#: sent from inside another one, in the same task, between two of its hops (a trace hook,
+#: an outer middleware) adds an entry of its own rather than taking the outer one's place.
+#: The map is replaced, never changed in place: a task started from this one inherits it,
+#: and its own requests' entries stay its own.
+_HOPS: contextvars.ContextVar[Mapping[int, _Hops]] = contextvars.ContextVar(
+    "requests_adtech_auth.hops", default=MappingProxyType({})
+)
+#: The requests one task keeps trails for; the one least recently redirected goes first.
+_TRAILS_PER_TASK = 64
+
+
+def _hops_of(marker: object) -> _Hops:
+    """The trails of the request with ``marker``, made its task's most recent entry."""
+    held = _HOPS.get()
+    key = id(marker)
+    hops = held.get(key)
+    if hops is None or hops.marker is not marker:
+        hops = _Hops(marker)
+    kept = [(other, entry) for other, entry in held.items() if other != key][1 - _TRAILS_PER_TASK :]
+    _HOPS.set({**dict(kept), key: hops})
+    return hops
 
 
 def _hop_marker(request: ClientRequest) -> object:
@@ -276,7 +299,7 @@ class AiohttpAuth:
         """
         try:
             marker = _hop_marker(request)
-            hops = _HOPS.get()
+            hops = _HOPS.get().get(id(marker))
             if hops is not None and hops.marker is marker and self in hops.trails:
                 return await self._next_hop(request, handler, hops, hops.trails[self])
             # The request's first hop (or aiohttp sending it again on a new connection):
@@ -319,7 +342,7 @@ class AiohttpAuth:
         response = await handler(request)
         if first and response.status in (401, 403):
             self.auth._boundary.refused_without_credentials(url, response.status)
-        self._note_redirect(response, url, marker, carried, replayed=False)
+        self._note_redirect(response, url, marker, carried)
         return response
 
     async def _answered(
@@ -333,7 +356,6 @@ class AiohttpAuth:
     ) -> ClientResponse:
         """After a hop sent with credentials: replay once after a refusal, note a redirect."""
         status = response.status
-        replayed = False
         if (
             may_replay
             and status in self.auth.refused_token_statuses
@@ -342,24 +364,25 @@ class AiohttpAuth:
         ):
             response.release()
             self._attach(request, await self._tokens.token())
+            # Noted before it is sent: should its connection drop, aiohttp sends it again
+            # through this middleware, and that is no first hop to replay once more.
+            self._trail(marker, url, carried=True).replayed = True
             response = await handler(request)
-            replayed = True
-        self._note_redirect(response, url, marker, True, replayed)
+        self._note_redirect(response, url, marker, True)
         return response
 
-    def _note_redirect(self, response: ClientResponse, url: str, marker: object, carried: bool, replayed: bool) -> None:
+    def _note_redirect(self, response: ClientResponse, url: str, marker: object, carried: bool) -> None:
         """A redirect answer: aiohttp's next call with this request's marker is its next hop."""
-        if response.status not in _REDIRECTS:
-            return
-        hops = _HOPS.get()
-        if hops is None or hops.marker is not marker:
-            hops = _Hops(marker)
-            _HOPS.set(hops)
+        if response.status in _REDIRECTS:
+            self._trail(marker, url, carried).redirected = True
+
+    def _trail(self, marker: object, url: str, carried: bool) -> _Trail:
+        """The trail this adapter keeps of the request with ``marker``, begun at ``url`` if new."""
+        hops = _hops_of(marker)
         trail = hops.trails.get(self)
         if trail is None:
             trail = hops.trails[self] = _Trail(self.auth, url, carried)
-        trail.redirected = True
-        trail.replayed = trail.replayed or replayed
+        return trail
 
     def _attach(self, request: ClientRequest, token: str) -> None:
         auth = self.auth

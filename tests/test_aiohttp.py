@@ -334,6 +334,52 @@ def test_one_replay_per_request_however_its_hops_are_refused(sandbox: Sandbox) -
     assert sandbox.count("rokt", "api") == 3  # refused, replayed (redirected), refused
 
 
+def test_a_replay_aiohttp_sends_again_on_a_new_connection_is_not_replayed_again(sandbox: Sandbox) -> None:
+    # Refused; the replay's connection is closed unanswered, so aiohttp sends the replay again,
+    # through the middleware, which is refused again: that is still the request's one replay.
+    auth = sandbox.rokt_auth()
+    auth.get_token()
+    sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
+    sandbox.add_fault("rokt", "api", Fault.close())
+    sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
+    answer = call(AiohttpAuth(auth), "GET", sandbox.rokt.api_url + ROKT_PATH)
+    assert answer.status == 401
+    assert sandbox.count("rokt", "api") == 3, "refused, replayed (dropped), sent again (refused)"
+    assert sandbox.count("rokt", "token") == 2, "one renewal for the one replay"
+    assert answer.sent["Authorization"] == "Bearer " + auth.get_token()
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_a_request_sent_between_two_hops_of_another_leaves_its_trail_alone(sandbox: Sandbox, flow: Flow) -> None:
+    # A trace hook sends a request through the same session, in the same task, between two hops
+    # of another, and that request is redirected too. The outer request's next hop, to another
+    # origin (an allowed host: a first hop there would get a token), still loses the credentials.
+    storage_host = httpx.URL(sandbox.storage_url).host
+    auth = flow.auth(sandbox, hosts=["127.0.0.1", storage_host])
+    sandbox.add_fault(flow.vendor, "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
+    method, url, body, headers = api_call(flow, sandbox)
+    nested: list[Answer] = []
+
+    async def run() -> Answer:
+        async def audit(session: aiohttp.ClientSession, context: object, params: object) -> None:
+            if not nested:
+                nested.append(Answer(0, [], "", {}))  # no nesting within the nested request
+                nested[0] = await _send(session, "GET", sandbox.url + "/redirect", params={"to": "/landing"})
+
+        tracing = aiohttp.TraceConfig()
+        tracing.on_request_redirect.append(audit)
+        async with aiohttp.ClientSession(middlewares=(AiohttpAuth(auth),), trace_configs=[tracing]) as session:
+            return await _send(session, method, url, json=body, headers={**headers, "gcrId": "c1"})
+
+    answer = asyncio.run(run())
+    assert (answer.status, answer.history) == (200, [307])
+    assert nested[0].history == [302], "the nested request was redirected too"
+    (foreign,) = sandbox.calls_to("storage")
+    _assert_storage_got_nothing(sandbox, auth)
+    if flow.vendor == "algonomy":  # the personal-data header and body go with the credentials
+        assert foreign.header("gcrId") is None and not foreign.body
+
+
 def test_a_foreign_hop_that_aiohttp_sends_again_is_stripped_again(sandbox: Sandbox) -> None:
     # A hostile foreign host drops the first connection unanswered: aiohttp rebuilds the hop from
     # the caller's headers and sends it again, through the middleware.
