@@ -27,14 +27,17 @@ session or an httpx client uses shares its token: one token call per renewal for
 What it guarantees:
 
 * **The event loop never blocks on the token.** A coroutine whose token is due
-  awaits a renewal that runs in one of this module's worker threads; the
-  coroutines of one event loop share that one renewal and wait on an event.
-  Across threads, loops and processes the token state's lock (and a shared
-  cache's) makes it one token call. A coroutine cancelled while it waits, or
-  while its renewal runs, holds no lock: the worker thread finishes the renewal
-  and stores the token for the next request.
+  awaits a renewal that runs in one of the library's worker threads; the
+  coroutines of one event loop wait on an event. A credential has at most one
+  renewal running in the process, which every loop awaits; across threads and
+  processes the token state's lock (and a shared cache's) makes it one token
+  call. A coroutine cancelled while it waits, or while its renewal runs, holds
+  no lock: the worker thread finishes the renewal and stores the token for the
+  next request, and the renewal stays the credential's one until then, so a hung
+  token endpoint holds one thread.
 * **One replay** per request after the vendor's "token refused" status, with a
-  fresh token, on whichever hop is refused first, when aiohttp can send the body
+  fresh token, on whichever hop is refused first (aiohttp sending the replay
+  again on a new connection is still that replay), when aiohttp can send the body
   again (``data=`` bytes, a string or a dict, ``json=``). A streamed body (an
   async generator, a file, a ``StreamReader``, multipart) cannot be: the refused
   response is returned.
@@ -56,7 +59,10 @@ What it guarantees:
 
   aiohttp tells a redirect hop from a new request only through the request's
   list of tracing hooks, which it hands every hop of one request: a version that
-  does not (none of 3.12 to 3.14) gets no credential sent, with an error.
+  does not (none of 3.12 to 3.14) gets no credential sent, with an error. Each
+  request's hops are tracked on their own, so a request sent between two hops of
+  another (from a trace hook, or a middleware around this one) changes nothing
+  for the other.
 """
 
 from __future__ import annotations
@@ -64,13 +70,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
-import threading
 import weakref
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, TypeVar
 
 from .exceptions import AuthError, ConfigurationError, missing_extra
 
@@ -80,7 +83,7 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on what is installed
     raise missing_extra(__name__, "aiohttp", f"{missing.name} is missing") from None
 
-from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights
+from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights, worker_pool
 from .boundary import CredentialTrail
 from .core import TokenAuth
 from .exception_copies import for_another_caller
@@ -110,36 +113,6 @@ _RESENDABLE = (bytes, bytearray, payload.BytesPayload)
 
 # -- the asyncio parts of AsyncTokens ------------------------------------------------------------------
 
-#: This library's own worker threads: the loop's default executor is the
-#: application's, which may fill it with threads waiting on this very loop.
-_WORKER_SLOTS = 4
-
-
-class _Workers:
-    """The worker threads that renew tokens, created on first use and anew in a forked child."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.pool: Optional[ThreadPoolExecutor] = None
-
-    def get(self) -> ThreadPoolExecutor:
-        pool = self.pool
-        if pool is None:
-            with self.lock:
-                pool = self.pool
-                if pool is None:
-                    pool = self.pool = ThreadPoolExecutor(_WORKER_SLOTS, thread_name_prefix="requests_adtech_auth")
-        return pool
-
-    def after_fork(self) -> None:
-        self.lock = threading.Lock()
-        self.pool = None  # its threads stayed with the parent
-
-
-_WORKERS = _Workers()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_WORKERS.after_fork)
-
 #: The renewals in flight per event loop, per token state.
 _LOOP_FLIGHTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flights] = weakref.WeakKeyDictionary()
 
@@ -159,10 +132,13 @@ class _AsyncioRuntime:
     def event(self) -> RenewalEvent:
         return asyncio.Event()
 
+    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]:
+        return asyncio.get_running_loop().call_soon_threadsafe
+
     def in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
         # A cancelled caller only stops waiting: the thread finishes, so no lock stays
         # held and no state is left half-written.
-        return asyncio.get_running_loop().run_in_executor(_WORKERS.get(), function, *args)
+        return asyncio.get_running_loop().run_in_executor(worker_pool(), function, *args)
 
 
 _ASYNCIO = _AsyncioRuntime()

@@ -36,7 +36,7 @@ from .helpers import DT_REPORT, FLOWS, Flow, library_locals, token_state_of
 from .helpers import flow as flow_named
 from .test_boundary import HOSTILE_LOCATIONS, _assert_storage_got_nothing, _storage_hostport
 from .test_httpx import FAULTS, api_call, assert_replayed_with_a_fresh_token, check_token_endpoint_faults, sent_token
-from .test_httpx_async import Ticker, count_worker_calls
+from .test_httpx_async import Ticker, count_worker_calls, hung_and_healthy
 from .test_sharing import age_shared_token
 from .test_token_endpoint import _RawServer
 
@@ -571,6 +571,30 @@ def test_coroutines_cancelled_mid_fetch_leave_no_lock_and_the_next_request_works
     assert sandbox.count("rokt", "token") == 1, "the cancelled fetch's token is the one used"
     assert token_state_of(auth).lock.acquire(blocking=False), "no lock is left held"
     token_state_of(auth).lock.release()
+
+
+def test_requests_that_give_up_on_a_hung_token_endpoint_hold_one_worker_and_starve_no_other(
+    sandbox: Sandbox,
+) -> None:
+    hung_auth, fetches, healthy_auth, (method, url, body, headers) = hung_and_healthy(sandbox)
+    hung, healthy = AiohttpAuth(hung_auth), AiohttpAuth(healthy_auth)
+
+    async def run() -> Answer:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(6):  # more requests giving up than the library has worker threads
+                waiting = asyncio.ensure_future(
+                    _send(session, "GET", sandbox.rokt.api_url + ROKT_PATH, middlewares=(hung,))
+                )
+                await asyncio.sleep(0.2)  # in the middleware, waiting for the token
+                waiting.cancel()
+                await asyncio.gather(waiting, return_exceptions=True)
+            # Far less than the hang: the other credential's renewal did not queue behind it.
+            call = _send(session, method, url, json=body, headers=headers, middlewares=(healthy,))
+            return await asyncio.wait_for(call, 10)
+
+    assert asyncio.run(run()).status < 300
+    assert len(fetches) == 1, "one renewal of the hung credential, however many requests gave up on it"
+    assert sandbox.count("rokt", "api") == 0
 
 
 def test_threads_loops_and_a_requests_session_share_one_token(sandbox: Sandbox) -> None:
