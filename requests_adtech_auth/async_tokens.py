@@ -35,7 +35,15 @@ from .token_state import TokenState
 if TYPE_CHECKING:
     from .credential import Credential
 
-__all__ = ["AsyncTokens", "Flight", "LoopRuntime", "RenewalEvent", "announce_replay", "worker_pool"]
+__all__ = [
+    "AsyncTokens",
+    "Flight",
+    "LoopRuntime",
+    "RenewalEvent",
+    "announce_replay",
+    "shut_down_workers",
+    "worker_pool",
+]
 
 logger = logging.getLogger("requests_adtech_auth")
 
@@ -130,6 +138,13 @@ class _Workers:
             if self.renewals.get(state) is renewal:
                 del self.renewals[state]
 
+    def shut_down(self) -> None:
+        """Let the worker threads finish their renewals and end, as they do at interpreter exit."""
+        with self.lock:
+            pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
     def after_fork(self) -> None:
         self.lock = threading.Lock()
         self.pool = None  # its threads stayed with the parent, and so did their renewals
@@ -139,6 +154,11 @@ class _Workers:
 _WORKERS = _Workers()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_WORKERS.after_fork)
+
+
+def shut_down_workers() -> None:
+    """End the library's worker threads once their renewals finish (made anew on next use)."""
+    _WORKERS.shut_down()
 
 
 def worker_pool() -> ThreadPoolExecutor:
