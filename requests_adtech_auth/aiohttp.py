@@ -27,14 +27,17 @@ session or an httpx client uses shares its token: one token call per renewal for
 What it guarantees:
 
 * **The event loop never blocks on the token.** A coroutine whose token is due
-  awaits a renewal that runs in one of this module's worker threads; the
-  coroutines of one event loop share that one renewal and wait on an event.
-  Across threads, loops and processes the token state's lock (and a shared
-  cache's) makes it one token call. A coroutine cancelled while it waits, or
-  while its renewal runs, holds no lock: the worker thread finishes the renewal
-  and stores the token for the next request.
+  awaits a renewal that runs in one of the library's worker threads; the
+  coroutines of one event loop wait on an event. A credential has at most one
+  renewal running in the process, which every loop awaits; across threads and
+  processes the token state's lock (and a shared cache's) makes it one token
+  call. A coroutine cancelled while it waits, or while its renewal runs, holds
+  no lock: the worker thread finishes the renewal and stores the token for the
+  next request, and the renewal stays the credential's one until then, so a hung
+  token endpoint holds one thread.
 * **One replay** per request after the vendor's "token refused" status, with a
-  fresh token, on whichever hop is refused first, when aiohttp can send the body
+  fresh token, on whichever hop is refused first (aiohttp sending the replay
+  again on a new connection is still that replay), when aiohttp can send the body
   again (``data=`` bytes, a string or a dict, ``json=``). A streamed body (an
   async generator, a file, a ``StreamReader``, multipart) cannot be: the refused
   response is returned.
@@ -56,7 +59,10 @@ What it guarantees:
 
   aiohttp tells a redirect hop from a new request only through the request's
   list of tracing hooks, which it hands every hop of one request: a version that
-  does not (none of 3.12 to 3.14) gets no credential sent, with an error.
+  does not (none of 3.12 to 3.14) gets no credential sent, with an error. Each
+  request's hops are tracked on their own, so a request sent between two hops of
+  another (from a trace hook, or a middleware around this one) changes nothing
+  for the other.
 """
 
 from __future__ import annotations
@@ -64,11 +70,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
-import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Callable, TypeVar
 
 from .exceptions import AuthError, ConfigurationError, missing_extra
 
@@ -78,7 +83,7 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on what is installed
     raise missing_extra(__name__, "aiohttp", f"{missing.name} is missing") from None
 
-from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights
+from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights, worker_pool
 from .boundary import CredentialTrail
 from .core import TokenAuth
 from .exception_copies import for_another_caller
@@ -108,36 +113,6 @@ _RESENDABLE = (bytes, bytearray, payload.BytesPayload)
 
 # -- the asyncio parts of AsyncTokens ------------------------------------------------------------------
 
-#: This library's own worker threads: the loop's default executor is the
-#: application's, which may fill it with threads waiting on this very loop.
-_WORKER_SLOTS = 4
-
-
-class _Workers:
-    """The worker threads that renew tokens, created on first use and anew in a forked child."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.pool: Optional[ThreadPoolExecutor] = None
-
-    def get(self) -> ThreadPoolExecutor:
-        pool = self.pool
-        if pool is None:
-            with self.lock:
-                pool = self.pool
-                if pool is None:
-                    pool = self.pool = ThreadPoolExecutor(_WORKER_SLOTS, thread_name_prefix="requests_adtech_auth")
-        return pool
-
-    def after_fork(self) -> None:
-        self.lock = threading.Lock()
-        self.pool = None  # its threads stayed with the parent
-
-
-_WORKERS = _Workers()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_WORKERS.after_fork)
-
 #: The renewals in flight per event loop, per token state.
 _LOOP_FLIGHTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flights] = weakref.WeakKeyDictionary()
 
@@ -157,10 +132,13 @@ class _AsyncioRuntime:
     def event(self) -> RenewalEvent:
         return asyncio.Event()
 
+    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]:
+        return asyncio.get_running_loop().call_soon_threadsafe
+
     def in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
         # A cancelled caller only stops waiting: the thread finishes, so no lock stays
         # held and no state is left half-written.
-        return asyncio.get_running_loop().run_in_executor(_WORKERS.get(), function, *args)
+        return asyncio.get_running_loop().run_in_executor(worker_pool(), function, *args)
 
 
 _ASYNCIO = _AsyncioRuntime()
@@ -169,11 +147,11 @@ _ASYNCIO = _AsyncioRuntime()
 
 
 class _Hops:
-    """Where one session request's credentials went, per adapter, once a hop was answered with a redirect.
+    """Where one session request's credentials went, per adapter, once a hop was redirected or replayed.
 
     aiohttp builds every hop as a new request and calls the middleware for each;
     what its hops share, and no other request has, is their list of tracing hooks
-    (the marker). A request that is not redirected never gets one.
+    (the marker). A request neither redirected nor replayed never gets one.
     """
 
     __slots__ = ("marker", "trails")
@@ -197,8 +175,29 @@ class _Trail(CredentialTrail):
         self.replayed = False
 
 
-#: The trails of the request this task is sending (a task sends one request at a time).
-_HOPS: contextvars.ContextVar[Optional[_Hops]] = contextvars.ContextVar("requests_adtech_auth.hops", default=None)
+#: The trails of the requests this task is in the middle of, by their marker's id (the
+#: entry holds the marker, so no other request gets that id while it is there). A request
+#: sent from inside another one, in the same task, between two of its hops (a trace hook,
+#: an outer middleware) adds an entry of its own rather than taking the outer one's place.
+#: The map is replaced, never changed in place: a task started from this one inherits it,
+#: and its own requests' entries stay its own.
+_HOPS: contextvars.ContextVar[Mapping[int, _Hops]] = contextvars.ContextVar(
+    "requests_adtech_auth.hops", default=MappingProxyType({})
+)
+#: The requests one task keeps trails for; the one least recently redirected goes first.
+_TRAILS_PER_TASK = 64
+
+
+def _hops_of(marker: object) -> _Hops:
+    """The trails of the request with ``marker``, made its task's most recent entry."""
+    held = _HOPS.get()
+    key = id(marker)
+    hops = held.get(key)
+    if hops is None or hops.marker is not marker:
+        hops = _Hops(marker)
+    kept = [(other, entry) for other, entry in held.items() if other != key][1 - _TRAILS_PER_TASK :]
+    _HOPS.set({**dict(kept), key: hops})
+    return hops
 
 
 def _hop_marker(request: ClientRequest) -> object:
@@ -276,7 +275,7 @@ class AiohttpAuth:
         """
         try:
             marker = _hop_marker(request)
-            hops = _HOPS.get()
+            hops = _HOPS.get().get(id(marker))
             if hops is not None and hops.marker is marker and self in hops.trails:
                 return await self._next_hop(request, handler, hops, hops.trails[self])
             # The request's first hop (or aiohttp sending it again on a new connection):
@@ -319,7 +318,7 @@ class AiohttpAuth:
         response = await handler(request)
         if first and response.status in (401, 403):
             self.auth._boundary.refused_without_credentials(url, response.status)
-        self._note_redirect(response, url, marker, carried, replayed=False)
+        self._note_redirect(response, url, marker, carried)
         return response
 
     async def _answered(
@@ -333,7 +332,6 @@ class AiohttpAuth:
     ) -> ClientResponse:
         """After a hop sent with credentials: replay once after a refusal, note a redirect."""
         status = response.status
-        replayed = False
         if (
             may_replay
             and status in self.auth.refused_token_statuses
@@ -342,24 +340,25 @@ class AiohttpAuth:
         ):
             response.release()
             self._attach(request, await self._tokens.token())
+            # Noted before it is sent: should its connection drop, aiohttp sends it again
+            # through this middleware, and that is no first hop to replay once more.
+            self._trail(marker, url, carried=True).replayed = True
             response = await handler(request)
-            replayed = True
-        self._note_redirect(response, url, marker, True, replayed)
+        self._note_redirect(response, url, marker, True)
         return response
 
-    def _note_redirect(self, response: ClientResponse, url: str, marker: object, carried: bool, replayed: bool) -> None:
+    def _note_redirect(self, response: ClientResponse, url: str, marker: object, carried: bool) -> None:
         """A redirect answer: aiohttp's next call with this request's marker is its next hop."""
-        if response.status not in _REDIRECTS:
-            return
-        hops = _HOPS.get()
-        if hops is None or hops.marker is not marker:
-            hops = _Hops(marker)
-            _HOPS.set(hops)
+        if response.status in _REDIRECTS:
+            self._trail(marker, url, carried).redirected = True
+
+    def _trail(self, marker: object, url: str, carried: bool) -> _Trail:
+        """The trail this adapter keeps of the request with ``marker``, begun at ``url`` if new."""
+        hops = _hops_of(marker)
         trail = hops.trails.get(self)
         if trail is None:
             trail = hops.trails[self] = _Trail(self.auth, url, carried)
-        trail.redirected = True
-        trail.replayed = trail.replayed or replayed
+        return trail
 
     def _attach(self, request: ClientRequest, token: str) -> None:
         auth = self.auth

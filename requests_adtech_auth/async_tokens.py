@@ -2,20 +2,29 @@
 
 What the async adapters (:mod:`~requests_adtech_auth.httpx` on anyio,
 :mod:`~requests_adtech_auth.aiohttp` on asyncio) share: the token is renewed in a
-worker thread, never on the event loop; the coroutines of one loop share that one
-renewal and wait on an event; threads, other loops and other processes are kept
-to one token call by the token state's lock (and a shared cache's). The replay
+worker thread of the library's own, never on the event loop. There is at most
+one such renewal per token state in the process: every event loop awaits the same
+one, and it stays that one until its thread finishes, whoever stopped waiting for
+it, so a token endpoint that hangs holds one worker thread, not one per cancelled
+request or per loop, and other credentials' renewals still get a thread. The
+coroutines of one loop wait on one event; other threads and processes are kept to
+one token call by the token state's lock (and a shared cache's). The replay
 decision after a refusal, which may wait on that lock too, runs in a worker thread
-as well. Each adapter hands :class:`AsyncTokens` the three things that differ
-between event-loop libraries, as a :class:`LoopRuntime`.
+as well. Each adapter hands :class:`AsyncTokens` the things that differ between
+event-loop libraries, as a :class:`LoopRuntime`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import os
+import threading
 import time
 import weakref
 from collections.abc import Awaitable, Mapping, MutableMapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
 
 from .boundary import api_url_for_log
@@ -26,7 +35,15 @@ from .token_state import TokenState
 if TYPE_CHECKING:
     from .credential import Credential
 
-__all__ = ["AsyncTokens", "Flight", "LoopRuntime", "RenewalEvent", "announce_replay"]
+__all__ = [
+    "AsyncTokens",
+    "Flight",
+    "LoopRuntime",
+    "RenewalEvent",
+    "announce_replay",
+    "shut_down_workers",
+    "worker_pool",
+]
 
 logger = logging.getLogger("requests_adtech_auth")
 
@@ -62,7 +79,7 @@ Flights = MutableMapping[TokenState, Flight]
 
 
 class LoopRuntime(Protocol):
-    """What an event-loop library supplies: per-loop flights, an event, a worker thread."""
+    """What an event-loop library supplies: per-loop flights, an event, a wake-up, a worker thread."""
 
     def flights(self) -> Flights:
         """The renewals in flight in the running loop (created empty on first use)."""
@@ -72,9 +89,81 @@ class LoopRuntime(Protocol):
         """A new event of the running loop."""
         ...
 
+    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]:
+        """How another thread has the running loop call a function soon, without waiting for it."""
+        ...
+
     def in_thread(self, function: Callable[..., _T], *args: Any) -> Awaitable[_T]:
         """Run ``function(*args)`` in a worker thread; a cancelled caller stops waiting, the thread finishes."""
         ...
+
+
+#: This library's own worker threads: a loop's default executor (anyio's default
+#: limiter) is the application's, which may fill it with threads waiting on that very loop.
+_WORKER_SLOTS = 4
+
+
+class _Workers:
+    """The worker threads that renew tokens, and the renewal each token state has running in them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: Optional[ThreadPoolExecutor] = None
+        self.renewals: dict[TokenState, Future[str]] = {}
+
+    def get(self) -> ThreadPoolExecutor:
+        pool = self.pool
+        if pool is None:
+            with self.lock:
+                pool = self.pool
+                if pool is None:
+                    pool = self.pool = ThreadPoolExecutor(_WORKER_SLOTS, thread_name_prefix="requests_adtech_auth")
+        return pool
+
+    def renewal(self, state: TokenState, fetch: Callable[[], str]) -> Future[str]:
+        """The renewal of ``state`` running in a worker thread: the one already running, or a new one."""
+        pool = self.get()
+        with self.lock:
+            running = self.renewals.get(state)
+            if running is not None and not running.done():
+                return running
+            running = self.renewals[state] = pool.submit(fetch)
+        # Kept until its thread finishes, not until its waiters stop waiting: a new
+        # one would only queue behind it on the token state's lock, holding a thread.
+        running.add_done_callback(functools.partial(self._finished, state))
+        return running
+
+    def _finished(self, state: TokenState, renewal: Future[str]) -> None:
+        with self.lock:
+            if self.renewals.get(state) is renewal:
+                del self.renewals[state]
+
+    def shut_down(self) -> None:
+        """Let the worker threads finish their renewals and end, as they do at interpreter exit."""
+        with self.lock:
+            pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def after_fork(self) -> None:
+        self.lock = threading.Lock()
+        self.pool = None  # its threads stayed with the parent, and so did their renewals
+        self.renewals = {}
+
+
+_WORKERS = _Workers()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WORKERS.after_fork)
+
+
+def shut_down_workers() -> None:
+    """End the library's worker threads once their renewals finish (made anew on next use)."""
+    _WORKERS.shut_down()
+
+
+def worker_pool() -> ThreadPoolExecutor:
+    """The library's own worker threads (created on first use, and anew in a forked child)."""
+    return _WORKERS.get()
 
 
 def new_flights() -> Flights:
@@ -127,14 +216,14 @@ class AsyncTokens:
                 raise for_another_caller(flight.error)
             if flight.token is not None:
                 return flight.token
-            # Its coroutine was cancelled; its thread may still be fetching, and the
-            # token state's lock makes a new renewal wait for that fetch.
+            # Its coroutine was cancelled; the renewal it awaited may still be running,
+            # and the next flight awaits that same one rather than starting another.
 
     async def _renew(self, state: TokenState, flights: Flights) -> str:
-        """Renew in a worker thread, as this event loop's one renewal for ``state``."""
+        """Await the process's renewal of ``state`` (started if none runs), as this event loop's one wait for it."""
         flight = flights[state] = Flight(self.runtime.event())
         try:
-            flight.token = await self.runtime.in_thread(self.auth.get_token)
+            flight.token = await self._outcome(_WORKERS.renewal(state, self.auth.get_token))
         except AuthError as exc:
             flight.error = exc
             raise
@@ -144,6 +233,23 @@ class AsyncTokens:
                 del flights[state]
             flight.done.set()
         return flight.token
+
+    async def _outcome(self, renewal: Future[str]) -> str:
+        """The token ``renewal`` fetched, awaited without blocking the loop; cancelling this leaves it running."""
+        if not renewal.done():
+            finished = self.runtime.event()
+            call_soon = self.runtime.call_soon_threadsafe()
+
+            def wake(_: Future[str]) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                    call_soon(finished.set)
+
+            renewal.add_done_callback(wake)
+            await finished.wait()
+        error = renewal.exception()
+        if isinstance(error, AuthError):
+            raise for_another_caller(error)  # other loops raise the one renewal's error too
+        return renewal.result()
 
     async def replays(self, url: str, status: int, sent: Mapping[str, Any]) -> bool:
         """The credential's replay decision for a request refused with ``status``, off the loop.

@@ -384,7 +384,11 @@ def _run_in_sandbox(script: str, script_args: Sequence[str], port: int = 0) -> i
             _print_script_traceback(failure, script)
             code = 1
         finally:
-            # As the interpreter does at exit: the script's own threads finish while routing still holds.
+            # As the interpreter does at exit: the script's own threads finish while routing still holds,
+            # and the library's idle worker threads (which the interpreter would stop) end.
+            from .async_tokens import shut_down_workers
+
+            shut_down_workers()
             for thread in threading.enumerate():
                 if thread is not threading.current_thread() and not thread.daemon:
                     thread.join()

@@ -30,12 +30,14 @@ a requests session uses shares its token: one token call per renewal for both.
 What it guarantees:
 
 * **The event loop never blocks on the token.** A coroutine whose token is due
-  awaits a renewal that runs in a worker thread (``anyio.to_thread``, so asyncio
-  and trio alike); the coroutines of one event loop share that one renewal and
-  wait on an event, without spinning. Across threads, loops and processes the
-  token state's lock (and a shared cache's) makes it one token call. A coroutine
-  cancelled while it waits, or while its renewal runs, holds no lock: the worker
-  thread finishes the renewal and stores the token for the next request.
+  awaits a renewal that runs in one of the library's worker threads (asyncio and
+  trio alike); the coroutines of one event loop wait on an event, without
+  spinning. A credential has at most one renewal running in the process, which
+  every loop awaits; across threads and processes the token state's lock (and a
+  shared cache's) makes it one token call. A coroutine cancelled while it waits,
+  or while its renewal runs, holds no lock: the worker thread finishes the
+  renewal and stores the token for the next request, and the renewal stays the
+  credential's one until then, so a hung token endpoint holds one thread.
 * **One replay** after the vendor's "token refused" status, with a fresh token,
   when httpx can send the body again (``content=`` bytes, ``data=`` a dict,
   ``json=``). A streamed body (a generator, a file, multipart) cannot be: the
@@ -64,6 +66,7 @@ What it guarantees:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping
 from typing import Any, Callable, Optional, TypeVar
@@ -131,6 +134,14 @@ class _AnyioRuntime:
 
     def event(self) -> RenewalEvent:
         return anyio.Event()
+
+    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]:
+        try:
+            return asyncio.get_running_loop().call_soon_threadsafe
+        except RuntimeError:  # not asyncio: anyio's other backend
+            import trio
+
+            return trio.lowlevel.current_trio_token().run_sync_soon
 
     def in_thread(self, function: Callable[..., _T], *args: Any) -> Awaitable[_T]:
         return _in_thread(function, *args)

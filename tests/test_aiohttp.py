@@ -36,7 +36,7 @@ from .helpers import DT_REPORT, FLOWS, Flow, library_locals, token_state_of
 from .helpers import flow as flow_named
 from .test_boundary import HOSTILE_LOCATIONS, _assert_storage_got_nothing, _storage_hostport
 from .test_httpx import FAULTS, api_call, assert_replayed_with_a_fresh_token, check_token_endpoint_faults, sent_token
-from .test_httpx_async import Ticker, count_worker_calls
+from .test_httpx_async import Ticker, count_worker_calls, hung_and_healthy
 from .test_sharing import age_shared_token
 from .test_token_endpoint import _RawServer
 
@@ -334,6 +334,52 @@ def test_one_replay_per_request_however_its_hops_are_refused(sandbox: Sandbox) -
     assert sandbox.count("rokt", "api") == 3  # refused, replayed (redirected), refused
 
 
+def test_a_replay_aiohttp_sends_again_on_a_new_connection_is_not_replayed_again(sandbox: Sandbox) -> None:
+    # Refused; the replay's connection is closed unanswered, so aiohttp sends the replay again,
+    # through the middleware, which is refused again: that is still the request's one replay.
+    auth = sandbox.rokt_auth()
+    auth.get_token()
+    sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
+    sandbox.add_fault("rokt", "api", Fault.close())
+    sandbox.add_fault("rokt", "api", Fault.status(401, {"error": "invalid_token"}))
+    answer = call(AiohttpAuth(auth), "GET", sandbox.rokt.api_url + ROKT_PATH)
+    assert answer.status == 401
+    assert sandbox.count("rokt", "api") == 3, "refused, replayed (dropped), sent again (refused)"
+    assert sandbox.count("rokt", "token") == 2, "one renewal for the one replay"
+    assert answer.sent["Authorization"] == "Bearer " + auth.get_token()
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_a_request_sent_between_two_hops_of_another_leaves_its_trail_alone(sandbox: Sandbox, flow: Flow) -> None:
+    # A trace hook sends a request through the same session, in the same task, between two hops
+    # of another, and that request is redirected too. The outer request's next hop, to another
+    # origin (an allowed host: a first hop there would get a token), still loses the credentials.
+    storage_host = httpx.URL(sandbox.storage_url).host
+    auth = flow.auth(sandbox, hosts=["127.0.0.1", storage_host])
+    sandbox.add_fault(flow.vendor, "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
+    method, url, body, headers = api_call(flow, sandbox)
+    nested: list[Answer] = []
+
+    async def run() -> Answer:
+        async def audit(session: aiohttp.ClientSession, context: object, params: object) -> None:
+            if not nested:
+                nested.append(Answer(0, [], "", {}))  # no nesting within the nested request
+                nested[0] = await _send(session, "GET", sandbox.url + "/redirect", params={"to": "/landing"})
+
+        tracing = aiohttp.TraceConfig()
+        tracing.on_request_redirect.append(audit)
+        async with aiohttp.ClientSession(middlewares=(AiohttpAuth(auth),), trace_configs=[tracing]) as session:
+            return await _send(session, method, url, json=body, headers={**headers, "gcrId": "c1"})
+
+    answer = asyncio.run(run())
+    assert (answer.status, answer.history) == (200, [307])
+    assert nested[0].history == [302], "the nested request was redirected too"
+    (foreign,) = sandbox.calls_to("storage")
+    _assert_storage_got_nothing(sandbox, auth)
+    if flow.vendor == "algonomy":  # the personal-data header and body go with the credentials
+        assert foreign.header("gcrId") is None and not foreign.body
+
+
 def test_a_foreign_hop_that_aiohttp_sends_again_is_stripped_again(sandbox: Sandbox) -> None:
     # A hostile foreign host drops the first connection unanswered: aiohttp rebuilds the hop from
     # the caller's headers and sends it again, through the middleware.
@@ -525,6 +571,30 @@ def test_coroutines_cancelled_mid_fetch_leave_no_lock_and_the_next_request_works
     assert sandbox.count("rokt", "token") == 1, "the cancelled fetch's token is the one used"
     assert token_state_of(auth).lock.acquire(blocking=False), "no lock is left held"
     token_state_of(auth).lock.release()
+
+
+def test_requests_that_give_up_on_a_hung_token_endpoint_hold_one_worker_and_starve_no_other(
+    sandbox: Sandbox,
+) -> None:
+    hung_auth, fetches, healthy_auth, (method, url, body, headers) = hung_and_healthy(sandbox)
+    hung, healthy = AiohttpAuth(hung_auth), AiohttpAuth(healthy_auth)
+
+    async def run() -> Answer:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(6):  # more requests giving up than the library has worker threads
+                waiting = asyncio.ensure_future(
+                    _send(session, "GET", sandbox.rokt.api_url + ROKT_PATH, middlewares=(hung,))
+                )
+                await asyncio.sleep(0.2)  # in the middleware, waiting for the token
+                waiting.cancel()
+                await asyncio.gather(waiting, return_exceptions=True)
+            # Far less than the hang: the other credential's renewal did not queue behind it.
+            call = _send(session, method, url, json=body, headers=headers, middlewares=(healthy,))
+            return await asyncio.wait_for(call, 10)
+
+    assert asyncio.run(run()).status < 300
+    assert len(fetches) == 1, "one renewal of the hung credential, however many requests gave up on it"
+    assert sandbox.count("rokt", "api") == 0
 
 
 def test_threads_loops_and_a_requests_session_share_one_token(sandbox: Sandbox) -> None:

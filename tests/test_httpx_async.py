@@ -21,11 +21,12 @@ import httpx
 import pytest
 import requests
 
-from requests_adtech_auth import FileTokenCache, TokenAuth, TokenRequestError
+from requests_adtech_auth import FileTokenCache, RoktAuth, TokenAuth, TokenRequestError
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .helpers import FLOWS, cache_key_of, token_state_of
+from .helpers import flow as flow_named
 from .test_httpx import TLS, api_call
 from .test_rokt import MissingScope, ScopeCheckingRokt
 
@@ -338,6 +339,36 @@ def test_coroutines_cancelled_mid_fetch_leave_no_lock_and_the_next_request_works
     assert sandbox.count("rokt", "token") == 1, "the cancelled fetch's token is the one used"
     assert token_state_of(auth).lock.acquire(blocking=False), "no lock is left held"
     token_state_of(auth).lock.release()
+
+
+def hung_and_healthy(box: Sandbox) -> tuple[RoktAuth, list[str], TokenAuth, tuple[str, str, Any, dict[str, str]]]:
+    """A Rokt credential whose token endpoint hangs (until the sandbox stops), its fetches, and a healthy one's call."""
+    box.add_fault("rokt", "token", Fault.hang(120), times=20)
+    hung = box.rokt_auth(timeout=120, max_retries=0)
+    healthy_flow = flow_named("digital_turbine")
+    return hung, count_worker_calls(hung), healthy_flow.auth(box), api_call(healthy_flow, box)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_requests_that_give_up_on_a_hung_token_endpoint_hold_one_worker_and_starve_no_other(
+    sandbox: Sandbox, backend: str
+) -> None:
+    hung_auth, fetches, healthy_auth, (method, url, body, headers) = hung_and_healthy(sandbox)
+    hung, healthy = HttpxAuth(hung_auth), HttpxAuth(healthy_auth)
+
+    async def main() -> int:
+        async with httpx.AsyncClient(verify=TLS, timeout=30) as client:
+            for _ in range(6):  # more requests giving up than the library has worker threads
+                with anyio.move_on_after(0.2):  # in the auth flow, waiting for the token
+                    await client.get(sandbox.rokt.api_url + ROKT_PATH, auth=hung)
+            # Far less than the hang: the other credential's renewal did not queue behind it.
+            with anyio.fail_after(10):
+                response = await client.request(method, url, json=body, headers=headers, auth=healthy)
+        return response.status_code
+
+    assert run(backend, main) < 300
+    assert len(fetches) == 1, "one renewal of the hung credential, however many requests gave up on it"
+    assert sandbox.count("rokt", "api") == 0
 
 
 def test_a_cancelled_fetch_still_stores_its_token(sandbox: Sandbox) -> None:
