@@ -1,21 +1,26 @@
 """What every HTTP-client adapter (HttpxAuth, AiohttpAuth) promises as a wrapper, whatever the client.
 
-It wraps only the library's auth objects, shows no secret, is never imported by
-the package itself, and without its extra says which one to install. Each
-adapter's behaviour on the wire is in test_httpx.py and test_aiohttp.py.
+It wraps only the library's auth objects, shows no secret, logs a replay (as
+requests does) without the URL's query or fragment, is never imported by the
+package itself, and without its extra says which one to install. Each adapter's
+behaviour on the wire is in test_httpx.py and test_aiohttp.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import logging
 import subprocess
 import sys
 from typing import NamedTuple
 
+import aiohttp
+import httpx
 import pytest
 import requests
 
-from requests_adtech_auth import ConfigurationError
+from requests_adtech_auth import ConfigurationError, TokenAuth
 from requests_adtech_auth.sandbox import Sandbox
 
 
@@ -74,3 +79,38 @@ def test_importing_the_adapter_without_the_extra_names_the_extra(adapter: Adapte
     assert done.returncode != 0
     extra = adapter.module.rsplit(".", 1)[1]
     assert f"pip install 'requests-adtech-auth[{extra}]'" in done.stderr
+
+
+def _get(client: str, auth: TokenAuth, url: str) -> int:
+    """One GET with ``auth`` through ``client``: requests, or an adapter's async client."""
+    if client == "requests":
+        return requests.get(url, auth=auth, timeout=10).status_code
+
+    async def run() -> int:
+        if client == "httpx":
+            from requests_adtech_auth.httpx import HttpxAuth
+
+            async with httpx.AsyncClient(auth=HttpxAuth(auth), timeout=10) as session:
+                return (await session.get(url)).status_code
+        from requests_adtech_auth.aiohttp import AiohttpAuth
+
+        async with aiohttp.ClientSession(middlewares=(AiohttpAuth(auth),)) as session, session.get(url) as response:
+            return response.status
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx", "aiohttp"])
+def test_the_replay_log_line_names_the_call_without_its_query_or_fragment(
+    sandbox: Sandbox, client: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "requests_adtech_auth")
+    auth = sandbox.rokt_auth()
+    auth.get_token()
+    sandbox.revoke_tokens()
+    for private in ("#private-fragment", "?customer=private-query"):
+        assert _get(client, auth, sandbox.rokt.api_url + "/v1/query/accounts" + private) == 200
+        sandbox.revoke_tokens()
+    lines = [r.getMessage() for r in caplog.records if "replaying once" in r.getMessage()]
+    expected = f"from {sandbox.rokt.api_url}/v1/query/accounts; replaying once with a fresh token"
+    assert len(lines) == 2 and all(line.endswith(expected) for line in lines), lines

@@ -643,16 +643,3 @@ def test_a_token_due_for_renewal_is_renewed_once_for_all(sandbox: Sandbox) -> No
     sent = asyncio.run(run())
     assert sent == {"Bearer " + auth.get_token()} and first not in sent
     assert sandbox.count("rokt", "token") == 2
-
-
-def test_the_replay_log_line_names_the_call_without_its_fragment(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, "requests_adtech_auth")
-    auth = sandbox.rokt_auth()
-    auth.get_token()
-    sandbox.revoke_tokens()
-    answer = call(AiohttpAuth(auth), "GET", sandbox.rokt.api_url + ROKT_PATH + "#private-fragment")
-    assert answer.status == 200
-    (line,) = [r.getMessage() for r in caplog.records if "replaying once" in r.getMessage()]
-    assert line.endswith(f"from {sandbox.rokt.api_url}{ROKT_PATH}; replaying once with a fresh token")

@@ -524,17 +524,3 @@ def test_a_transport_the_guard_cannot_see_is_warned_about(sandbox: Sandbox, capl
             assert client.get(allowed).status_code == 200
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len([w for w in warnings if "does not report its requests" in w]) == 1
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_the_replay_log_line_names_the_call_without_its_fragment(
-    sandbox: Sandbox, mode: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, "requests_adtech_auth")
-    auth = sandbox.rokt_auth()
-    auth.get_token()
-    sandbox.revoke_tokens()
-    url = sandbox.rokt.api_url + "/v1/query/accounts#private-fragment"
-    assert call(mode, HttpxAuth(auth), "GET", url).status_code == 200
-    (line,) = [r.getMessage() for r in caplog.records if "replaying once" in r.getMessage()]
-    assert line.endswith(f"from {sandbox.rokt.api_url}/v1/query/accounts; replaying once with a fresh token")

@@ -592,16 +592,3 @@ def test_caller_session_auth_is_not_applied_to_token_calls(sandbox: Sandbox) -> 
     auth = sandbox.rokt_auth(session=session)
     session.auth = auth
     assert summary(session, sandbox).status_code == 200
-
-
-def test_the_replay_log_line_names_the_call_without_its_fragment(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, "requests_adtech_auth")
-    auth = sandbox.rokt_auth()
-    auth.get_token()
-    sandbox.revoke_tokens()
-    url = sandbox.rokt.api_url + "/v1/query/accounts#private-fragment"
-    assert requests.get(url, auth=auth, timeout=10).status_code == 200
-    (line,) = [r.getMessage() for r in caplog.records if "replaying once" in r.getMessage()]
-    assert line.endswith(f"from {sandbox.rokt.api_url}/v1/query/accounts; replaying once with a fresh token")
