@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 import requests
@@ -238,3 +241,43 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def age_shared_token(auth: TokenAuth, left: float) -> None:
+    """Make ``auth``'s shared token as old as if it had ``left`` seconds to live, without waiting."""
+    make_older(auth, cached_token(auth).expires_at - time.monotonic() - left)
+
+
+class RawServer:
+    """A loopback server that answers each connection with ``answer(index, connection)``."""
+
+    def __init__(self, answer: Any, host: str = "127.0.0.1", received: Optional[list[bytes]] = None) -> None:
+        self.answer, self.sent, self.count = answer, 0, 0
+        self.received = received if received is not None else []
+        self.stop = threading.Event()
+        self.listener = socket.create_server((host, 0))
+        self.listener.settimeout(0.2)
+        self.url = f"http://{host}:{self.listener.getsockname()[1]}"
+        self.threads: list[threading.Thread] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.count += 1
+            thread = threading.Thread(target=self._serve, args=(self.count, conn), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _serve(self, index: int, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(10)
+            self.received.append(conn.recv(65536))
+            self.answer(self, index, conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()

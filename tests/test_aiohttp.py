@@ -32,13 +32,11 @@ from requests_adtech_auth.aiohttp import AiohttpAuth
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import DT_REPORT, FLOWS, Flow, library_locals, token_state_of
+from .helpers import DT_REPORT, FLOWS, Flow, RawServer, age_shared_token, library_locals, token_state_of
 from .helpers import flow as flow_named
 from .test_boundary import HOSTILE_LOCATIONS, _assert_storage_got_nothing, _storage_hostport
 from .test_httpx import FAULTS, api_call, assert_replayed_with_a_fresh_token, check_token_endpoint_faults, sent_token
 from .test_httpx_async import Ticker, count_worker_calls, hung_and_healthy
-from .test_sharing import age_shared_token
-from .test_token_endpoint import _RawServer
 
 ROKT_PATH = "/v1/query/accounts"
 
@@ -386,11 +384,11 @@ def test_a_foreign_hop_that_aiohttp_sends_again_is_stripped_again(sandbox: Sandb
     auth = sandbox.algonomy_auth()
     received: list[bytes] = []
 
-    def drop_then_answer(server: _RawServer, index: int, conn: socket.socket) -> None:
+    def drop_then_answer(server: RawServer, index: int, conn: socket.socket) -> None:
         if index > 1:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
-    foreign = _RawServer(drop_then_answer, host="127.0.0.2", received=received)
+    foreign = RawServer(drop_then_answer, host="127.0.0.2", received=received)
     try:
         sandbox.add_fault("algonomy", "api", Fault.redirect(foreign.url + "/landing", 302))
         url = sandbox.algonomy.api_url + "/api/v1/profile/b2b/basic"

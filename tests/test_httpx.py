@@ -29,12 +29,10 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import DT_REPORT, FLOWS, Flow, error_answer, library_locals, token_state_of
+from .helpers import DT_REPORT, FLOWS, Flow, RawServer, age_shared_token, error_answer, library_locals, token_state_of
 from .helpers import flow as flow_named
 from .test_boundary import _assert_storage_got_nothing
 from .test_control_chars import CONTROL_CLASSES, raw_controls
-from .test_sharing import age_shared_token
-from .test_token_endpoint import _RawServer
 
 MODES = ["sync", "async"]
 #: Shared by every client here: httpx builds one per client otherwise, which takes a while.
@@ -479,13 +477,13 @@ def test_a_callers_connect_request_is_guarded_like_any_other(sandbox: Sandbox, m
     auth.get_token()
     received: list[bytes] = []
 
-    def record(server: _RawServer, index: int, conn: socket.socket) -> None:
+    def record(server: RawServer, index: int, conn: socket.socket) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
-    foreign = _RawServer(record, host="127.0.0.2", received=received)
+    foreign = RawServer(record, host="127.0.0.2", received=received)
     location = foreign.url.encode() + b"/x"
     redirect = b"HTTP/1.1 307 Temporary Redirect\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n"
-    server = _RawServer(lambda server, index, conn: conn.sendall(redirect))
+    server = RawServer(lambda server, index, conn: conn.sendall(redirect))
     try:
         if mode == "sync":
             with (

@@ -17,11 +17,18 @@ from requests_adtech_auth import (
     RoktAuth,
     RoktEventAuth,
     RoktReportingAuth,
-    TokenAuth,
 )
 from requests_adtech_auth.sandbox import Sandbox
 
-from .helpers import DT_REPORT, FLOWS, Flow, cached_token, in_threads, make_older, session_with, token_state_of
+from .helpers import (
+    DT_REPORT,
+    FLOWS,
+    Flow,
+    age_shared_token,
+    in_threads,
+    session_with,
+    token_state_of,
+)
 
 
 def _open_descriptors() -> int:
@@ -112,11 +119,6 @@ def test_invalidate_forgets_the_credential_token_for_every_object(sandbox: Sandb
     b.invalidate()
     assert a.get_token() != first
     assert sandbox.count("rokt", "token") == 2
-
-
-def age_shared_token(auth: TokenAuth, left: float) -> None:
-    """Make ``auth``'s shared token as old as if it had ``left`` seconds to live, without waiting."""
-    make_older(auth, cached_token(auth).expires_at - time.monotonic() - left)
 
 
 def _sent_token(session: requests.Session, box: Sandbox) -> str:

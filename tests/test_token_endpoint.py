@@ -35,6 +35,7 @@ from requests_adtech_auth.token_answers import MAX_LIFETIME
 from .helpers import (
     FLOWS,
     Flow,
+    RawServer,
     error_answer,
     library_locals,
     token_state_of,
@@ -343,44 +344,9 @@ def test_a_thirty_year_cache_entry_is_capped(sandbox: Sandbox) -> None:
 # -- answers a server breaks on purpose: unreadable, huge, dripping, echoing ----------------------------
 
 
-class _RawServer:
-    """A loopback server that answers each connection with ``answer(index, connection)``."""
-
-    def __init__(self, answer: Any, host: str = "127.0.0.1", received: Optional[list[bytes]] = None) -> None:
-        self.answer, self.sent, self.count = answer, 0, 0
-        self.received = received if received is not None else []
-        self.stop = threading.Event()
-        self.listener = socket.create_server((host, 0))
-        self.listener.settimeout(0.2)
-        self.url = f"http://{host}:{self.listener.getsockname()[1]}"
-        self.threads: list[threading.Thread] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                continue
-            self.count += 1
-            thread = threading.Thread(target=self._serve, args=(self.count, conn), daemon=True)
-            self.threads.append(thread)
-            thread.start()
-
-    def _serve(self, index: int, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            conn.settimeout(10)
-            self.received.append(conn.recv(65536))
-            self.answer(self, index, conn)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.listener.close()
-
-
 @pytest.fixture
-def raw_server(request: pytest.FixtureRequest) -> Iterator[_RawServer]:
-    server = _RawServer(request.param)
+def raw_server(request: pytest.FixtureRequest) -> Iterator[RawServer]:
+    server = RawServer(request.param)
     yield server
     server.close()
 
@@ -400,7 +366,7 @@ def _send(raw: bytes) -> Any:
     indirect=True,
     ids=["location-not-utf8", "location-bad-ipv6", "location-bracketed-ipv4", "content-length-superscript"],
 )
-def test_unreadable_token_answers_are_library_errors(raw_server: _RawServer) -> None:
+def test_unreadable_token_answers_are_library_errors(raw_server: RawServer) -> None:
     auth = RoktPartnershipsAuth(
         "rspub_x", _ODD_SECRET + "-long", "parent", token_url=raw_server.url + "/t", max_retries=0
     )
@@ -411,7 +377,7 @@ def test_unreadable_token_answers_are_library_errors(raw_server: _RawServer) -> 
         assert _ODD_SECRET not in library_locals(error)
 
 
-def _refuse_with_a_huge_body(server: _RawServer, index: int, conn: socket.socket) -> None:
+def _refuse_with_a_huge_body(server: RawServer, index: int, conn: socket.socket) -> None:
     if index > 1:  # the replay
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
         return
@@ -423,7 +389,7 @@ def _refuse_with_a_huge_body(server: _RawServer, index: int, conn: socket.socket
 
 
 @pytest.mark.parametrize("raw_server", [_refuse_with_a_huge_body], indirect=True)
-def test_a_refusal_with_a_huge_body_is_not_read_before_the_replay(sandbox: Sandbox, raw_server: _RawServer) -> None:
+def test_a_refusal_with_a_huge_body_is_not_read_before_the_replay(sandbox: Sandbox, raw_server: RawServer) -> None:
     auth = sandbox.digital_turbine_auth()  # allowed on 127.0.0.1, where the raw server listens
     started = time.monotonic()
     response = requests.get(raw_server.url + "/api", auth=auth, stream=True, timeout=10)
@@ -466,7 +432,7 @@ def test_a_token_living_less_than_a_second_is_refused(sandbox: Sandbox) -> None:
         sandbox.rokt_auth().get_token()
 
 
-def _drip_headers(server: _RawServer, index: int, conn: socket.socket) -> None:
+def _drip_headers(server: RawServer, index: int, conn: socket.socket) -> None:
     conn.sendall(b"HTTP/1.1 200 OK\r\n")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not server.stop.is_set():
@@ -475,7 +441,7 @@ def _drip_headers(server: _RawServer, index: int, conn: socket.socket) -> None:
 
 
 @pytest.mark.parametrize("raw_server", [_drip_headers], indirect=True)
-def test_an_abandoned_header_drip_releases_its_thread_and_socket(raw_server: _RawServer) -> None:
+def test_an_abandoned_header_drip_releases_its_thread_and_socket(raw_server: RawServer) -> None:
     auth = RoktAuth("app", "secret-value", token_url=raw_server.url + "/t", timeout=0.5, max_retries=0)
     for _ in range(5):
         with pytest.raises(TokenRequestError, match=r"within 0\.5 s"):
