@@ -281,7 +281,8 @@ class AiohttpAuth:
             # The request's first hop (or aiohttp sending it again on a new connection):
             # the path of nearly every request, in this one coroutine.
             url = str(request.url)
-            if not self.auth._boundary.allows(url):
+            boundary = self.auth._boundary
+            if not url.startswith(boundary.prefixes) and not boundary.allows(url):  # the prefix: an allowed origin
                 return await self._sent(request, handler, url, marker, carried=False, first=True)
             tokens = self._tokens
             self._attach(request, tokens.fresh() or await tokens.token())
