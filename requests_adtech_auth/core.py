@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+import types
 from typing import Any, Callable, ClassVar
 
 import requests
@@ -193,6 +194,23 @@ class TokenAuth(Credential, AuthBase):
         return second
 
 
+def _authorization_only(self: TokenAuth, request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """The per-request path of a flow whose token goes alone in ``Authorization`` (see _request_hook)."""
+    url = request.url or ""
+    boundary = self._boundary
+    if not url.startswith(boundary.prefixes) and not boundary.allows(url):
+        request.hooks["response"].append(self._bare_response_hook)
+        return request
+    served = self._state.served
+    if served is not None and ((now := _monotonic()) < served.refresh_at or now < served.expires_at - self.leeway):
+        request.headers["Authorization"] = served.presented
+    else:
+        served = None  # no old token in this frame's locals if the renewal raises
+        self._apply_token(request, self.get_token())
+    request.hooks["response"].append(self._response_hook)
+    return request
+
+
 #: Stands for the account header in a hook whose class attaches its headers with its own _apply_token.
 _OWN_HEADERS = "(the class's own _apply_token)"
 
@@ -209,8 +227,9 @@ def _request_hook(
     (CachedToken.renews_at). What the flow attaches is read from the class here,
     once, into the closure: the flow's token header and the one account header
     it may add (:attr:`~Credential.account_header`), or, for a flow that writes
-    its own ``_apply_token``, that method. Each class gets a code object of its
-    own: CPython (3.11 on) specializes a code object for the types it meets, and
+    its own ``_apply_token``, that method; a flow with ``Authorization`` alone
+    takes :func:`_authorization_only`, the same path without those branches. Each
+    class gets a code object of its own: CPython (3.11 on) specializes a code object for the types it meets, and
     one shared by the classes a process uses in turn ran unspecialized for a
     while after each switch (see bench/README.md).
     """
@@ -246,7 +265,11 @@ def _request_hook(
         request.hooks["response"].append(self._response_hook)
         return request
 
-    __call__.__code__ = __call__.__code__.replace()  # a code object of this class's own
+    if account_header is None and token_header == "Authorization":
+        __call__ = _authorization_only  # the same path without the header branches: 3-4 % of Rokt's hook (bench/)
+    __call__ = types.FunctionType(
+        __call__.__code__.replace(), __call__.__globals__, "__call__", None, __call__.__closure__
+    )
     __call__.__qualname__ = f"{cls.__qualname__}.__call__"
     __call__.__doc__ = "Attach the token to ``request`` if the credential boundary allows its URL."
     __call__._request_hook = True  # type: ignore[attr-defined]
