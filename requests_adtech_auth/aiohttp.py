@@ -70,6 +70,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -103,6 +104,8 @@ if _release(aiohttp.__version__) < (3, 12):
     )
 
 __all__ = ["AiohttpAuth"]
+
+_monotonic = time.monotonic  # bound once: read on every request
 
 logger = logging.getLogger("requests_adtech_auth")
 
@@ -284,8 +287,13 @@ class AiohttpAuth:
             boundary = self.auth._boundary
             if not url.startswith(boundary.prefixes) and not boundary.allows(url):  # the prefix: an allowed origin
                 return await self._sent(request, handler, url, marker, carried=False, first=True)
-            tokens = self._tokens
-            self._attach(request, tokens.fresh() or await tokens.token())
+            auth = self.auth
+            served = auth._state.served  # as requests' path reads it: no call while the token is fresh
+            if auth._plain_authorization and served is not None and served.refresh_at > _monotonic():
+                request.headers["Authorization"] = served.presented
+            else:
+                tokens = self._tokens
+                self._attach(request, tokens.fresh() or await tokens.token())
             response = await handler(request)
             if response.status not in self._unusual:
                 return response
