@@ -175,7 +175,6 @@ class AlgonomyAuth(TokenAuth):
     token_header = "access_token"
     authorization_scheme = ""
     account_header = "tenant_hash"
-    credential_headers = ("access_token", "tenant_hash")
     # Customer identifiers the caller puts on profile API calls, and the GDPR calls'
     # identifier value, which Algonomy sends as a header because it is sensitive.
     personal_data_headers = ("gcrId", "mobile_number", "email_address", "customer_code_external", "reqParamValue")
@@ -205,7 +204,7 @@ class AlgonomyAuth(TokenAuth):
         **common: Unpack[CommonOptions],
     ) -> None:
         super().__init__(token_url, **common)
-        self._tenant_hash = self._account_header_value = _header_secret("tenant_hash", tenant_hash)
+        self._account_header_value = _header_secret("tenant_hash", tenant_hash)
         self._oauth_key_secret = (
             None if oauth_key_secret is None else _header_secret("oauth_key_secret", oauth_key_secret)
         )
@@ -393,6 +392,10 @@ class AlgonomyAuth(TokenAuth):
             )
         # The validity given, not the whole minutes asked for: never used longer than that.
         return IssuedToken(token, self.validity * 60.0)
+
+    @property
+    def _tenant_hash(self) -> str:
+        return self._account_header_value  # the header value is the tenant hash itself
 
     def _cache_scope(self) -> tuple[str, ...]:
         # The validity too: a token asked for 15 minutes must not serve an object

@@ -110,11 +110,24 @@ class TokenAuth(Credential, AuthBase):
         super().__init_subclass__(**kwargs)
         # Decided once per class: what its headers are (see _request_hook). A flow that
         # sends Authorization alone is "plain": the adapters set it without a call too.
-        custom = cls._apply_token is not Credential._apply_token
-        cls._plain_authorization = not custom and cls.token_header == "Authorization" and cls.account_header is None
-        if "__call__" in cls.__dict__ or not getattr(cls.__call__, "_request_hook", False):
-            return  # a hook the class (or a parent) wrote itself is kept
-        cls.__call__ = _request_hook(cls, custom)  # type: ignore[method-assign,assignment]
+        cls._plain_authorization = (
+            cls._apply_token is Credential._apply_token
+            and cls.token_header == "Authorization"
+            and cls.account_header is None
+        )
+        inherited = next(c.__dict__["__call__"] for c in cls.__mro__[1:] if "__call__" in c.__dict__)
+        built_for = getattr(inherited, "_request_hook", None)
+        if built_for is None:
+            return  # a hook a parent wrote itself is kept
+        if "__call__" not in cls.__dict__:
+            cls.__call__ = _request_hook(cls)  # type: ignore[method-assign,assignment]
+        elif built_for != _headers_of(cls):
+            # Its super().__call__ would attach the parent's headers, not the ones this class declares.
+            raise TypeError(
+                f"{cls.__name__} writes __call__ and changes how the token is attached "
+                "(token_header, account_header or _apply_token): declare those "
+                "without writing __call__, or write a __call__ that does not call TokenAuth's"
+            )
 
     def _init_state(self) -> None:
         super()._init_state()
@@ -211,32 +224,12 @@ def _authorization_only(self: TokenAuth, request: requests.PreparedRequest) -> r
     return request
 
 
-#: Stands for the account header in a hook whose class attaches its headers with its own _apply_token.
-_OWN_HEADERS = "(the class's own _apply_token)"
-
-
-def _request_hook(
-    cls: type[TokenAuth], custom: bool
+def _vendor_headers_path(
+    cls: type[TokenAuth],
 ) -> Callable[[TokenAuth, requests.PreparedRequest], requests.PreparedRequest]:
-    """``cls``'s per-request hook: the one path every flow's requests take, with its headers fixed per class.
-
-    The hot path of every API call (see bench/): a prefix test, a clock read, the
-    served token's fields, the flow's headers and a response hook. Before the
-    shared token's earliest renewal point (three quarters of its life) one
-    comparison decides; after it, the object's own leeway does
-    (CachedToken.renews_at). What the flow attaches is read from the class here,
-    once, into the closure: the flow's token header and the one account header
-    it may add (:attr:`~Credential.account_header`), or, for a flow that writes
-    its own ``_apply_token``, that method; a flow with ``Authorization`` alone
-    takes :func:`_authorization_only`, the same path without those branches. Each
-    class gets a code object of its own: CPython (3.11 on) specializes a code object for the types it meets, and
-    one shared by the classes a process uses in turn ran unspecialized for a
-    while after each switch (see bench/README.md).
-    """
-    apply_token = cls._apply_token if custom else None
-    token_header, caller_wins = cls.token_header, cls.account_header_caller_wins
-    # Most flows send the token header alone: their requests take the first branch with one test.
-    account_header = _OWN_HEADERS if custom else cls.account_header
+    """The per-request path of a flow with headers of its own: declared, or set by its own ``_apply_token``."""
+    apply_token = None if cls._apply_token is Credential._apply_token else cls._apply_token
+    token_header, account_header, caller_wins = cls.token_header, cls.account_header, cls.account_header_caller_wins
 
     def __call__(self: TokenAuth, request: requests.PreparedRequest) -> requests.PreparedRequest:
         url = request.url or ""
@@ -248,14 +241,14 @@ def _request_hook(
         if served is None or ((now := _monotonic()) >= served.refresh_at and now >= served.expires_at - self.leeway):
             served = None  # no old token in this frame's locals if the renewal raises
             self._apply_token(request, self.get_token())
-        elif account_header is None:
-            request.headers[token_header] = served.presented
         elif apply_token is not None:
             apply_token(self, request, served.value)
         else:
             headers = request.headers
             headers[token_header] = served.presented
-            if not caller_wins:
+            if account_header is None:
+                pass
+            elif not caller_wins:
                 headers[account_header] = self._account_header_value
             else:
                 try:  # requests' headers have no cheaper membership test
@@ -265,18 +258,43 @@ def _request_hook(
         request.hooks["response"].append(self._response_hook)
         return request
 
-    if account_header is None and token_header == "Authorization":
-        __call__ = _authorization_only  # the same path without the header branches: 3-4 % of Rokt's hook (bench/)
-    __call__ = types.FunctionType(
-        __call__.__code__.replace(), __call__.__globals__, "__call__", None, __call__.__closure__
-    )
-    __call__.__qualname__ = f"{cls.__qualname__}.__call__"
-    __call__.__doc__ = "Attach the token to ``request`` if the credential boundary allows its URL."
-    __call__._request_hook = True  # type: ignore[attr-defined]
     return __call__
 
 
-TokenAuth.__call__ = _request_hook(TokenAuth, custom=False)  # type: ignore[method-assign,assignment]
+def _headers_of(cls: type[TokenAuth]) -> tuple[object, ...]:
+    """What a class's per-request hook is built from."""
+    return (
+        cls._apply_token,
+        cls.token_header,
+        cls.authorization_scheme,
+        cls.account_header,
+        cls.account_header_caller_wins,
+    )
+
+
+def _request_hook(cls: type[TokenAuth]) -> Callable[[TokenAuth, requests.PreparedRequest], requests.PreparedRequest]:
+    """``cls``'s per-request hook, a copy with a code object of its own of one of the two paths above.
+
+    The hot path of every API call (see bench/): a prefix test, a clock read, the
+    served token's fields, the flow's headers and a response hook. Before the
+    shared token's earliest renewal point (three quarters of its life) one
+    comparison decides; after it, the object's own leeway does
+    (CachedToken.renews_at). A flow with ``Authorization`` alone takes
+    :func:`_authorization_only`: the header branches of :func:`_vendor_headers_path`
+    cost 3-4 % of its hook. Each class gets a code object of its own: CPython
+    (3.11 on) specializes a code object for the types it meets, and one shared by
+    the classes a process uses in turn ran unspecialized for a while after each
+    switch (see bench/README.md).
+    """
+    path = _authorization_only if cls._plain_authorization else _vendor_headers_path(cls)
+    hook = types.FunctionType(path.__code__.replace(), path.__globals__, "__call__", None, path.__closure__)
+    hook.__qualname__ = f"{cls.__qualname__}.__call__"
+    hook.__doc__ = "Attach the token to ``request`` if the credential boundary allows its URL."
+    hook._request_hook = _headers_of(cls)  # type: ignore[attr-defined]
+    return hook
+
+
+TokenAuth.__call__ = _request_hook(TokenAuth)  # type: ignore[method-assign,assignment]
 
 
 #: Redirect statuses on which requests and httpx resend the request body to the next hop.

@@ -99,10 +99,10 @@ class Credential(TokenEndpointClient):
     account_header: ClassVar[Optional[str]] = None
     account_header_caller_wins: ClassVar[bool] = False
     _account_header_value = ""
-    #: Headers that carry credentials on API calls, removed on cross-origin redirects: by
-    #: default the two above (a class with its own ``_apply_token`` lists what it sets).
+    #: Headers that carry credentials on API calls, removed on cross-origin redirects: the
+    #: two above always, and what a class lists (one with its own ``_apply_token`` lists what it sets).
     credential_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
-    _lists_credential_headers: ClassVar[bool] = False
+    _listed_credential_headers: ClassVar[tuple[str, ...]] = ()
     #: Headers of the vendor's API that carry personal data the caller sets (customer
     #: identifiers): removed on a redirect hop wherever :attr:`credential_headers` are,
     #: in any letter case. The library never sets them.
@@ -279,10 +279,10 @@ class Credential(TokenEndpointClient):
         if "_token_flow" not in cls.__dict__:
             cls._token_flow = cls.__name__
         if "credential_headers" in cls.__dict__:
-            cls._lists_credential_headers = True
-        elif not cls._lists_credential_headers and cls._apply_token is Credential._apply_token:
-            # What the default _apply_token sets is what a redirect to another origin must lose.
-            cls.credential_headers = (cls.token_header, *([cls.account_header] if cls.account_header else []))
+            cls._listed_credential_headers = cls.__dict__["credential_headers"]
+        # Declared headers are always in: a subclass that changes them must not keep a stale list.
+        declared = (cls.token_header, cls.account_header)
+        cls.credential_headers = tuple(dict.fromkeys(h for h in (*declared, *cls._listed_credential_headers) if h))
         if "__init__" in cls.__dict__:
             cls.__init__ = scrubbed_constructor(cls.__dict__["__init__"])  # type: ignore[method-assign]
 

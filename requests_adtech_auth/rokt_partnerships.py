@@ -47,7 +47,6 @@ class RoktPartnershipsAuth(OAuth2ClientCredentialsAuth):
     default_api_hosts = ("accounts.rokt.com",)
     default_lifetime = 300.0
     credentials_in_body = True
-    credential_headers = ("Authorization", PARENT_ACCOUNT_HEADER)
     account_header = PARENT_ACCOUNT_HEADER
     account_header_caller_wins = True  # a platform acting for one of its accounts names it
     credentials_hint = _CHECK

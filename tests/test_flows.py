@@ -122,3 +122,34 @@ def test_a_hook_a_subclass_writes_is_kept_by_its_own_subclasses(sandbox: Sandbox
     prepared = auth(requests.Request("GET", sandbox.rokt.api_url + "/v1/query/accounts").prepare())
     assert prepared.headers["X-Own-Hook"] == "1"
     assert prepared.headers["Authorization"] == "Bearer " + auth.get_token()
+
+
+def test_a_subclass_changing_the_declared_headers_has_them_taken_off_other_origins() -> None:
+    from requests_adtech_auth import AlgonomyAuth, RoktPartnershipsAuth
+
+    class OtherTokenHeader(AlgonomyAuth):
+        token_header = "X-Algo-Token"
+
+    class OtherAccount(RoktPartnershipsAuth):
+        account_header = "X-Other-Account"
+
+    class Listed(RoktAuth):
+        credential_headers = ("Authorization", "X-Listed")
+
+    class ListedThenDeclared(Listed):
+        token_header = "X-Token"
+
+    assert set(OtherTokenHeader._origin_bound_headers()) >= {"X-Algo-Token", "tenant_hash"}
+    assert set(OtherAccount._origin_bound_headers()) >= {"Authorization", "X-Other-Account"}
+    assert set(ListedThenDeclared.credential_headers) == {"X-Token", "X-Listed", "Authorization"}
+
+
+def test_a_class_writing_its_own_hook_may_not_change_what_the_inherited_hook_attaches() -> None:
+    # Its super().__call__ would attach the parent's headers: refused when the class is defined.
+    with pytest.raises(TypeError, match="writes __call__ and changes how the token is attached"):
+
+        class Changed(RoktAuth):
+            token_header = "X-Rokt-Token"
+
+            def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+                return super().__call__(request)
