@@ -84,7 +84,15 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on what is installed
     raise missing_extra(__name__, "aiohttp", f"{missing.name} is missing") from None
 
-from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights, worker_pool
+from .async_tokens import (
+    AsyncTokens,
+    Flights,
+    RenewalEvent,
+    announce_replay,
+    headers_carrying,
+    new_flights,
+    worker_pool,
+)
 from .boundary import CredentialTrail
 from .core import TokenAuth
 from .exception_copies import for_another_caller
@@ -370,13 +378,7 @@ class AiohttpAuth:
         return trail
 
     def _attach(self, request: ClientRequest, token: str) -> None:
-        auth = self.auth
-        headers = request.headers
-        if auth._plain_authorization:
-            headers["Authorization"] = f"{auth.authorization_scheme} {token}"
-            return
-        present = {name: headers[name] for name in auth.credential_headers if name in headers}
-        headers.update(auth._credential_headers(token, present))
+        request.headers.update(headers_carrying(self.auth, token, request.headers))
 
     async def _strip(self, request: ClientRequest, url: str) -> None:
         """Take the credential and personal-data headers (and a body that may hold personal data) off a hop."""

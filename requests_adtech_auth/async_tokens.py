@@ -33,6 +33,7 @@ from .exceptions import AuthError
 from .token_state import TokenState
 
 if TYPE_CHECKING:
+    from .core import TokenAuth
     from .credential import Credential
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "LoopRuntime",
     "RenewalEvent",
     "announce_replay",
+    "headers_carrying",
     "shut_down_workers",
     "worker_pool",
 ]
@@ -260,6 +262,18 @@ class AsyncTokens:
         if status not in self.auth.refused_token_statuses:
             return False
         return await self.runtime.in_thread(self.auth._replay_decision, url, status, sent)
+
+
+def headers_carrying(auth: TokenAuth, token: str, existing: Mapping[str, str]) -> dict[str, str]:
+    """The credential headers a request that already has ``existing`` headers gets for ``token``.
+
+    As on a requests request: a header the flow lets the caller set (Partnerships'
+    parent account) keeps the caller's value.
+    """
+    if auth._plain_authorization:
+        return {"Authorization": f"{auth.authorization_scheme} {token}"}
+    present = {name: existing[name] for name in auth.credential_headers if name in existing}
+    return auth._credential_headers(token, present)
 
 
 def announce_replay(auth: Credential, url: str, status: int, resendable: bool) -> bool:

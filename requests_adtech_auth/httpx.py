@@ -82,7 +82,7 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on what is installed
     raise missing_extra(__name__, "httpx", f"{missing.name} is missing") from None
 
-from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, new_flights
+from .async_tokens import AsyncTokens, Flights, RenewalEvent, announce_replay, headers_carrying, new_flights
 from .boundary import BODY_HEADERS, CredentialTrail
 from .core import TokenAuth
 
@@ -363,12 +363,7 @@ class HttpxAuth(httpx.Auth):
 
     def _attach(self, request: httpx.Request, token: str, guard_type: type[_WireGuard]) -> Optional[_WireGuard]:
         """Put the credential headers on ``request`` and, if the flow needs one, the wire guard in its trace."""
-        auth = self.auth
-        if auth._plain_authorization:
-            request.headers["Authorization"] = f"{auth.authorization_scheme} {token}"
-        else:
-            present = {name: request.headers[name] for name in auth.credential_headers if name in request.headers}
-            request.headers.update(auth._credential_headers(token, present))
+        request.headers.update(headers_carrying(self.auth, token, request.headers))
         if not self._guarded:
             return None
         previous = request.extensions.get("trace")
