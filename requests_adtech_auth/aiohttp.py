@@ -81,6 +81,7 @@ from .exceptions import AuthError, ConfigurationError, missing_extra
 try:
     import aiohttp
     from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, payload
+    from yarl import URL
 except ImportError as missing:  # pragma: no cover - depends on what is installed
     raise missing_extra(__name__, "aiohttp", f"{missing.name} is missing") from None
 
@@ -186,6 +187,8 @@ class _Trail(CredentialTrail):
         self.replayed = False
 
 
+#: A task that has never redirected or replayed a request: its first hops skip the lookup.
+_NO_HOPS: Mapping[int, _Hops] = MappingProxyType({})
 #: The trails of the requests this task is in the middle of, by their marker's id (the
 #: entry holds the marker, so no other request gets that id while it is there). A request
 #: sent from inside another one, in the same task, between two of its hops (a trace hook,
@@ -193,7 +196,7 @@ class _Trail(CredentialTrail):
 #: The map is replaced, never changed in place: a task started from this one inherits it,
 #: and its own requests' entries stay its own.
 _HOPS: contextvars.ContextVar[Mapping[int, _Hops]] = contextvars.ContextVar(
-    "requests_adtech_auth.hops", default=MappingProxyType({})
+    "requests_adtech_auth.hops", default=_NO_HOPS
 )
 #: The requests one task keeps trails for; the one least recently redirected goes first.
 _TRAILS_PER_TASK = 64
@@ -211,15 +214,12 @@ def _hops_of(marker: object) -> _Hops:
     return hops
 
 
-def _hop_marker(request: ClientRequest) -> object:
-    marker = getattr(request, "_traces", None)
-    if not isinstance(marker, list):
-        # Not the aiohttp this was written against: send no credential unchecked.
-        raise AuthError(
-            f"cannot tell a redirect hop from a new request in aiohttp {aiohttp.__version__}; "
-            "no credential is sent (use aiohttp 3.12 to 3.14)"
-        )
-    return marker
+def _unguarded() -> AuthError:
+    # Not the aiohttp this was written against: send no credential unchecked.
+    return AuthError(
+        f"cannot tell a redirect hop from a new request in aiohttp {aiohttp.__version__}; "
+        "no credential is sent (use aiohttp 3.12 to 3.14)"
+    )
 
 
 #: The library's error types with aiohttp.ClientError mixed in, built on first use.
@@ -262,7 +262,7 @@ class AiohttpAuth:
         ConfigurationError: ``auth`` is not a TokenAuth.
     """
 
-    __slots__ = ("_tokens", "_unusual", "auth")
+    __slots__ = ("_last_url", "_tokens", "_unusual", "auth")
 
     def __init__(self, auth: TokenAuth) -> None:
         if not isinstance(auth, TokenAuth):
@@ -272,6 +272,9 @@ class AiohttpAuth:
         self._tokens = AsyncTokens(auth, _ASYNCIO)
         #: The answers that need more than returning them: a refusal, a redirect.
         self._unusual = auth.refused_token_statuses | _REDIRECTS
+        #: The last yarl URL sent and its text. yarl hands the same immutable URL object
+        #: for the same address, so a client calling one endpoint renders it once.
+        self._last_url: tuple[object, str] = (None, "")
 
     def __repr__(self) -> str:
         return f"AiohttpAuth({self.auth!r})"
@@ -285,13 +288,17 @@ class AiohttpAuth:
             InsecureTransportError: plain http to an allowed host that is not loopback.
         """
         try:
-            marker = _hop_marker(request)
-            hops = _HOPS.get().get(id(marker))
-            if hops is not None and hops.marker is marker and self in hops.trails:
-                return await self._next_hop(request, handler, hops, hops.trails[self])
+            marker = getattr(request, "_traces", None)
+            if marker.__class__ is not list:
+                raise _unguarded()
+            held = _HOPS.get()
+            if held is not _NO_HOPS:  # this task has redirected or replayed a request: is this its next hop?
+                hops = held.get(id(marker))
+                if hops is not None and hops.marker is marker and self in hops.trails:
+                    return await self._next_hop(request, handler, hops, hops.trails[self])
             # The request's first hop (or aiohttp sending it again on a new connection):
             # the path of nearly every request, in this one coroutine.
-            url = str(request.url)
+            url = self._url_of(request)
             boundary = self.auth._boundary
             if not url.startswith(boundary.prefixes) and not boundary.allows(url):  # the prefix: an allowed origin
                 return await self._sent(request, handler, url, marker, carried=False, first=True)
@@ -310,11 +317,22 @@ class AiohttpAuth:
             failure = _passed_through(exc)
         raise failure  # outside the except block: no context holding this request's frames
 
+    def _url_of(self, request: ClientRequest) -> str:
+        """The URL aiohttp sends ``request`` to, as text: what the credential boundary decides on."""
+        target = request.url
+        last = self._last_url
+        if last[0] is target:
+            return last[1]
+        url = str(target)
+        if target.__class__ is URL:  # immutable: its text cannot change under the memo
+            self._last_url = (target, url)
+        return url
+
     async def _next_hop(
         self, request: ClientRequest, handler: ClientHandlerType, hops: _Hops, trail: _Trail
     ) -> ClientResponse:
         """A hop after a redirect (or one aiohttp sends again on a new connection): the trail decides."""
-        url = str(request.url)
+        url = self._url_of(request)
         if trail.redirected:
             trail.redirected = False
             carried = trail.follow(url)

@@ -126,6 +126,25 @@ def test_no_credential_and_no_token_call_for_a_host_not_allowed(sandbox: Sandbox
     assert sandbox.count("algonomy", "token") == 0
 
 
+def test_each_request_is_decided_on_its_own_url_in_one_session(sandbox: Sandbox) -> None:
+    # The adapter keeps the text of the last URL it sent: requests alternating between
+    # the API and a foreign host must each be decided on their own.
+    auth = sandbox.rokt_auth()
+    api, foreign = sandbox.rokt.api_url + ROKT_PATH, sandbox.storage_url + "/collect"
+
+    async def run() -> list[Answer]:
+        async with aiohttp.ClientSession(middlewares=(AiohttpAuth(auth),)) as session:
+            return [await _send(session, "GET", url) for url in (foreign, api, foreign, api, api, foreign)]
+
+    answers = asyncio.run(run())
+    assert [a.status for a in answers] == [200] * 6
+    assert [a.sent.get("Authorization") for a in answers] == [None, "Bearer " + auth.get_token()] * 2 + [
+        "Bearer " + auth.get_token(),
+        None,
+    ]
+    _assert_storage_got_nothing(sandbox, auth)
+
+
 def test_plain_http_to_an_allowed_remote_host_is_refused_before_sending(sandbox: Sandbox) -> None:
     auth = sandbox.rokt_auth(hosts=["api.rokt.com"])
     with pytest.raises(InsecureTransportError):
