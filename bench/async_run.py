@@ -14,10 +14,13 @@ with the spread (min..max) beside it. Measured:
 2. loop stall: the token endpoint answers after 0.5 s; a ticker coroutine measures the
    event loop's longest stall while one cold request runs (target < 10 ms);
 3. throughput: requests per second through one client, warm token, 8 coroutines,
-   against a constant-header httpx.Auth (aiohttp: a constant-header middleware)
-   measured in the same round, in ten interleaved slices, the ratio the median of
-   the slices' (target >= 0.97x); and the auth flow (the middleware) alone, per
-   request, without I/O;
+   against a constant-header httpx.Auth (aiohttp: a constant-header middleware),
+   in slices of about 50 ms, each running every contender once; the warm clients
+   of a group share one connection pool, so the sandbox serves them on the same
+   connections. The ratio is the median of every slice's ratio to the baseline
+   beside it, with its 95% interval (target >= 0.97x), next to a second baseline
+   client's ratio (what the bench can resolve), the client process's CPU time per
+   request, and the auth flow (the middleware) alone, per request, without I/O;
 4. 2 s tokens under load: 8 coroutines for 10 s (4 s with --quick): token calls against
    the ideal (1 + elapsed / 1.5 s renewal interval), stale-token 401s the sandbox saw.
 """
@@ -47,7 +50,7 @@ import httpx_auth
 from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
 from remote_sandbox import RemoteSandbox
 from report import load_average, machine
-from stats import spread
+from stats import decide, spread, summarize
 
 from requests_adtech_auth import RoktAuth
 from requests_adtech_auth.aiohttp import AiohttpAuth
@@ -58,6 +61,9 @@ HTTPX_CONTENDERS = ["baseline", "requests-adtech-auth", "authlib", "httpx-auth"]
 AIOHTTP_CONTENDERS = ["aiohttp baseline", "aiohttp requests-adtech-auth"]
 MANUAL_FETCH = {"authlib"}
 POOL = 20  # the same connection pool size for every contender
+#: A second client of the baseline's kind, measured in the throughput slices only: the
+#: ratio of two identical clients is what the bench can tell apart on this machine.
+TWIN = "baseline, second client"
 LIMITS = httpx.Limits(max_connections=POOL)
 
 
@@ -122,9 +128,12 @@ class HttpxClient:
 
 
 class AiohttpClient:
-    def __init__(self, middleware: Any) -> None:
+    def __init__(self, middleware: Any, pool: aiohttp.TCPConnector | None = None) -> None:
         self.session = aiohttp.ClientSession(
-            middlewares=(middleware,), connector=aiohttp.TCPConnector(limit=POOL), timeout=aiohttp.ClientTimeout(60)
+            middlewares=(middleware,),
+            connector=pool or aiohttp.TCPConnector(limit=POOL),
+            connector_owner=pool is None,
+            timeout=aiohttp.ClientTimeout(60),
         )
         #: What runs per request: the middleware.
         self.auth = middleware
@@ -153,18 +162,19 @@ def constant_header(box: RemoteSandbox) -> str:
     return "Bearer " + RoktAuth(box.app_id, box.app_secret, token_url=box.token_url, share_token=False).get_token()
 
 
-def make_client(name: str, box: RemoteSandbox) -> Client:
-    """A cold client: no token in memory, as in a fresh process. Call it inside the event loop."""
-    if name == "baseline":
-        header = ConstantHeader(constant_header(box))
-        return HttpxClient(httpx.AsyncClient(auth=header, limits=LIMITS, timeout=60), header)
+def make_client(name: str, box: RemoteSandbox, pool: Any = None) -> Client:
+    """A cold client: no token in memory, as in a fresh process. Call it inside the event loop.
+
+    ``pool``: a connection pool the group's clients share (an httpx transport or an
+    aiohttp connector, which the caller closes); by default the client's own.
+    """
+    if name.startswith("aiohttp "):
+        middleware = AiohttpAuth(cold_auth(box)) if name == "aiohttp requests-adtech-auth" else None
+        return AiohttpClient(middleware or ConstantHeaderMiddleware(constant_header(box)), pool)
+    shared = {"transport": pool} if pool is not None else {}
     if name == "requests-adtech-auth":
         wrapped = HttpxAuth(cold_auth(box))
-        return HttpxClient(httpx.AsyncClient(auth=wrapped, limits=LIMITS, timeout=60), wrapped)
-    if name == "aiohttp baseline":
-        return AiohttpClient(ConstantHeaderMiddleware(constant_header(box)))
-    if name == "aiohttp requests-adtech-auth":
-        return AiohttpClient(AiohttpAuth(cold_auth(box)))
+        return HttpxClient(httpx.AsyncClient(auth=wrapped, limits=LIMITS, timeout=60, **shared), wrapped)
     if name == "authlib":
         client = AsyncOAuth2Client(
             box.app_id,
@@ -173,11 +183,15 @@ def make_client(name: str, box: RemoteSandbox) -> Client:
             grant_type="client_credentials",
             limits=LIMITS,
             timeout=60,
+            **shared,
         )
         return HttpxClient(client, client.token_auth)
-    httpx_auth.OAuth2.token_cache.clear()  # its cache is process-wide
-    flow = httpx_auth.OAuth2ClientCredentials(box.token_url, client_id=box.app_id, client_secret=box.app_secret)
-    return HttpxClient(httpx.AsyncClient(auth=flow, limits=LIMITS, timeout=60), flow)
+    if name == "httpx-auth":
+        httpx_auth.OAuth2.token_cache.clear()  # its cache is process-wide
+        flow = httpx_auth.OAuth2ClientCredentials(box.token_url, client_id=box.app_id, client_secret=box.app_secret)
+        return HttpxClient(httpx.AsyncClient(auth=flow, limits=LIMITS, timeout=60, **shared), flow)
+    header = ConstantHeader(constant_header(box))  # the baseline and its twin
+    return HttpxClient(httpx.AsyncClient(auth=header, limits=LIMITS, timeout=60, **shared), header)
 
 
 async def manual_fetch(name: str, client: Client) -> None:
@@ -234,8 +248,8 @@ async def loop_stall(name: str, box: RemoteSandbox) -> float:
     return worst
 
 
-async def timed_requests(client: Client, box: RemoteSandbox, total: int, concurrency: int = 8) -> float:
-    """Seconds for ``total`` requests through ``client`` (warm token), ``concurrency`` coroutines."""
+async def timed_requests(client: Client, box: RemoteSandbox, total: int, concurrency: int = 8) -> tuple[float, float]:
+    """Seconds, and this process's CPU seconds, for ``total`` requests through ``client`` (warm token)."""
     left = total
 
     async def worker() -> None:
@@ -245,32 +259,42 @@ async def timed_requests(client: Client, box: RemoteSandbox, total: int, concurr
             status = await client.status(box.api)
             assert status == 200, status
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+class Slices:
+    """Every throughput slice's figures, each contender's against the baseline's in the same slice."""
+
+    def __init__(self, names: list[str]) -> None:
+        #: The baseline's seconds over the contender's, slice by slice: its throughput ratio.
+        self.ratio: dict[str, list[float]] = {name: [] for name in names}
+        #: The client process's CPU µs per request, slice by slice.
+        self.cpu_us: dict[str, list[float]] = {name: [] for name in names}
 
 
 async def throughput(
-    clients: dict[str, Client], box: RemoteSandbox, total: int, baseline: str, slices: int = 10
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Requests per second per contender, and its ratio to ``baseline``, in interleaved slices.
+    clients: dict[str, Client], box: RemoteSandbox, total: int, baseline: str, slices: Slices, per_slice: int
+) -> dict[str, float]:
+    """Requests per second per contender over slices of ``per_slice`` requests; each slice's figures go to ``slices``.
 
-    Each slice runs every contender once, in an order that turns slice by slice, so
-    that load swings hit all alike; the ratio is the median of the slices' ratios,
-    each against the baseline's slice beside it (a slow moment of the shared
-    machine then skews one slice, not the round).
+    Each slice runs every contender once, in an order that turns slice by slice;
+    slices are short (a few tens of ms), so a slow moment of the shared machine
+    hits the contenders of one slice alike, and skews one slice, not the round.
     """
-    per_slice = total // slices
-    seconds: dict[str, list[float]] = {name: [] for name in clients}
+    count = max(1, total // per_slice)
     names = list(clients)
-    for number in range(slices):
+    seconds: dict[str, float] = dict.fromkeys(names, 0.0)
+    for number in range(count):
+        took: dict[str, float] = {}
         for name in names[number % len(names) :] + names[: number % len(names)]:
-            seconds[name].append(await timed_requests(clients[name], box, per_slice))
-    rps = {name: per_slice * slices / sum(took) for name, took in seconds.items()}
-    ratios = {
-        name: statistics.median(base / took for base, took in zip(seconds[baseline], seconds[name])) for name in names
-    }
-    return rps, ratios
+            took[name], cpu = await timed_requests(clients[name], box, per_slice)
+            seconds[name] += took[name]
+            slices.cpu_us[name].append(cpu / per_slice * 1e6)
+        for name in names:
+            slices.ratio[name].append(took[baseline] / took[name])
+    return {name: per_slice * count / took for name, took in seconds.items()}
 
 
 async def flow_overhead(client: Client, url: str, count: int = 5000) -> float:
@@ -360,17 +384,21 @@ async def short_tokens(name: str, box: RemoteSandbox, duration: float) -> dict[s
 class Results:
     """Every round's figures for one group of contenders (the first is the group's constant-header baseline)."""
 
-    def __init__(self, names: list[str], scale: int = 1) -> None:
+    def __init__(self, names: list[str], scale: int = 1, per_slice: int = 40) -> None:
         self.names = names
-        #: Requests per throughput round, as a multiple of the httpx rounds' (aiohttp serves ~10x as many per s).
+        #: Requests per throughput round, as a multiple of the httpx rounds' (aiohttp serves ~6x as many per s, at
+        #: a fraction of the cost: more of them narrow its interval).
         self.scale = scale
+        #: Requests per contender per throughput slice: about 50 ms of requests.
+        self.per_slice = per_slice
         self.baseline = names[0]
         self.ours = names[1]
         self.cold_calls: dict[str, list[float]] = {n: [] for n in names}
         self.cold_ms: dict[str, list[float]] = {n: [] for n in names}
         self.stall_ms: dict[str, list[float]] = {n: [] for n in names}
         self.rps: dict[str, list[float]] = {n: [] for n in names}
-        self.ratio: dict[str, list[float]] = {n: [] for n in names}
+        #: The throughput slices of every round, pooled; the baseline's twin among them.
+        self.slices = Slices([*names, TWIN])
         self.overhead: dict[str, list[float]] = {n: [] for n in names}
         self.short: dict[str, dict[str, Any]] = {}
 
@@ -378,9 +406,14 @@ class Results:
 async def measure(results: Results, box: RemoteSandbox, rounds: int, duration: float, per_round: int) -> None:
     """Interleaved rounds of the cold start, the loop stall and throughput, then the 2 s-token run."""
     names = results.names
+    # The warm clients of the throughput rounds share one pool: the sandbox serves every
+    # contender on the same connections (and threads), so the slices differ by the auth alone.
+    pool: Any = (
+        aiohttp.TCPConnector(limit=POOL) if names[0].startswith("aiohttp ") else httpx.AsyncHTTPTransport(limits=LIMITS)
+    )
     clients: dict[str, Client] = {}
-    for name in names:  # warm clients for the throughput rounds
-        clients[name] = make_client(name, box)
+    for name in [*names, TWIN]:
+        clients[name] = make_client(results.baseline if name == TWIN else name, box, pool)
         await manual_fetch(name, clients[name])
         await timed_requests(clients[name], box, 50)
     for number in range(rounds):
@@ -391,16 +424,18 @@ async def measure(results: Results, box: RemoteSandbox, rounds: int, duration: f
             if name != results.baseline:
                 results.cold_calls[name].append(calls)
                 results.stall_ms[name].append(await loop_stall(name, box) * 1000)
-        rps, ratios = await throughput(clients, box, per_round * results.scale, results.baseline)
+        rps = await throughput(
+            clients, box, per_round * results.scale, results.baseline, results.slices, results.per_slice
+        )
         for name in names:
             results.rps[name].append(rps[name])
-            results.ratio[name].append(ratios[name])
             results.overhead[name].append(await flow_overhead(clients[name], box.api))
         print(f"{results.ours}: round {number + 1}/{rounds} done", file=sys.stderr)
     for name in names[1:]:
         results.short[name] = await short_tokens(name, box, duration)
     for client in clients.values():
         await client.aclose()
+    await pool.aclose() if isinstance(pool, httpx.AsyncHTTPTransport) else await pool.close()
 
 
 def table(results: Results, per_request: str) -> list[str]:
@@ -416,6 +451,12 @@ def table(results: Results, per_request: str) -> list[str]:
     def optional(value: Callable[[str], str]) -> Callable[[str], str]:
         return lambda n: value(n) if n in short else ""
 
+    def interval(values: list[float], fmt: str) -> str:
+        pooled = summarize(values)
+        return f"{format(pooled.median, fmt)} ({format(pooled.ci_low, fmt)}..{format(pooled.ci_high, fmt)})"
+
+    slices = results.slices
+
     lines = [
         "| measurement | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
@@ -423,7 +464,8 @@ def table(results: Results, per_request: str) -> list[str]:
         row("cold start, 500 coroutines: ms until all answered", lambda n: spread(results.cold_ms[n], ".0f")),
         row("loop stall during a 0.5 s token fetch, ms", lambda n: spread(results.stall_ms[n], ".1f")),
         row("throughput, requests/s (8 coroutines, one client)", lambda n: spread(results.rps[n], ".0f")),
-        row("throughput, x baseline", lambda n: spread(results.ratio[n], ".3f")),
+        row("throughput, x baseline (every slice; 95% interval)", lambda n: interval(slices.ratio[n], ".3f")),
+        row("client CPU per request, µs (every slice; 95% interval)", lambda n: interval(slices.cpu_us[n], ".1f")),
         row(f"{per_request} alone, µs per request (warm token, no I/O)", lambda n: spread(results.overhead[n], ".1f")),
         row(
             "2 s tokens, 8 coroutines: token calls (ideal)",
@@ -437,7 +479,8 @@ def table(results: Results, per_request: str) -> list[str]:
     ]
     ours = results.ours
     stall = results.stall_ms[ours]
-    tput = statistics.median(results.ratio[ours])
+    tput, twin = summarize(slices.ratio[ours]), summarize(slices.ratio[TWIN])
+    cpu = {name: statistics.median(slices.cpu_us[name]) for name in (ours, results.baseline)}
     calls = results.cold_calls[ours]
     return [
         *lines,
@@ -448,8 +491,11 @@ def table(results: Results, per_request: str) -> list[str]:
         f"{'met' if max(calls) == 1 else 'MISSED'}",
         f"- loop stall {statistics.median(stall):.1f} ms median, {max(stall):.1f} ms worst (target < 10 ms): "
         f"{'met' if max(stall) < 10 else 'MISSED'}",
-        f"- throughput {tput:.3f}x baseline (target >= 0.97): {'met' if tput >= 0.97 else 'MISSED'}; the "
-        f"{per_request} alone costs {statistics.median(results.overhead[ours]):.1f} µs against the baseline's "
+        f"- throughput {tput.median:.3f}x baseline, 95% interval {tput.ci_low:.3f}..{tput.ci_high:.3f} over "
+        f"{tput.n} slices (target >= 0.97): {decide(tput, 0.97, at_most=False)}; a second baseline client "
+        f"measured {twin.median:.3f}x ({twin.ci_low:.3f}..{twin.ci_high:.3f}) in the same slices; the client's CPU "
+        f"per request {cpu[ours]:.1f} µs against the baseline's {cpu[results.baseline]:.1f}; the {per_request} "
+        f"alone {statistics.median(results.overhead[ours]):.1f} µs against "
         f"{statistics.median(results.overhead[results.baseline]):.1f}",
         f"- 2 s tokens: {short[ours]['token']} token calls vs ideal {short[ours]['ideal']}, "
         f"{short[ours]['stale']} stale-token 401s",
@@ -465,11 +511,12 @@ async def run(rounds: int, duration: float, per_round: int, groups: list[str]) -
             measured["httpx"] = Results(HTTPX_CONTENDERS)
             await measure(measured["httpx"], box, rounds, duration, per_round)
         if "aiohttp" in groups:
-            measured["aiohttp"] = Results(AIOHTTP_CONTENDERS, scale=5)
+            measured["aiohttp"] = Results(AIOHTTP_CONTENDERS, scale=40, per_slice=200)
             await measure(measured["aiohttp"], box, rounds, duration, per_round)
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}, httpx {httpx.__version__}, "
-        f"aiohttp {aiohttp.__version__}; {rounds} interleaved rounds; median (min..max). "
+        f"aiohttp {aiohttp.__version__}; {rounds} interleaved rounds; median (min..max) over rounds, or over "
+        "every throughput slice with its 95% interval. "
         f"Load average at the end (1, 5, 15 min): {load_average(1)}.",
     ]
     if "httpx" in measured:
