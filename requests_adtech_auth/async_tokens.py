@@ -9,8 +9,9 @@ it, so a token endpoint that hangs holds one worker thread, not one per cancelle
 request or per loop, and other credentials' renewals still get a thread. The
 coroutines of one loop wait on one event; other threads and processes are kept to
 one token call by the token state's lock (and a shared cache's). The replay
-decision after a refusal, which may wait on that lock too, runs in a worker thread
-as well. Each adapter hands :class:`AsyncTokens` the things that differ between
+decision after a refusal is made on the loop; dropping the refused token, which
+may wait on that lock too, is one job in a worker thread however many requests
+the vendor refused it for. Each adapter hands :class:`AsyncTokens` the things that differ between
 event-loop libraries, as a :class:`LoopRuntime`.
 """
 
@@ -23,7 +24,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Mapping, MutableMapping
+from collections.abc import Awaitable, Hashable, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
 
@@ -106,12 +107,19 @@ _WORKER_SLOTS = 4
 
 
 class _Workers:
-    """The worker threads that renew tokens, and the renewal each token state has running in them."""
+    """The worker threads that renew tokens, and the one job of each kind running per token state.
+
+    A job is a token state's renewal, or the drop of a token the vendor refused;
+    both may wait on the state's lock, which a renewal holds while the token
+    endpoint answers (or hangs). One job per state and kind, whoever asks, keeps
+    a hung endpoint from taking more than two threads, so other credentials still
+    get one.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pool: Optional[ThreadPoolExecutor] = None
-        self.renewals: dict[TokenState, Future[str]] = {}
+        self.running: dict[Hashable, Future[Any]] = {}
 
     def get(self) -> ThreadPoolExecutor:
         pool = self.pool
@@ -124,21 +132,31 @@ class _Workers:
 
     def renewal(self, state: TokenState, fetch: Callable[[], str]) -> Future[str]:
         """The renewal of ``state`` running in a worker thread: the one already running, or a new one."""
+        return self._one(state, fetch)
+
+    def drop(self, state: TokenState, refused: str, key: Callable[[], str]) -> Future[None]:
+        """The drop of ``state``'s ``refused`` token running in a worker thread: the one already running, or a new one.
+
+        Every request the vendor refused that token for asks for the same drop.
+        """
+        return self._one((state, refused), functools.partial(state.drop, refused, key))
+
+    def _one(self, job: Hashable, work: Callable[[], _T]) -> Future[_T]:
         pool = self.get()
         with self.lock:
-            running = self.renewals.get(state)
+            running = self.running.get(job)
             if running is not None and not running.done():
                 return running
-            running = self.renewals[state] = pool.submit(fetch)
+            running = self.running[job] = pool.submit(work)
         # Kept until its thread finishes, not until its waiters stop waiting: a new
         # one would only queue behind it on the token state's lock, holding a thread.
-        running.add_done_callback(functools.partial(self._finished, state))
+        running.add_done_callback(functools.partial(self._finished, job))
         return running
 
-    def _finished(self, state: TokenState, renewal: Future[str]) -> None:
+    def _finished(self, job: Hashable, done: Future[Any]) -> None:
         with self.lock:
-            if self.renewals.get(state) is renewal:
-                del self.renewals[state]
+            if self.running.get(job) is done:
+                del self.running[job]
 
     def shut_down(self) -> None:
         """Let the worker threads finish their renewals and end, as they do at interpreter exit."""
@@ -149,8 +167,8 @@ class _Workers:
 
     def after_fork(self) -> None:
         self.lock = threading.Lock()
-        self.pool = None  # its threads stayed with the parent, and so did their renewals
-        self.renewals = {}
+        self.pool = None  # its threads stayed with the parent, and so did their jobs
+        self.running = {}
 
 
 _WORKERS = _Workers()
@@ -236,32 +254,36 @@ class AsyncTokens:
             flight.done.set()
         return flight.token
 
-    async def _outcome(self, renewal: Future[str]) -> str:
-        """The token ``renewal`` fetched, awaited without blocking the loop; cancelling this leaves it running."""
-        if not renewal.done():
+    async def _outcome(self, job: Future[_T]) -> _T:
+        """What the worker's ``job`` returned, awaited without blocking the loop; cancelling this leaves it running."""
+        if not job.done():
             finished = self.runtime.event()
             call_soon = self.runtime.call_soon_threadsafe()
 
-            def wake(_: Future[str]) -> None:
+            def wake(_: Future[_T]) -> None:
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                     call_soon(finished.set)
 
-            renewal.add_done_callback(wake)
+            job.add_done_callback(wake)
             await finished.wait()
-        error = renewal.exception()
+        error = job.exception()
         if isinstance(error, AuthError):
             raise for_another_caller(error)  # other loops raise the one renewal's error too
-        return renewal.result()
+        return job.result()
 
     async def replays(self, url: str, status: int, sent: Mapping[str, Any]) -> bool:
-        """The credential's replay decision for a request refused with ``status``, off the loop.
+        """The credential's replay decision for a request refused with ``status``.
 
-        It may drop the token under the token state's lock (and from a shared
-        cache), which a renewal may hold for seconds.
+        Made on the loop; dropping the refused token, under the token state's lock
+        (which a renewal may hold for seconds) and from a shared cache, is one job
+        in a worker thread for every request refused with that token.
         """
         if status not in self.auth.refused_token_statuses:
             return False
-        return await self.runtime.in_thread(self.auth._replay_decision, url, status, sent)
+        replay, refused = self.auth._refusal_verdict(url, status, sent)
+        if refused is not None:
+            await self._outcome(_WORKERS.drop(self.auth._bound_state(), refused, self.auth._cache_key))
+        return replay
 
 
 def headers_carrying(auth: TokenAuth, token: str, existing: Mapping[str, str]) -> dict[str, str]:

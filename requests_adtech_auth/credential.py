@@ -416,26 +416,37 @@ class Credential(TokenEndpointClient):
     def _replay_decision(self, url: str, status: int, sent: Mapping[str, Any]) -> bool:
         """Whether a request to ``url`` refused with ``status`` is replayed with a fresh token.
 
-        The one place both HTTP adapters ask. A refused token is dropped here (only
-        if still the cached one: another thread may already have replaced it).
+        The one place the adapters ask (the async ones in two steps: the verdict on
+        the loop, the drop, which may wait on the token state's lock, in a worker).
 
         Args:
             url: the refused request's URL, as sent.
             status: the refusal's HTTP status (one of :attr:`refused_token_statuses`).
             sent: the refused request's headers (any case-insensitive mapping).
         """
+        replay, refused = self._refusal_verdict(url, status, sent)
+        if refused is not None:
+            self._bound_state().drop(refused, self._cache_key)
+        return replay
+
+    def _refusal_verdict(self, url: str, status: int, sent: Mapping[str, Any]) -> tuple[bool, Optional[str]]:
+        """Whether to replay a refused request, and the refused token to drop (None: none), without waiting.
+
+        A refused token is marked at once and is to be dropped only if still the
+        cached one: another thread may already have replaced it.
+        """
         if not self._boundary.allows_quietly(url):
             # A redirect took this request off our hosts: never answer a foreign refusal with a token.
-            return False
+            return False, None
         carried = [str(sent.get(name) or "") for name in self.credential_headers]
         if not any(carried):
             # Sent bare on purpose: a redirect hop to another origin lost the credentials,
             # and a refusal there must not be answered with a fresh token.
-            return False
+            return False, None
         state = self._bound_state()
         cached = state.token
         if cached is None or not any(cached.value in value for value in carried):
-            return True  # it carried an older token: replaying costs no token call
+            return True, None  # it carried an older token: replaying costs no token call
         if status != 401 and _monotonic() - cached.issued_at < self.refusal_renewal_floor:
             # A fresh token refused with, say, 403: "not allowed", not "stale".
             logger.debug(
@@ -444,7 +455,6 @@ class Credential(TokenEndpointClient):
                 status,
                 self.refusal_renewal_floor,
             )
-            return False
+            return False, None
         state.refuse(cached.value)  # at once: the drop may wait for a renewal in flight
-        state.drop(cached.value, self._cache_key)
-        return True
+        return True, cached.value

@@ -614,6 +614,37 @@ def test_requests_that_give_up_on_a_hung_token_endpoint_hold_one_worker_and_star
     assert sandbox.count("rokt", "api") == 0
 
 
+def test_refusals_during_a_hung_renewal_hold_one_worker_and_starve_no_other(sandbox: Sandbox) -> None:
+    hung_auth, fetches, healthy_auth, (method, url, body, headers) = hung_and_healthy(sandbox)
+    sandbox.clear_faults()
+    hung_auth.get_token()
+    sandbox.add_fault("rokt", "token", Fault.hang(120), times=20)
+    sandbox.revoke_tokens("rokt")  # the vendor refuses the token still being served during the renewal
+    age_shared_token(hung_auth, left=hung_auth.leeway * 0.8)
+    hung, healthy = AiohttpAuth(hung_auth), AiohttpAuth(healthy_auth)
+    api = sandbox.rokt.api_url + ROKT_PATH
+
+    async def run() -> Answer:
+        async with aiohttp.ClientSession() as session:
+            waiting = [asyncio.ensure_future(_send(session, "GET", api, middlewares=(hung,)))]
+            await asyncio.sleep(0.3)  # its renewal hangs in a worker thread, holding the token state's lock
+            # More refusals than the library has worker threads: each one's refused token is
+            # dropped under that lock.
+            waiting += [asyncio.ensure_future(_send(session, "GET", api, middlewares=(hung,))) for _ in range(6)]
+            await asyncio.sleep(0.5)
+            try:
+                call = _send(session, method, url, json=body, headers=headers, middlewares=(healthy,))
+                return await asyncio.wait_for(call, 10)  # far less than the hang
+            finally:
+                for task in waiting:
+                    task.cancel()
+                await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert asyncio.run(run()).status < 300
+    assert sandbox.count("rokt", "api_401_stale") == 6
+    assert len(fetches) == 2, "the test's own token, then one renewal of the hung credential"
+
+
 def test_threads_loops_and_a_requests_session_share_one_token(sandbox: Sandbox) -> None:
     sandbox.token_delay = 0.2
     auth = sandbox.rokt_auth()
