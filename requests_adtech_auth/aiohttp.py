@@ -55,25 +55,30 @@ What it guarantees:
   hop when aiohttp sends it again on a new connection (it rebuilds it from the
   caller's headers). A request whose
   first URL is not an allowed host is the caller's own: it is sent as it is, on
-  every hop.
+  every hop. A request object that carried this credential's token and is sent
+  again to such a host (an outer middleware failing over to a backup host) loses
+  them as on a redirect.
 
   aiohttp tells a redirect hop from a new request only through the request's
   list of tracing hooks, which it hands every hop of one request: a version that
-  does not (none of 3.12 to 3.14) gets no credential sent, with an error. Each
-  request's hops are tracked on their own, so a request sent between two hops of
-  another (from a trace hook, or a middleware around this one) changes nothing
-  for the other.
+  does not (none of 3.12 to 3.14), or a middleware that replaces the list, gets no
+  credential sent, with an error. Each request's hops are tracked on their own,
+  by that list, in the adapter: a request sent between two hops of another (from
+  a trace hook, or a middleware around this one), and an outer middleware that
+  sends each hop from a task of its own (``asyncio.wait_for`` before Python 3.12,
+  ``create_task``, ``shield``), change nothing. Put this middleware last in
+  ``middlewares``: one placed after it sees the request with its credentials and
+  could send it anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
+import threading
 import time
 import weakref
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections import OrderedDict
 from typing import Any, Callable, TypeVar
 
 from .exceptions import AuthError, ConfigurationError, missing_extra
@@ -158,26 +163,20 @@ _ASYNCIO = _AsyncioRuntime()
 # -- one request's hops ------------------------------------------------------------------------------
 
 
-class _Hops:
-    """Where one session request's credentials went, per adapter, once a hop was redirected or replayed.
+class _Trail(CredentialTrail):
+    """Where one session request's credentials went, once a hop of it was redirected or replayed.
 
     aiohttp builds every hop as a new request and calls the middleware for each;
     what its hops share, and no other request has, is their list of tracing hooks
-    (the marker). A request neither redirected nor replayed never gets one.
+    (the marker). A request neither redirected nor replayed never gets a trail.
     """
 
-    __slots__ = ("marker", "trails")
+    __slots__ = ("marker", "redirected", "replayed", "started_bare")
 
-    def __init__(self, marker: object) -> None:
-        self.marker = marker
-        self.trails: dict[AiohttpAuth, _Trail] = {}
-
-
-class _Trail(CredentialTrail):
-    __slots__ = ("redirected", "replayed", "started_bare")
-
-    def __init__(self, auth: TokenAuth, url: str, carried: bool) -> None:
+    def __init__(self, auth: TokenAuth, marker: object, url: str, carried: bool) -> None:
         super().__init__(auth._boundary, url)
+        #: Held: no other object gets its id while the trail is kept under it.
+        self.marker = marker
         self.carried = carried
         #: The first request went to a host that is not allowed: the caller's own, never touched.
         self.started_bare = not carried
@@ -187,38 +186,19 @@ class _Trail(CredentialTrail):
         self.replayed = False
 
 
-#: A task that has never redirected or replayed a request: its first hops skip the lookup.
-_NO_HOPS: Mapping[int, _Hops] = MappingProxyType({})
-#: The trails of the requests this task is in the middle of, by their marker's id (the
-#: entry holds the marker, so no other request gets that id while it is there). A request
-#: sent from inside another one, in the same task, between two of its hops (a trace hook,
-#: an outer middleware) adds an entry of its own rather than taking the outer one's place.
-#: The map is replaced, never changed in place: a task started from this one inherits it,
-#: and its own requests' entries stay its own.
-_HOPS: contextvars.ContextVar[Mapping[int, _Hops]] = contextvars.ContextVar(
-    "requests_adtech_auth.hops", default=_NO_HOPS
-)
-#: The requests one task keeps trails for; the one least recently redirected goes first.
-_TRAILS_PER_TASK = 64
-
-
-def _hops_of(marker: object) -> _Hops:
-    """The trails of the request with ``marker``, made its task's most recent entry."""
-    held = _HOPS.get()
-    key = id(marker)
-    hops = held.get(key)
-    if hops is None or hops.marker is not marker:
-        hops = _Hops(marker)
-    kept = [(other, entry) for other, entry in held.items() if other != key][1 - _TRAILS_PER_TASK :]
-    _HOPS.set({**dict(kept), key: hops})
-    return hops
+#: The trails one adapter keeps at most: a request's goes when its last hop is answered,
+#: but one whose redirect the caller takes itself (``allow_redirects=False``) or that
+#: fails stays until more than this many are newer.
+_TRAILS_KEPT = 1024
 
 
 def _unguarded() -> AuthError:
-    # Not the aiohttp this was written against: send no credential unchecked.
+    # Not the aiohttp this was written against, or a middleware before this one replaced
+    # the list: send no credential unchecked.
     return AuthError(
-        f"cannot tell a redirect hop from a new request in aiohttp {aiohttp.__version__}; "
-        "no credential is sent (use aiohttp 3.12 to 3.14)"
+        "cannot tell a redirect hop from a new request: the request's _traces is not the list aiohttp "
+        f"3.12 to 3.14 hands every hop (aiohttp {aiohttp.__version__}; did a middleware before this one "
+        "replace it?); no credential is sent"
     )
 
 
@@ -262,7 +242,7 @@ class AiohttpAuth:
         ConfigurationError: ``auth`` is not a TokenAuth.
     """
 
-    __slots__ = ("_last_url", "_tokens", "_unusual", "auth")
+    __slots__ = ("_last_url", "_tokens", "_trails", "_trails_lock", "_unusual", "auth")
 
     def __init__(self, auth: TokenAuth) -> None:
         if not isinstance(auth, TokenAuth):
@@ -275,6 +255,9 @@ class AiohttpAuth:
         #: The last yarl URL sent and its text. yarl hands the same immutable URL object
         #: for the same address, so a client calling one endpoint renders it once.
         self._last_url: tuple[object, str] = (None, "")
+        #: The trails of the requests redirected or replayed and not yet answered, by their marker's id.
+        self._trails: OrderedDict[int, _Trail] = OrderedDict()
+        self._trails_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"AiohttpAuth({self.auth!r})"
@@ -291,11 +274,10 @@ class AiohttpAuth:
             marker = getattr(request, "_traces", None)
             if marker.__class__ is not list:
                 raise _unguarded()
-            held = _HOPS.get()
-            if held is not _NO_HOPS:  # this task has redirected or replayed a request: is this its next hop?
-                hops = held.get(id(marker))
-                if hops is not None and hops.marker is marker and self in hops.trails:
-                    return await self._next_hop(request, handler, hops, hops.trails[self])
+            if self._trails:  # requests are being redirected or replayed: is this one of them?
+                trail = self._trails.get(id(marker))
+                if trail is not None and trail.marker is marker:
+                    return await self._next_hop(request, handler, trail)
             # The request's first hop (or aiohttp sending it again on a new connection):
             # the path of nearly every request, in this one coroutine.
             url = self._url_of(request)
@@ -328,9 +310,7 @@ class AiohttpAuth:
             self._last_url = (target, url)
         return url
 
-    async def _next_hop(
-        self, request: ClientRequest, handler: ClientHandlerType, hops: _Hops, trail: _Trail
-    ) -> ClientResponse:
+    async def _next_hop(self, request: ClientRequest, handler: ClientHandlerType, trail: _Trail) -> ClientResponse:
         """A hop after a redirect (or one aiohttp sends again on a new connection): the trail decides."""
         url = self._url_of(request)
         if trail.redirected:
@@ -341,19 +321,23 @@ class AiohttpAuth:
         if not carried:
             if not trail.started_bare:
                 await self._strip(request, url)
-            return await self._sent(request, handler, url, hops.marker, carried=False, first=False)
+            return await self._sent(request, handler, url, trail.marker, carried=False, first=False)
         self._attach(request, self._tokens.fresh() or await self._tokens.token())
         response = await handler(request)
-        return await self._answered(request, handler, response, url, hops.marker, may_replay=not trail.replayed)
+        return await self._answered(request, handler, response, url, trail.marker, may_replay=not trail.replayed)
 
     async def _sent(
         self, request: ClientRequest, handler: ClientHandlerType, url: str, marker: object, carried: bool, first: bool
     ) -> ClientResponse:
         """Send a hop without credentials."""
+        if first and self._carries_own_token(request):
+            # A request object this adapter sent before, now sent elsewhere (an outer
+            # middleware failing over to another host): it leaves the origin as on a redirect.
+            await self._strip(request, url)
         response = await handler(request)
         if first and response.status in (401, 403):
             self.auth._boundary.refused_without_credentials(url, response.status)
-        self._note_redirect(response, url, marker, carried)
+        self._note_answer(response, url, marker, carried)
         return response
 
     async def _answered(
@@ -379,21 +363,44 @@ class AiohttpAuth:
             # through this middleware, and that is no first hop to replay once more.
             self._trail(marker, url, carried=True).replayed = True
             response = await handler(request)
-        self._note_redirect(response, url, marker, True)
+        self._note_answer(response, url, marker, True)
         return response
 
-    def _note_redirect(self, response: ClientResponse, url: str, marker: object, carried: bool) -> None:
-        """A redirect answer: aiohttp's next call with this request's marker is its next hop."""
+    def _note_answer(self, response: ClientResponse, url: str, marker: object, carried: bool) -> None:
+        """A redirect: aiohttp's next call with this request's marker is its next hop. Else the request is done."""
         if response.status in _REDIRECTS:
             self._trail(marker, url, carried).redirected = True
+        elif self._trails:
+            with self._trails_lock:
+                trail = self._trails.get(id(marker))
+                if trail is not None and trail.marker is marker:
+                    del self._trails[id(marker)]
 
     def _trail(self, marker: object, url: str, carried: bool) -> _Trail:
-        """The trail this adapter keeps of the request with ``marker``, begun at ``url`` if new."""
-        hops = _hops_of(marker)
-        trail = hops.trails.get(self)
-        if trail is None:
-            trail = hops.trails[self] = _Trail(self.auth, url, carried)
+        """The trail of the request with ``marker``, begun at ``url`` if new, made the most recent."""
+        key = id(marker)
+        with self._trails_lock:
+            trail = self._trails.get(key)
+            if trail is None or trail.marker is not marker:
+                trail = self._trails[key] = _Trail(self.auth, marker, url, carried)
+                while len(self._trails) > _TRAILS_KEPT:
+                    self._trails.popitem(last=False)
+            else:
+                self._trails.move_to_end(key)
         return trail
+
+    def _carries_own_token(self, request: ClientRequest) -> bool:
+        """Whether a credential header of ``request`` holds this credential's token (or the one last refused)."""
+        state = self.auth._bound_state()
+        cached = state.token
+        tokens = [token for token in (cached.value if cached else None, state.refused) if token]
+        headers = request.headers
+        return any(
+            token in value
+            for name in self.auth.credential_headers
+            for value in headers.getall(name, ())
+            for token in tokens
+        )
 
     def _attach(self, request: ClientRequest, token: str) -> None:
         request.headers.update(headers_carrying(self.auth, token, request.headers))
@@ -414,7 +421,7 @@ class AiohttpAuth:
             headers.popall("Content-Type", None)
             auth._boundary.body_withheld(url, auth._describe())
         logger.debug(
-            "%s: credential and personal-data headers taken off a redirect to %s",
+            "%s: credential and personal-data headers taken off a request leaving its origin, to %s",
             auth._describe(),
             request.url.host,  # host only: a path or query may carry something private
         )

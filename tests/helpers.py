@@ -205,6 +205,11 @@ def cached_token(auth: TokenAuth) -> CachedToken:
     return cached
 
 
+def kept_trails(adapter: Any) -> int:
+    """How many requests' redirect trails an ``AiohttpAuth`` holds (internal: what no public call shows)."""
+    return len(adapter._trails)
+
+
 def make_older(auth: TokenAuth, seconds: float) -> None:
     """Move the held token's renewal point and expiry ``seconds`` earlier, as if fetched that long ago."""
     cached = cached_token(auth)

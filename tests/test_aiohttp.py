@@ -26,13 +26,23 @@ import aiohttp
 import httpx
 import pytest
 import requests
+from yarl import URL
 
 from requests_adtech_auth import AuthError, InsecureTransportError, RoktAuth, TokenAuth, TokenRequestError
-from requests_adtech_auth.aiohttp import AiohttpAuth
+from requests_adtech_auth.aiohttp import _TRAILS_KEPT, AiohttpAuth
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import DT_REPORT, FLOWS, Flow, RawServer, age_shared_token, library_locals, token_state_of
+from .helpers import (
+    DT_REPORT,
+    FLOWS,
+    Flow,
+    RawServer,
+    age_shared_token,
+    kept_trails,
+    library_locals,
+    token_state_of,
+)
 from .helpers import flow as flow_named
 from .test_boundary import HOSTILE_LOCATIONS, _assert_storage_got_nothing, _storage_hostport
 from .test_httpx import FAULTS, api_call, assert_replayed_with_a_fresh_token, check_token_endpoint_faults, sent_token
@@ -395,6 +405,122 @@ def test_a_request_sent_between_two_hops_of_another_leaves_its_trail_alone(sandb
     _assert_storage_got_nothing(sandbox, auth)
     if flow.vendor == "algonomy":  # the personal-data header and body go with the credentials
         assert foreign.header("gcrId") is None and not foreign.body
+
+
+def test_a_request_keeps_its_trail_however_many_are_sent_between_its_hops(sandbox: Sandbox) -> None:
+    # More redirected requests between two hops of one than any fixed table of a task's
+    # requests would hold: the outer request's 307 to a foreign host still loses everything.
+    auth = sandbox.algonomy_auth()
+    sandbox.add_fault("algonomy", "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
+    method, url, body, headers = api_call(flow_named("algonomy"), sandbox)
+    nested: list[Answer] = []
+    nesting = threading.Event()
+
+    async def run() -> Answer:
+        async def audit(session: aiohttp.ClientSession, context: object, params: object) -> None:
+            if not nesting.is_set():  # no nesting within the nested requests
+                nesting.set()
+                for _ in range(100):
+                    nested.append(await _send(session, "GET", sandbox.url + "/redirect", params={"to": "/landing"}))
+
+        tracing = aiohttp.TraceConfig()
+        tracing.on_request_redirect.append(audit)
+        async with aiohttp.ClientSession(middlewares=(AiohttpAuth(auth),), trace_configs=[tracing]) as session:
+            return await _send(session, method, url, json=body, headers={**headers, "gcrId": "c1"})
+
+    answer = asyncio.run(run())
+    assert (answer.status, answer.history) == (200, [307])
+    assert [n.history for n in nested] == [[302]] * 100
+    (foreign,) = sandbox.calls_to("storage")
+    _assert_storage_got_nothing(sandbox, auth)
+    assert foreign.header("gcrId") is None and not foreign.body
+
+
+def test_a_trail_is_kept_while_its_request_is_redirected_and_their_number_is_bounded(sandbox: Sandbox) -> None:
+    wrapped = AiohttpAuth(sandbox.rokt_auth())
+    hop = {"to": "/landing"}
+
+    async def run() -> tuple[int, int]:
+        async with aiohttp.ClientSession(middlewares=(wrapped,)) as session:
+            for _ in range(20):
+                assert (await _send(session, "GET", sandbox.url + "/redirect", params=hop)).history == [302]
+            followed = kept_trails(wrapped)
+            # Redirects the caller takes itself: aiohttp sends no next hop that would end the trail.
+            for _ in range(_TRAILS_KEPT + 10):
+                answer = await _send(session, "GET", sandbox.url + "/redirect", params=hop, allow_redirects=False)
+                assert answer.status == 302
+            return followed, kept_trails(wrapped)
+
+    assert asyncio.run(run()) == (0, _TRAILS_KEPT)
+
+
+async def _hop_in_a_task_of_its_own(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+    return await asyncio.create_task(handler(request))
+
+
+async def _hop_shielded(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+    return await asyncio.shield(handler(request))
+
+
+async def _hop_with_a_timeout(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+    return await asyncio.wait_for(handler(request), 10)  # a task of its own before Python 3.12
+
+
+@pytest.mark.parametrize("outer", [_hop_in_a_task_of_its_own, _hop_shielded, _hop_with_a_timeout])
+def test_an_outer_middleware_sending_each_hop_from_its_own_task_changes_nothing(sandbox: Sandbox, outer: Any) -> None:
+    algonomy, rokt = sandbox.algonomy_auth(), sandbox.rokt_auth()
+    sandbox.add_fault("algonomy", "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
+    method, url, body, headers = api_call(flow_named("algonomy"), sandbox)
+    api = sandbox.rokt.api_url + ROKT_PATH
+    # The sandbox's main server under another name: a foreign first URL, which sends the request to the API.
+    foreign_first = sandbox.url.replace("127.0.0.1", "localhost") + "/redirect?" + str(httpx.QueryParams({"to": api}))
+
+    async def run() -> tuple[Answer, Answer]:
+        async with aiohttp.ClientSession() as session:
+            pii = await _send(
+                session,
+                method,
+                url,
+                json=body,
+                headers={**headers, "gcrId": "c1"},
+                middlewares=(outer, AiohttpAuth(algonomy)),
+            )
+            bare = await _send(session, "GET", foreign_first, middlewares=(outer, AiohttpAuth(rokt)))
+            return pii, bare
+
+    pii, bare = asyncio.run(run())
+    assert (pii.history, bare.history) == ([307], [302])
+    (foreign,) = sandbox.calls_to("storage")
+    _assert_storage_got_nothing(sandbox, algonomy)
+    assert foreign.header("gcrId") is None and not foreign.body
+    assert sandbox.calls_to("main", "/rokt/v1/query")[-1].header("Authorization") is None
+    assert sandbox.count("rokt", "token") == 0
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
+def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_credentials(
+    sandbox: Sandbox, flow: Flow
+) -> None:
+    # A failover middleware: on a 503 it points the same request object at a backup host.
+    auth = flow.auth(sandbox)
+    sandbox.add_fault(flow.vendor, "api", Fault.status(503))
+    backup = URL(sandbox.storage_url + "/collect")
+
+    async def failover(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        response = await handler(request)
+        if response.status != 503:
+            return response
+        response.release()
+        request.url = backup
+        return await handler(request)
+
+    method, url, body, headers = api_call(flow, sandbox)
+    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
+    assert (answer.status, sandbox.count(flow.vendor, "api")) == (200, 1)
+    (sent,) = sandbox.calls_to("storage")
+    _assert_storage_got_nothing(sandbox, auth)
+    if flow.vendor == "algonomy":  # the personal-data headers and body leave with the credentials
+        assert not sent.body
 
 
 def test_a_foreign_hop_that_aiohttp_sends_again_is_stripped_again(sandbox: Sandbox) -> None:
