@@ -29,10 +29,10 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .control_text import CONTROL_CLASSES, raw_controls
 from .helpers import DT_REPORT, FLOWS, Flow, RawServer, age_shared_token, error_answer, library_locals, token_state_of
 from .helpers import flow as flow_named
 from .test_boundary import _assert_storage_got_nothing
-from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 MODES = ["sync", "async"]
 #: Shared by every client here: httpx builds one per client otherwise, which takes a while.

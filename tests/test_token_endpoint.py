@@ -32,6 +32,7 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_answers import MAX_LIFETIME
 
+from .control_text import CONTROL_CLASSES, raw_controls
 from .helpers import (
     FLOWS,
     Flow,
@@ -40,7 +41,6 @@ from .helpers import (
     library_locals,
     token_state_of,
 )
-from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 # -- 4. no secret in the locals of any frame an error carries ------------------------------------------
 
