@@ -12,6 +12,7 @@ import pytest
 from requests_adtech_auth.sandbox import Sandbox
 
 from .helpers import FLOWS, Flow
+from .redis_server import redis_server  # noqa: F401  (a fixture, for every test file)
 
 pytest_plugins = ["pytester"]
 

@@ -23,7 +23,7 @@ import docutils.core
 import docutils.utils
 import pytest
 
-from .test_cache import RedisServer
+from .redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.rst"
