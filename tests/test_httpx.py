@@ -30,9 +30,9 @@ from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .control_text import CONTROL_CLASSES, raw_controls
+from .foreign_host import assert_storage_got_nothing
 from .helpers import DT_REPORT, FLOWS, Flow, RawServer, age_shared_token, error_answer, library_locals, token_state_of
 from .helpers import flow as flow_named
-from .test_boundary import _assert_storage_got_nothing
 
 MODES = ["sync", "async"]
 #: Shared by every client here: httpx builds one per client otherwise, which takes a while.
@@ -151,7 +151,7 @@ def test_get_headers_and_its_async_twin(sandbox: Sandbox, mode: str) -> None:
 def test_no_credential_and_no_token_call_for_a_host_not_allowed(sandbox: Sandbox, mode: str) -> None:
     auth = sandbox.algonomy_auth()
     assert call(mode, HttpxAuth(auth), "GET", sandbox.storage_url + "/collect").status_code == 200
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert sandbox.count("algonomy", "token") == 0
 
 
@@ -252,7 +252,7 @@ def test_cross_origin_redirect_carries_no_credential_header(sandbox: Sandbox, fl
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [302]
     assert len(sandbox.calls_to("storage")) == 1
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -266,7 +266,7 @@ def test_redirect_to_another_allowed_origin_drops_credentials_as_requests_does(
     target = {"to": sandbox.storage_url + "/landing"}
     response = call(mode, HttpxAuth(auth), "GET", sandbox.url + "/redirect", params=target, follow_redirects=True)
     assert response.status_code == 200
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     # The first hop, to an allowed origin, did carry them.
     assert flow.token_header(sandbox.calls_to("main", "/redirect")[-1].headers) == auth.get_token()
 
@@ -294,7 +294,7 @@ def test_same_origin_hop_then_foreign_hop(sandbox: Sandbox, mode: str) -> None:
     response = call(mode, HttpxAuth(auth), "GET", sandbox.url + "/redirect", params={"to": via}, follow_redirects=True)
     assert [r.status_code for r in response.history] == [302, 302]
     assert all(c.header("X-Platform-Parent-Account-Id") for c in sandbox.calls_to("main", "/redirect"))
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -307,7 +307,7 @@ def test_replay_whose_answer_redirects_off_host_carries_nothing(sandbox: Sandbox
     sandbox.add_fault(flow.vendor, "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
     response = flow_call(mode, wrapped, flow, sandbox, follow_redirects=True)
     assert response.status_code == 200  # the storage host's answer
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert sandbox.count(flow.vendor, "token") == 2
 
 
@@ -341,7 +341,7 @@ def test_the_callers_trace_callback_still_gets_every_event(sandbox: Sandbox, mod
     assert b"access_token" in headers_sent[0]  # the first hop, to an allowed host
     assert b"access_token" not in headers_sent[1] and b"tenant_hash" not in headers_sent[1]  # as sent: stripped
     assert any(event.endswith("receive_response_headers.complete") for event, _ in events)
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
 
 
 # -- token-endpoint faults surface as the same library errors --------------------------------------------
