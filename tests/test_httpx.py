@@ -31,7 +31,17 @@ from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .control_text import CONTROL_CLASSES, raw_controls
 from .foreign_host import assert_storage_got_nothing
-from .helpers import DT_REPORT, FLOWS, Flow, RawServer, age_shared_token, error_answer, library_locals, token_state_of
+from .helpers import (
+    DT_REPORT,
+    FLOWS,
+    Flow,
+    RawServer,
+    age_shared_token,
+    error_answer,
+    library_locals,
+    sent_secrets,
+    token_state_of,
+)
 from .helpers import flow as flow_named
 
 MODES = ["sync", "async"]
@@ -415,11 +425,9 @@ def test_control_characters_from_the_vendor_are_escaped_through_httpx(
 
 def _assert_no_secret_shown(error: BaseException, auth: TokenAuth, box: Sandbox, adapter_repr: str) -> None:
     """Neither the error, its repr, nor the locals of the frames it carries hold a secret the flow sends."""
-    from .test_token_endpoint import _sent_secrets
-
     shown = "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
     assert adapter_repr in shown, "locals were captured"
-    for secret in _sent_secrets(auth, box):
+    for secret in sent_secrets(auth, box):
         assert secret not in shown and secret not in repr(error), "a secret is in the error or its frames' locals"
 
 
