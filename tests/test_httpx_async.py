@@ -27,8 +27,8 @@ from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .helpers import FLOWS, cache_key_of, token_state_of
 from .helpers import flow as flow_named
+from .subclassed_rokt import MissingScope, ScopeCheckingRokt
 from .test_httpx import TLS, api_call
-from .test_rokt import MissingScope, ScopeCheckingRokt
 
 BACKENDS = ["asyncio", "trio"]
 ROKT_PATH = "/v1/query/accounts"
