@@ -32,11 +32,19 @@ from requests_adtech_auth.aiohttp import AiohttpAuth
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .adapter_checks import (
+    FAULTS,
+    Ticker,
+    api_call,
+    assert_replayed_with_a_fresh_token,
+    check_token_endpoint_faults,
+    count_worker_calls,
+    hung_and_healthy,
+    sent_token,
+)
 from .foreign_host import HOSTILE_LOCATIONS, assert_storage_got_nothing, storage_hostport
 from .helpers import DT_REPORT, FLOWS, Flow, RawServer, age_shared_token, library_locals, token_state_of
 from .helpers import flow as flow_named
-from .test_httpx import FAULTS, api_call, assert_replayed_with_a_fresh_token, check_token_endpoint_faults, sent_token
-from .test_httpx_async import Ticker, count_worker_calls, hung_and_healthy
 
 ROKT_PATH = "/v1/query/accounts"
 
