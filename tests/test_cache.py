@@ -22,10 +22,7 @@ from requests_adtech_auth.sandbox import Sandbox
 
 from .helpers import cache_key_of, token_state_of
 from .redis_server import RedisServer
-
-#: What each multi-process run measured, for the terminal summary (and the closing note).
-REPORT: list[str] = []
-
+from .run_reports import CACHE_REPORT
 
 # -- the file cache ---------------------------------------------------------------------------
 
@@ -228,7 +225,7 @@ def test_eight_processes_share_one_token_per_renewal(
         failures = pool.map(_process_worker, [job] * processes, chunksize=1)
     issued = sandbox.count("rokt", "token_issued")
     ideal = 1 + int(seconds / (lifetime * 0.75))
-    REPORT.append(
+    CACHE_REPORT.append(
         f"{processes} processes, cache={kind}: {issued} token calls in {seconds} s of 2 s tokens (ideal {ideal})"
     )
     assert failures == [0] * processes
