@@ -29,10 +29,11 @@ problems += [f"wheel lacks {n}" for n in ("requests_adtech_auth/py.typed",) if n
 
 with tarfile.open(sdist) as archive:
     members = {m.name.split("/", 1)[1] for m in archive.getmembers() if "/" in m.name}
+# Every module of the suite: the sdist runs it, and its test files import the support
+# modules beside them (helpers.py, redis_server.py, ...), not only conftest.py.
+root = Path(__file__).resolve().parent.parent
 needed = (
-    "tests/__init__.py",
-    "tests/conftest.py",
-    "tests/helpers.py",
+    *sorted(p.relative_to(root).as_posix() for p in (root / "tests").glob("*.py")),
     "docs/conf.py",
     "docs/index.rst",
     "CHANGELOG.rst",

@@ -12,6 +12,8 @@ import pytest
 from requests_adtech_auth.sandbox import Sandbox
 
 from .helpers import FLOWS, Flow
+from .redis_server import redis_server  # noqa: F401  (a fixture, for every test file)
+from .run_reports import CACHE_REPORT, SOAK_REPORT
 
 pytest_plugins = ["pytester"]
 
@@ -24,34 +26,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """On a pytest-xdist worker: hand what it measured and checked to the controller's summary."""
-    from .test_cache import REPORT as CACHE_REPORT
-    from .test_soak import REPORT
-
     output = getattr(session.config, "workeroutput", None)
     if output is not None:
-        output["adtech_summary"] = {"checked": dict(_CHECKED), "soak": list(REPORT), "caches": list(CACHE_REPORT)}
+        output["adtech_summary"] = {"checked": dict(_CHECKED), "soak": list(SOAK_REPORT), "caches": list(CACHE_REPORT)}
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """On the pytest-xdist controller: add a finished worker's figures to this process's."""
-    from .test_cache import REPORT as CACHE_REPORT
-    from .test_soak import REPORT
-
     summary = getattr(node, "workeroutput", {}).get("adtech_summary")
     if summary is None:
         return
     for name, count in summary["checked"].items():
         _CHECKED[name] += count
-    REPORT.extend(summary["soak"])
+    SOAK_REPORT.extend(summary["soak"])
     CACHE_REPORT.extend(summary["caches"])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from .test_cache import REPORT as CACHE_REPORT
-    from .test_soak import REPORT
-
-    for title, lines in (("soak", REPORT), ("shared caches", CACHE_REPORT)):
+    for title, lines in (("soak", SOAK_REPORT), ("shared caches", CACHE_REPORT)):
         if lines:
             terminalreporter.section(title)
             for line in lines:

@@ -14,6 +14,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -124,6 +125,21 @@ def library_locals(error: BaseException) -> str:
     return "".join(
         f"{frame.name}: {frame.locals}\n" for frame in shown.stack if frame.filename.startswith(_PACKAGE_DIR)
     )
+
+
+def sent_secrets(auth: TokenAuth, box: Sandbox) -> set[str]:
+    """Every secret ``auth``'s flow sends to ``box``, in each form it may take on the wire or in a text."""
+    found: set[str] = set()
+    for secret in (s for s in box.secrets() if len(s) >= 4):
+        found |= {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    spec = auth._token_request()
+    for name, value in spec.headers.items():
+        if name.lower() == "authorization":
+            found.add(value)
+            found.add(value.partition(" ")[2])
+    if spec.data:
+        found.add(spec.data)
+    return found
 
 
 #: What Rokt's account summary needs besides the token (its Reporting API page).

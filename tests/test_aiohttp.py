@@ -33,6 +33,17 @@ from requests_adtech_auth.aiohttp import _TRAILS_KEPT, AiohttpAuth
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .adapter_checks import (
+    FAULTS,
+    Ticker,
+    api_call,
+    assert_replayed_with_a_fresh_token,
+    check_token_endpoint_faults,
+    count_worker_calls,
+    hung_and_healthy,
+    sent_token,
+)
+from .foreign_host import HOSTILE_LOCATIONS, assert_storage_got_nothing, storage_hostport
 from .helpers import (
     DT_REPORT,
     FLOWS,
@@ -44,9 +55,6 @@ from .helpers import (
     token_state_of,
 )
 from .helpers import flow as flow_named
-from .test_boundary import HOSTILE_LOCATIONS, _assert_storage_got_nothing, _storage_hostport
-from .test_httpx import FAULTS, api_call, assert_replayed_with_a_fresh_token, check_token_endpoint_faults, sent_token
-from .test_httpx_async import Ticker, count_worker_calls, hung_and_healthy
 
 ROKT_PATH = "/v1/query/accounts"
 
@@ -132,7 +140,7 @@ def test_algonomy_headers_overwrite_the_callers_as_on_requests(sandbox: Sandbox)
 def test_no_credential_and_no_token_call_for_a_host_not_allowed(sandbox: Sandbox) -> None:
     auth = sandbox.algonomy_auth()
     assert call(AiohttpAuth(auth), "GET", sandbox.storage_url + "/collect").status == 200
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert sandbox.count("algonomy", "token") == 0
 
 
@@ -152,7 +160,7 @@ def test_each_request_is_decided_on_its_own_url_in_one_session(sandbox: Sandbox)
         "Bearer " + auth.get_token(),
         None,
     ]
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
 
 
 def test_plain_http_to_an_allowed_remote_host_is_refused_before_sending(sandbox: Sandbox) -> None:
@@ -283,7 +291,7 @@ def test_cross_origin_redirect_carries_no_credential_header(sandbox: Sandbox, fl
     answer = call(wrapped, "GET", sandbox.url + "/redirect", params={"to": target})
     assert (answer.status, answer.history) == (200, [302])
     assert len(sandbox.calls_to("storage")) == 1
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
 
 
 @pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
@@ -294,7 +302,7 @@ def test_redirect_to_another_allowed_origin_drops_credentials_as_requests_does(s
     target = {"to": sandbox.storage_url + "/landing"}
     answer = call(AiohttpAuth(auth), "GET", sandbox.url + "/redirect", params=target)
     assert answer.status == 200
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert sandbox.count(flow.vendor, "token") == 1
     # The first hop, to an allowed origin, did carry them.
     assert flow.token_header(sandbox.calls_to("main", "/redirect")[-1].headers) == auth.get_token()
@@ -319,7 +327,7 @@ def test_same_origin_hop_then_foreign_hop(sandbox: Sandbox) -> None:
     answer = call(AiohttpAuth(auth), "GET", sandbox.url + "/redirect", params={"to": via}, headers=mine)
     assert answer.history == [302, 302]
     assert all(c.header("X-Platform-Parent-Account-Id") for c in sandbox.calls_to("main", "/redirect"))
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert sandbox.calls_to("storage")[-1].header("X-Platform-Parent-Account-Id") is None
 
 
@@ -343,7 +351,7 @@ def test_replay_whose_answer_redirects_off_host_carries_nothing(sandbox: Sandbox
     sandbox.add_fault(flow.vendor, "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
     answer = flow_call(wrapped, flow, sandbox)
     assert answer.status == 200  # the storage host's answer
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert sandbox.count(flow.vendor, "token") == 2
 
 
@@ -402,7 +410,7 @@ def test_a_request_sent_between_two_hops_of_another_leaves_its_trail_alone(sandb
     assert (answer.status, answer.history) == (200, [307])
     assert nested[0].history == [302], "the nested request was redirected too"
     (foreign,) = sandbox.calls_to("storage")
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     if flow.vendor == "algonomy":  # the personal-data header and body go with the credentials
         assert foreign.header("gcrId") is None and not foreign.body
 
@@ -432,7 +440,7 @@ def test_a_request_keeps_its_trail_however_many_are_sent_between_its_hops(sandbo
     assert (answer.status, answer.history) == (200, [307])
     assert [n.history for n in nested] == [[302]] * 100
     (foreign,) = sandbox.calls_to("storage")
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert foreign.header("gcrId") is None and not foreign.body
 
 
@@ -491,7 +499,7 @@ def test_an_outer_middleware_sending_each_hop_from_its_own_task_changes_nothing(
     pii, bare = asyncio.run(run())
     assert (pii.history, bare.history) == ([307], [302])
     (foreign,) = sandbox.calls_to("storage")
-    _assert_storage_got_nothing(sandbox, algonomy)
+    assert_storage_got_nothing(sandbox, algonomy)
     assert foreign.header("gcrId") is None and not foreign.body
     assert sandbox.calls_to("main", "/rokt/v1/query")[-1].header("Authorization") is None
     assert sandbox.count("rokt", "token") == 0
@@ -518,7 +526,7 @@ def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_c
     answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
     assert (answer.status, sandbox.count(flow.vendor, "api")) == (200, 1)
     (sent,) = sandbox.calls_to("storage")
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     if flow.vendor == "algonomy":  # the personal-data headers and body leave with the credentials
         assert not sent.body
 
@@ -560,7 +568,7 @@ def test_a_redirect_left_to_the_caller_is_a_new_request(sandbox: Sandbox) -> Non
     assert all(c.header("access_token") == auth.get_token() for c in sandbox.calls_to("main", "/algonomy/api"))
 
 
-#: test_boundary's hostile Location forms (aiohttp follows some, refuses others), and more that it follows.
+#: The hostile Location forms of foreign_host.py (aiohttp follows some, refuses others), and more that it follows.
 LOCATIONS = [
     *HOSTILE_LOCATIONS,
     "http://user:pw@{foreign}/landing",
@@ -575,7 +583,7 @@ LOCATIONS = [
 def test_hostile_location_never_carries_credentials_off_host(sandbox: Sandbox, flow: Flow, location: str) -> None:
     auth = flow.auth(sandbox)
     port = sandbox.url.rsplit(":", 1)[1]
-    target = location.format(foreign=_storage_hostport(sandbox), port=port)
+    target = location.format(foreign=storage_hostport(sandbox), port=port)
 
     async def run() -> None:
         async with aiohttp.ClientSession(middlewares=(AiohttpAuth(auth),)) as session:
@@ -586,7 +594,7 @@ def test_hostile_location_never_carries_credentials_off_host(sandbox: Sandbox, f
                 await _send(session, "GET", sandbox.url + "/redirect", params={"to": target})
 
     asyncio.run(run())
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     for hop in sandbox.calls_to("main", "/landing"):  # the main server under another name: another origin
         assert flow.token_header(hop.headers) is None
 

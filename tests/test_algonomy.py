@@ -23,13 +23,13 @@ from requests_adtech_auth import (
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Reply, Sandbox
 
+from .control_text import CONTROL_CLASSES, raw_controls
 from .helpers import (
     ALGONOMY_CUSTOMER,
     assert_token_timing,
     cached_token,
     in_threads,
 )
-from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 CREATE = "https://b2b.example.test/secureApi/token/profile/create"
 

@@ -27,7 +27,7 @@ from requests_adtech_auth.cache import StoredToken
 from requests_adtech_auth.sandbox import Sandbox
 
 from .helpers import cache_key_of
-from .test_cache import RedisServer, need_redis_server, redis_server  # noqa: F401  (a fixture)
+from .redis_server import RedisServer
 
 NOBODY = 65534
 as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
@@ -470,7 +470,7 @@ def test_every_redis_operation_is_bounded(stall: Callable[[list[bytes]], bool], 
 
 def test_an_auth_object_with_a_redis_cache_pickles_and_the_copy_works(
     sandbox: Sandbox,
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     sandbox.lifetimes["rokt"] = 60.0
     auth = sandbox.rokt_auth(cache=RedisTokenCache(redis_server.client(), prefix="pickle:", timeout=1.5))
@@ -491,7 +491,7 @@ def test_an_auth_object_with_a_redis_cache_pickles_and_the_copy_works(
 
 def test_a_redis_entry_that_is_not_a_token_is_not_adopted(
     sandbox: Sandbox,
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     client = redis_server.client()
     auth = sandbox.rokt_auth(cache=RedisTokenCache(client, prefix="bad:"))
@@ -503,7 +503,7 @@ def test_a_redis_entry_that_is_not_a_token_is_not_adopted(
     assert sandbox.count("rokt", "token") == 3
 
 
-def test_a_far_expiry_gets_a_bounded_redis_ttl(redis_server: RedisServer) -> None:  # noqa: F811
+def test_a_far_expiry_gets_a_bounded_redis_ttl(redis_server: RedisServer) -> None:
     from requests_adtech_auth.redis_cache import MAX_TTL
 
     client = redis_server.client()
@@ -570,7 +570,7 @@ def test_redis_tests_skip_without_redis_server_and_fail_when_required(
 ) -> None:
     pytester.makepyfile(
         """
-        from tests.test_cache import RedisServer, redis_server
+        from tests.redis_server import RedisServer, redis_server
 
         def test_through_the_fixture(redis_server):
             pass

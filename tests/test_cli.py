@@ -17,8 +17,8 @@ from requests_adtech_auth import AlgonomyAuth, TokenRequestError
 from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .control_text import CONTROL_CLASSES, raw_controls
 from .helpers import error_answer, run_cli
-from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 
 @pytest.fixture(autouse=True)

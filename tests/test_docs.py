@@ -14,61 +14,20 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import docutils.core
 import docutils.utils
 import pytest
 
-from .test_cache import RedisServer
+from .doc_examples import DOCS, EXAMPLES, README, SOURCES, Example
+from .redis_server import RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.rst"
-DOCS = ROOT / "docs"
-SOURCES = [README, *sorted(DOCS.glob("*.rst"))]
-
-_PYTHON_BLOCK = re.compile(r"^( *)\.\. code-block:: python\n((?:\1 +:.*\n)*)\n((?:(?:\1 +.*)?\n)+)", re.MULTILINE)
-# A block captioned with a file name is a module the page's later examples import.
-_MODULE_CAPTION = re.compile(r":caption: (\w+\.py)$", re.MULTILINE)
 # A literal block (`::`) or a code-block of another language.
 _OTHER_BLOCK = re.compile(r"(?:::|^ *\.\. code-block:: (?!python)\S+)\n(?: +:.*\n)*\n((?:(?: +.*)?\n)+)", re.MULTILINE)
 _PYTHON_LINE = re.compile(r"^\s*(?:import \w|from [\w.]+ import |def \w+\(|async def |await )", re.MULTILINE)
 
-
-@dataclass(frozen=True)
-class Example:
-    """One Python example: where it stands and its code."""
-
-    source: Path
-    line: int
-    code: str
-    #: The file name a module example is saved as; None for an example that runs.
-    module: str | None = None
-
-    @property
-    def id(self) -> str:
-        return f"{self.source.name}:{self.line}"
-
-    @property
-    def is_test_file(self) -> bool:
-        return re.search(r"^(?:def test_\w+\(|class Test\w+)", self.code, re.MULTILINE) is not None
-
-
-def examples() -> list[Example]:
-    found = []
-    for source in SOURCES:
-        text = source.read_text()
-        for match in _PYTHON_BLOCK.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            caption = _MODULE_CAPTION.search(match.group(2))
-            found.append(Example(source, line, textwrap.dedent(match.group(3)), caption and caption.group(1)))
-    return found
-
-
-EXAMPLES = examples()
 RUNNABLE = [e for e in EXAMPLES if e.module is None]
 
 

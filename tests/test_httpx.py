@@ -12,10 +12,8 @@ import asyncio
 import contextlib
 import logging
 import socket
-import ssl
-import traceback
 from collections.abc import AsyncIterator
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import anyio
 import anyio.from_thread
@@ -29,20 +27,29 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
-from .helpers import DT_REPORT, FLOWS, Flow, RawServer, age_shared_token, error_answer, library_locals, token_state_of
+from .adapter_checks import (
+    FAULTS,
+    TLS,
+    api_call,
+    assert_replayed_with_a_fresh_token,
+    check_token_endpoint_faults,
+    sent_token,
+)
+from .control_text import CONTROL_CLASSES, raw_controls
+from .foreign_host import assert_storage_got_nothing
+from .helpers import (
+    DT_REPORT,
+    FLOWS,
+    Flow,
+    RawServer,
+    age_shared_token,
+    error_answer,
+    library_locals,
+    token_state_of,
+)
 from .helpers import flow as flow_named
-from .test_boundary import _assert_storage_got_nothing
-from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 MODES = ["sync", "async"]
-#: Shared by every client here: httpx builds one per client otherwise, which takes a while.
-TLS = ssl.create_default_context()
-
-
-def api_call(flow: Flow, box: Sandbox) -> tuple[str, str, Optional[Any], dict[str, str]]:
-    """The method, URL, JSON body and headers of one of the flow's first API call (a new idempotency key each)."""
-    first = flow.registered.calls[0]
-    return first.method, box.emulation(flow.vendor).api_url + first.path, first.json, first.headers_to_send()
 
 
 def call(mode: str, auth: HttpxAuth, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -62,11 +69,6 @@ def call(mode: str, auth: HttpxAuth, method: str, url: str, **kwargs: Any) -> ht
 def flow_call(mode: str, auth: HttpxAuth, flow: Flow, box: Sandbox, **kwargs: Any) -> httpx.Response:
     method, url, body, headers = api_call(flow, box)
     return call(mode, auth, method, url, json=body, headers={**headers, **kwargs.pop("headers", {})}, **kwargs)
-
-
-def sent_token(flow: Flow, box: Sandbox, path: str = "/") -> Optional[str]:
-    """The token the last API call under ``path`` carried."""
-    return flow.token_header(box.calls_to("main", path)[-1].headers)
 
 
 # -- every flow, sync and async, one token with requests ---------------------------------------------
@@ -151,7 +153,7 @@ def test_get_headers_and_its_async_twin(sandbox: Sandbox, mode: str) -> None:
 def test_no_credential_and_no_token_call_for_a_host_not_allowed(sandbox: Sandbox, mode: str) -> None:
     auth = sandbox.algonomy_auth()
     assert call(mode, HttpxAuth(auth), "GET", sandbox.storage_url + "/collect").status_code == 200
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert sandbox.count("algonomy", "token") == 0
 
 
@@ -180,16 +182,6 @@ def test_refused_token_is_renewed_and_the_request_replayed_with_its_body(
     assert response.is_success, response.text
     assert [r.status_code for r in response.history] == [401]
     assert_replayed_with_a_fresh_token(sandbox, flow, auth, refused)
-
-
-def assert_replayed_with_a_fresh_token(box: Sandbox, flow: Flow, auth: TokenAuth, refused: str) -> None:
-    """The flow's last API call went twice: with ``refused``, then with the same body and a fresh token."""
-    path = httpx.URL(api_call(flow, box)[1]).path
-    first, replay = box.calls_to("main", path)[-2:]
-    assert replay.body == first.body and replay.method == first.method
-    assert flow.token_header(first.headers) == refused
-    assert flow.token_header(replay.headers) == auth.get_token() != refused
-    assert box.count(flow.vendor, "token") == 2
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -252,7 +244,7 @@ def test_cross_origin_redirect_carries_no_credential_header(sandbox: Sandbox, fl
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [302]
     assert len(sandbox.calls_to("storage")) == 1
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -266,7 +258,7 @@ def test_redirect_to_another_allowed_origin_drops_credentials_as_requests_does(
     target = {"to": sandbox.storage_url + "/landing"}
     response = call(mode, HttpxAuth(auth), "GET", sandbox.url + "/redirect", params=target, follow_redirects=True)
     assert response.status_code == 200
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     # The first hop, to an allowed origin, did carry them.
     assert flow.token_header(sandbox.calls_to("main", "/redirect")[-1].headers) == auth.get_token()
 
@@ -294,7 +286,7 @@ def test_same_origin_hop_then_foreign_hop(sandbox: Sandbox, mode: str) -> None:
     response = call(mode, HttpxAuth(auth), "GET", sandbox.url + "/redirect", params={"to": via}, follow_redirects=True)
     assert [r.status_code for r in response.history] == [302, 302]
     assert all(c.header("X-Platform-Parent-Account-Id") for c in sandbox.calls_to("main", "/redirect"))
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -307,7 +299,7 @@ def test_replay_whose_answer_redirects_off_host_carries_nothing(sandbox: Sandbox
     sandbox.add_fault(flow.vendor, "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
     response = flow_call(mode, wrapped, flow, sandbox, follow_redirects=True)
     assert response.status_code == 200  # the storage host's answer
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
     assert sandbox.count(flow.vendor, "token") == 2
 
 
@@ -341,19 +333,10 @@ def test_the_callers_trace_callback_still_gets_every_event(sandbox: Sandbox, mod
     assert b"access_token" in headers_sent[0]  # the first hop, to an allowed host
     assert b"access_token" not in headers_sent[1] and b"tenant_hash" not in headers_sent[1]  # as sent: stripped
     assert any(event.endswith("receive_response_headers.complete") for event, _ in events)
-    _assert_storage_got_nothing(sandbox, auth)
+    assert_storage_got_nothing(sandbox, auth)
 
 
 # -- token-endpoint faults surface as the same library errors --------------------------------------------
-
-
-FAULTS = {
-    "reset-always": (Fault.reset(), 3, TokenRequestError, 200, True),
-    "500-always": (Fault.status(500, {"error": "server_error"}), 3, TokenRequestError, 500, True),
-    "503-once": (Fault.status(503), 1, None, None, None),
-    "200-html": (Fault.raw(200, b"<!doctype html><p>Login</p>", "text/html"), 1, TokenRequestError, 200, False),
-    "401-invalid-client": (Fault.status(401, {"error": "invalid_client"}), 1, TokenRequestError, 401, False),
-}
 
 
 # Every flow on the async path (worker thread, shared renewal), and one on the sync path.
@@ -367,34 +350,6 @@ def test_token_endpoint_faults_through_httpx(sandbox: Sandbox, flow: Flow, mode:
         return flow_call(mode, HttpxAuth(auth), flow, sandbox).is_success
 
     check_token_endpoint_faults(sandbox, flow, FAULTS, answered, "HttpxAuth(", timeout=2)
-
-
-def check_token_endpoint_faults(
-    box: Sandbox,
-    flow: Flow,
-    faults: dict[str, Any],
-    answered: Callable[[TokenAuth], bool],
-    adapter_repr: str,
-    timeout: float,
-) -> None:
-    """Each fault in turn: the library's own error with no secret shown (or success), then usable again."""
-    for case, (fault, times, raises, status, transient) in faults.items():
-        box.add_fault(flow.vendor, "token", fault, times=times)
-        box.reset_counts()
-        auth = flow.auth(box, timeout=timeout, max_retries=2, backoff=0.01, max_backoff=0.05)
-        auth.invalidate()  # the previous case's token: objects with one credential share it
-        if raises is None:
-            assert answered(auth), case
-        else:
-            with pytest.raises(raises) as caught:
-                answered(auth)
-            error = caught.value
-            assert isinstance(error, TokenRequestError)
-            assert (error.status_code, error.transient) == (status, transient), case
-            assert box.count(flow.vendor, "token") == times, case
-            _assert_no_secret_shown(error, auth, box, adapter_repr)
-        box.clear_faults()
-        assert answered(auth), f"{case}: usable once the fault clears"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -411,16 +366,6 @@ def test_control_characters_from_the_vendor_are_escaped_through_httpx(
     shown = [str(caught.value), *(r.getMessage() for r in caplog.records)]
     assert [raw_controls(text) for text in shown] == [[]] * len(shown)
     assert f"request_id req{escape_controls(every)}1" in str(caught.value)
-
-
-def _assert_no_secret_shown(error: BaseException, auth: TokenAuth, box: Sandbox, adapter_repr: str) -> None:
-    """Neither the error, its repr, nor the locals of the frames it carries hold a secret the flow sends."""
-    from .test_token_endpoint import _sent_secrets
-
-    shown = "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
-    assert adapter_repr in shown, "locals were captured"
-    for secret in _sent_secrets(auth, box):
-        assert secret not in shown and secret not in repr(error), "a secret is in the error or its frames' locals"
 
 
 def test_errors_keep_their_type_through_both_clients(sandbox: Sandbox) -> None:

@@ -21,14 +21,13 @@ import httpx
 import pytest
 import requests
 
-from requests_adtech_auth import FileTokenCache, RoktAuth, TokenAuth, TokenRequestError
+from requests_adtech_auth import FileTokenCache, TokenRequestError
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
+from .adapter_checks import TLS, Ticker, api_call, count_worker_calls, hung_and_healthy
 from .helpers import FLOWS, cache_key_of, token_state_of
-from .helpers import flow as flow_named
-from .test_httpx import TLS, api_call
-from .test_rokt import MissingScope, ScopeCheckingRokt
+from .subclassed_rokt import MissingScope, ScopeCheckingRokt
 
 BACKENDS = ["asyncio", "trio"]
 ROKT_PATH = "/v1/query/accounts"
@@ -39,45 +38,6 @@ def run(backend: str, main: Callable[[], Awaitable[Any]]) -> Any:
     if backend == "trio":
         pytest.importorskip("trio")
     return anyio.run(main, backend=backend)
-
-
-def count_worker_calls(auth: TokenAuth) -> list[str]:
-    """Record the threads ``auth.get_token`` runs in (the async path calls it in workers only)."""
-    threads: list[str] = []
-    real = auth.get_token
-
-    def counted() -> str:
-        threads.append(threading.current_thread().name)
-        return real()
-
-    auth.get_token = counted  # type: ignore[method-assign]
-    return threads
-
-
-#: The longest stall allowed while a 0.5 s fetch or lock wait is in flight. A loop
-#: that blocked on it would stall >= 0.5 s; a loop that runs stalls a few ms, and on
-#: a loaded 2-core machine the OS now and then adds ~0.1 s to any thread.
-MAX_STALL = 0.25
-
-
-class Ticker:
-    """Measures the event loop's longest stall: how late a 5 ms sleep wakes up."""
-
-    def __init__(self) -> None:
-        self.worst = 0.0
-        self.ticks = 0
-        self.running = True
-
-    async def __call__(self) -> None:
-        while self.running:
-            started = time.perf_counter()
-            await anyio.sleep(0.005)
-            self.worst = max(self.worst, time.perf_counter() - started - 0.005)
-            self.ticks += 1
-
-    def check(self, what: str) -> None:
-        assert self.worst < MAX_STALL, f"the event loop stalled {self.worst:.3f} s {what}"
-        assert self.ticks >= 10, f"the loop ran only {self.ticks} ticks {what}"
 
 
 # -- many coroutines, one renewal ------------------------------------------------------------------------
@@ -339,14 +299,6 @@ def test_coroutines_cancelled_mid_fetch_leave_no_lock_and_the_next_request_works
     assert sandbox.count("rokt", "token") == 1, "the cancelled fetch's token is the one used"
     assert token_state_of(auth).lock.acquire(blocking=False), "no lock is left held"
     token_state_of(auth).lock.release()
-
-
-def hung_and_healthy(box: Sandbox) -> tuple[RoktAuth, list[str], TokenAuth, tuple[str, str, Any, dict[str, str]]]:
-    """A Rokt credential whose token endpoint hangs (until the sandbox stops), its fetches, and a healthy one's call."""
-    box.add_fault("rokt", "token", Fault.hang(120), times=20)
-    hung = box.rokt_auth(timeout=120, max_retries=0)
-    healthy_flow = flow_named("digital_turbine")
-    return hung, count_worker_calls(hung), healthy_flow.auth(box), api_call(healthy_flow, box)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

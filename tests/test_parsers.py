@@ -23,8 +23,8 @@ from requests_adtech_auth import (
 from requests_adtech_auth.core import MAX_LIFETIME, TokenAuth
 from requests_adtech_auth.sandbox import Sandbox
 
+from .control_text import hostile_text, raw_controls
 from .helpers import FLOWS, Flow
-from .test_control_chars import hostile_text, raw_controls
 
 EXAMPLES = 100
 

@@ -17,7 +17,7 @@ import pytest
 from requests_adtech_auth import RoktAuth, registry
 from requests_adtech_auth.registry import ApiCall, Vendor
 
-from .test_docs import EXAMPLES
+from .doc_examples import EXAMPLES
 
 ACME_MODULE = next(e.code for e in EXAMPLES if e.module == "acme_adtech.py")
 ACME_TESTS = next(e.code for e in EXAMPLES if "class TestAcmeFlow(VendorContract)" in e.code)

@@ -9,7 +9,7 @@ import json
 import logging
 import pickle
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 import requests
@@ -27,7 +27,6 @@ from requests_adtech_auth import (
 )
 from requests_adtech_auth.exception_copies import for_another_caller
 from requests_adtech_auth.sandbox import Fault, Sandbox
-from requests_adtech_auth.token_answers import IssuedToken
 
 from .helpers import (
     ROKT_SUMMARY_PARAMS,
@@ -37,6 +36,7 @@ from .helpers import (
     session_with,
     token_state_of,
 )
+from .subclassed_rokt import MissingScope, ScopeCheckingRokt
 
 
 def summary(session: requests.Session, box: Sandbox, account: str = "123") -> requests.Response:
@@ -145,19 +145,6 @@ def test_waiting_threads_share_one_failure(sandbox: Sandbox) -> None:
     assert {(type(e), str(e), e.status_code, e.error, e.transient) for e in errors} == {
         (type(first), str(first), first.status_code, first.error, first.transient)
     }
-
-
-class MissingScope(InvalidTokenResponseError):
-    """A subclass's own error, with a constructor of its own (subclassing TokenAuth is documented)."""
-
-    def __init__(self, scope: str) -> None:
-        super().__init__(f"the token lacks the {scope} scope", status_code=200)
-        self.scope = scope
-
-
-class ScopeCheckingRokt(RoktAuth):
-    def _parse_token(self, answer: dict[str, Any]) -> IssuedToken:
-        raise MissingScope("reporting")
 
 
 def test_waiting_threads_share_a_subclass_own_failure_with_its_type(sandbox: Sandbox) -> None:

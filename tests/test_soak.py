@@ -16,13 +16,11 @@ import requests
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
 from .helpers import FLOWS, Flow
+from .run_reports import SOAK_REPORT
 
 THREADS = 64
 LIFETIME = 2.0
 RENEWAL_INTERVAL = LIFETIME * 0.75  # the leeway is capped at a quarter of the lifetime
-
-#: What each soak run measured, for the terminal summary (and the closing note).
-REPORT: list[str] = []
 
 
 @pytest.mark.soak
@@ -74,7 +72,7 @@ def test_soak(flow: Flow, sandbox: Sandbox, request: pytest.FixtureRequest) -> N
     total = sum(outcomes.values())
     issued = sandbox.count(flow.vendor, "token_issued")
     ideal = 1 + int(elapsed / RENEWAL_INTERVAL)
-    REPORT.append(
+    SOAK_REPORT.append(
         f"{flow.name}: {total} requests in {elapsed:.1f} s by {THREADS} threads, outcomes {dict(outcomes)}, "
         f"tokens issued {issued} (ideal {ideal}), token endpoint calls {sandbox.count(flow.vendor, 'token')}, "
         f"stale-token 401s {sandbox.count(flow.vendor, 'api_401_stale')}"

@@ -23,7 +23,6 @@ from requests_adtech_auth import (
     InvalidTokenResponseError,
     RoktAuth,
     RoktPartnershipsAuth,
-    TokenAuth,
     TokenCache,
     TokenRequestError,
 )
@@ -32,36 +31,18 @@ from requests_adtech_auth.control_chars import escape_controls
 from requests_adtech_auth.sandbox import Fault, Sandbox
 from requests_adtech_auth.token_answers import MAX_LIFETIME
 
+from .control_text import CONTROL_CLASSES, raw_controls
 from .helpers import (
     FLOWS,
     Flow,
     RawServer,
     error_answer,
     library_locals,
+    sent_secrets,
     token_state_of,
 )
-from .test_control_chars import CONTROL_CLASSES, raw_controls
 
 # -- 4. no secret in the locals of any frame an error carries ------------------------------------------
-
-
-def _forms(secret: str) -> set[str]:
-    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
-
-
-def _sent_secrets(auth: TokenAuth, box: Sandbox) -> set[str]:
-    """Every secret this flow sends, in the forms it sends them."""
-    found: set[str] = set()
-    for secret in (s for s in box.secrets() if len(s) >= 4):
-        found |= _forms(secret)
-    spec = auth._token_request()
-    for name, value in spec.headers.items():
-        if name.lower() == "authorization":
-            found.add(value)
-            found.add(value.partition(" ")[2])
-    if spec.data:
-        found.add(spec.data)
-    return found
 
 
 def _locals_text(error: BaseException) -> str:
@@ -90,7 +71,7 @@ def test_errors_carry_no_frame_holding_a_secret(sandbox: Sandbox, flow: Flow, fa
         auth.get_token() if entry == "get_token" else flow.call(session, sandbox)
     text = _locals_text(caught.value)
     assert "auth = <" in text or "self = <" in text  # locals were captured
-    for secret in _sent_secrets(auth, sandbox):
+    for secret in sent_secrets(auth, sandbox):
         assert secret not in text, "a secret is in the locals of a frame the error carries"
 
 
