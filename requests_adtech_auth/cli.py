@@ -136,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         metavar="FILE",
         help="instead of serving: run this Python file with the vendors' real hosts routed to the sandbox "
-        "(requests and httpx) and the from_env() variables set, then print what it called on stderr",
+        "(requests, httpx and aiohttp) and the from_env() variables set, then print what it called on stderr",
     )
     sandbox.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for FILE")
     sandbox.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -1,7 +1,7 @@
 """pytest plugin (registered through the ``pytest11`` entry point): test code that calls these APIs.
 
 The ``adtech_sandbox`` fixture starts a :class:`~requests_adtech_auth.sandbox.Sandbox`
-for one test, routes requests and httpx calls to the vendors' real hosts to it, and sets the
+for one test, routes requests, httpx and aiohttp calls to the vendors' real hosts to it, and sets the
 environment variables every ``from_env()`` reads, so code under test runs
 unchanged and without the network::
 

@@ -8,6 +8,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 
+import aiohttp
 import httpcore
 import httpx
 import pytest
@@ -15,6 +16,7 @@ import requests
 import requests.adapters
 import trustme
 
+from requests_adtech_auth.aiohttp import AiohttpAuth
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Sandbox
 
@@ -28,6 +30,7 @@ def _patched_members() -> list[object]:
         members.append(vars(getattr(httpcore, backend))["connect_tcp"])
     for pool in ("HTTPProxy", "AsyncHTTPProxy", "SOCKSProxy", "AsyncSOCKSProxy"):
         members.append(vars(getattr(httpcore, pool)).get("create_connection"))
+    members.append(vars(aiohttp.TCPConnector)["_create_connection"])
     return members
 
 
@@ -130,10 +133,45 @@ def test_httpx_routed_to_the_sandbox_bypasses_its_proxy(
     assert proxy.accepted == 0
 
 
-def test_httpx_to_an_https_sandbox_fails_with_a_message_not_a_reset() -> None:
+def test_aiohttp_routed_to_the_sandbox_keeps_the_vendor_url_and_bypasses_its_proxy(
+    sandbox: Sandbox, proxy: _Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    auth = AiohttpAuth(sandbox.rokt_auth())
+
+    async def calls() -> list[tuple[int, str]]:
+        got = []
+        async with aiohttp.ClientSession(middlewares=(auth,), trust_env=True) as session:  # the environment's proxy
+            for proxied in (None, proxy.url):  # and one named for the request
+                async with session.get(SUMMARY, proxy=proxied) as response:
+                    got.append((response.status, str(response.url)))
+            async with session.get(sandbox.url + "/_sandbox/counts") as response:  # another host: not routed
+                got.append((response.status, str(response.url)))
+        return got
+
+    with sandbox.intercept_vendor_hosts():
+        got = asyncio.run(calls())
+    assert got == [(200, SUMMARY), (200, SUMMARY), (200, sandbox.url + "/_sandbox/counts")]
+    assert sandbox.count("rokt", "api_ok") == 2
+    assert proxy.accepted == 0
+
+
+@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+def test_a_routed_client_to_an_https_sandbox_fails_with_a_message_not_a_reset(client: str) -> None:
     ca = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    refused = pytest.raises(httpx.ConnectError, match="plain-HTTP sandbox")
-    with Sandbox(ssl_context=server_context) as box, box.intercept_vendor_hosts(), httpx.Client() as client, refused:
-        client.get(SUMMARY)
+
+    async def aiohttp_get() -> None:
+        async with aiohttp.ClientSession() as session:
+            await session.get(SUMMARY)
+
+    with Sandbox(ssl_context=server_context) as box, box.intercept_vendor_hosts():
+        if client == "httpx":
+            with httpx.Client() as http, pytest.raises(httpx.ConnectError, match="plain-HTTP sandbox"):
+                http.get(SUMMARY)
+        else:
+            with pytest.raises(aiohttp.ClientConnectionError, match="plain-HTTP sandbox"):
+                asyncio.run(aiohttp_get())

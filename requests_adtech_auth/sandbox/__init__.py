@@ -386,10 +386,10 @@ class Sandbox:
         ``https://reporting.digitalturbine.com/...``, any ``*.algonomy.com``, see
         :attr:`vendor_hosts`): every ``requests`` transport in the process, in
         every thread, sends them here instead, and responses keep the URL and
-        request the code asked for. httpx clients are routed too (their own
-        transports, sync and async: the connection goes to the sandbox, the URL
-        and the credential checks stay the vendor's). Other hosts, and other
-        clients (urllib, aiohttp), are untouched. The pytest fixture
+        request the code asked for. httpx and aiohttp clients are routed too
+        (httpx's own transports, sync and async, and aiohttp's ``TCPConnector``:
+        the connection goes to the sandbox, the URL and the credential checks
+        stay the vendor's). Other hosts, and other clients (urllib), are untouched. The pytest fixture
         ``adtech_sandbox`` does this for a test; in a script::
 
             with Sandbox() as box, box.intercept_vendor_hosts():

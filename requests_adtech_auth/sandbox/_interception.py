@@ -1,4 +1,4 @@
-"""Routing the vendors' real hosts to a running sandbox, inside this process, for requests and httpx.
+"""Routing the vendors' real hosts to a running sandbox, inside this process, for requests, httpx and aiohttp.
 
 requests is routed at its transport adapter: the request keeps its URL for the
 auth object (which decides on it) and for the response, and only the copy that is
@@ -6,7 +6,9 @@ sent goes to the sandbox's path for that vendor. httpx is routed one level lower
 at httpcore's network backends: the connection to a vendor's host is opened to the
 sandbox instead, and TLS is skipped on it, so httpx, httpcore and the
 ``HttpxAuth`` wire guard all still see the vendor's URL; the sandbox tells the
-vendor from the ``Host`` header.
+vendor from the ``Host`` header. aiohttp is routed the same way, at its TCP
+connector: the connection to a vendor's host is a plain one to the sandbox, and
+the request, its middlewares and ``AiohttpAuth`` see the vendor's URL.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class _Routing:
     def active(self, route: Route) -> Iterator[None]:
         with self._lock:
             if not self._routes:
-                self._undo = [_patch_requests(self), *_patch_httpx(self)]
+                self._undo = [_patch_requests(self), *_patch_httpx(self), *_patch_aiohttp(self)]
             self._routes = [*self._routes, route]
         try:
             yield
@@ -204,9 +206,47 @@ def _patch_httpx(routing: _Routing) -> list[Callable[[], None]]:
     return undo
 
 
+def _patch_aiohttp(routing: _Routing) -> list[Callable[[], None]]:
+    """Patch aiohttp's TCP connector: a routed host's connection is a plain one to the sandbox, with no proxy.
+
+    Without aiohttp installed there is nothing to route. A connector of another
+    kind (a Unix socket's, your own) is not routed.
+    """
+    try:
+        import aiohttp
+    except ImportError:
+        return []
+    import asyncio
+
+    connector_class = aiohttp.TCPConnector
+    original = vars(connector_class)["_create_connection"]
+
+    async def create_connection(connector: Any, request: Any, traces: Any, timeout: Any) -> Any:
+        route = routing.find(request.host or "")
+        if route is None:
+            return await original(connector, request, traces, timeout)
+        if route.tls:
+            raise aiohttp.ClientConnectionError(
+                "the sandbox serves HTTPS (ssl_context=): aiohttp's routed connections need a plain-HTTP sandbox"
+            )
+        # Straight to the sandbox, whatever proxy was asked for: it must not see the routed request.
+        try:
+            _, protocol = await asyncio.get_running_loop().create_connection(connector._factory, *route.address)
+        except OSError as exc:
+            raise aiohttp.ClientConnectorError(request.connection_key, exc) from exc
+        return protocol
+
+    connector_class._create_connection = create_connection  # type: ignore[method-assign,assignment]
+
+    def undo() -> None:
+        connector_class._create_connection = original  # type: ignore[method-assign]
+
+    return [undo]
+
+
 @contextlib.contextmanager
 def routed(route: Route) -> Iterator[None]:
-    """While active, requests and httpx send ``route``'s hosts to its sandbox (see :class:`_Routing`)."""
+    """While active, requests, httpx and aiohttp send ``route``'s hosts to its sandbox (see :class:`_Routing`)."""
     with ROUTING.active(route):
         yield
 
