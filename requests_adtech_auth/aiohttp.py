@@ -55,18 +55,19 @@ What it guarantees:
   hop when aiohttp sends it again on a new connection (it rebuilds it from the
   caller's headers). A request whose
   first URL is not an allowed host is the caller's own: it is sent as it is, on
-  every hop. A request object that carried this credential's token and is sent
-  again to such a host (an outer middleware failing over to a backup host) loses
-  them as on a redirect.
+  every hop. A request object that carried this credential's token (one of its
+  recent ones) and is sent again to such a host (an outer middleware failing over
+  to a backup host) loses them as on a redirect.
 
   aiohttp tells a redirect hop from a new request only through the request's
   list of tracing hooks, which it hands every hop of one request: a version that
   does not (none of 3.12 to 3.14), or a middleware that replaces the list, gets no
   credential sent, with an error. Each request's hops are tracked on their own,
-  by that list, in the adapter: a request sent between two hops of another (from
-  a trace hook, or a middleware around this one), and an outer middleware that
-  sends each hop from a task of its own (``asyncio.wait_for`` before Python 3.12,
-  ``create_task``, ``shield``), change nothing. Put this middleware last in
+  by that list, in the adapter, until nothing holds the request any more: a
+  request sent between two hops of another (from a trace hook, or a middleware
+  around this one), an outer middleware that sends each hop from a task of its
+  own (``asyncio.wait_for`` before Python 3.12, ``create_task``, ``shield``), and
+  any number of redirects left to their callers change nothing. Put this middleware last in
   ``middlewares``: one placed after it sees the request with its credentials and
   could send it anywhere.
 """
@@ -75,10 +76,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from typing import Any, Callable, TypeVar
 
 from .exceptions import AuthError, ConfigurationError, missing_extra
@@ -171,7 +172,7 @@ class _Trail(CredentialTrail):
     (the marker). A request neither redirected nor replayed never gets a trail.
     """
 
-    __slots__ = ("marker", "redirected", "replayed", "started_bare")
+    __slots__ = ("marker", "replayed", "started_bare")
 
     def __init__(self, auth: TokenAuth, marker: object, url: str, carried: bool) -> None:
         super().__init__(auth._boundary, url)
@@ -180,16 +181,30 @@ class _Trail(CredentialTrail):
         self.carried = carried
         #: The first request went to a host that is not allowed: the caller's own, never touched.
         self.started_bare = not carried
-        #: The last hop was answered with a redirect: the next call is its next hop.
-        self.redirected = False
         #: A hop was replayed after a refusal: no other hop of the request is (one replay per request).
         self.replayed = False
 
 
-#: The trails one adapter keeps at most: a request's goes when its last hop is answered,
-#: but one whose redirect the caller takes itself (``allow_redirects=False``) or that
-#: fails stays until more than this many are newer.
-_TRAILS_KEPT = 1024
+#: A request's trail goes when its last hop is answered. One whose redirect the caller
+#: takes itself (``allow_redirects=False``), or that failed, stays until the adapter
+#: holds this many and looks for the trails of requests nothing else holds any more.
+_TRAILS_BEFORE_PURGE = 1024
+
+
+def _holders(trail: _Trail) -> int:
+    """The references to the trail's marker, counted the same way for every trail."""
+    return sys.getrefcount(trail.marker)
+
+
+def _held_by_trail_only() -> int:
+    probe = _Trail.__new__(_Trail)
+    probe.marker = []
+    return _holders(probe)
+
+
+#: What a marker held by its trail alone counts, measured as the purge counts (the
+#: count's own temporary references differ between Python versions).
+_HELD_BY_TRAIL_ONLY = _held_by_trail_only()
 
 
 def _unguarded() -> AuthError:
@@ -242,7 +257,7 @@ class AiohttpAuth:
         ConfigurationError: ``auth`` is not a TokenAuth.
     """
 
-    __slots__ = ("_last_url", "_tokens", "_trails", "_trails_lock", "_unusual", "auth")
+    __slots__ = ("_last_url", "_purge_at", "_tokens", "_trails", "_trails_lock", "_unusual", "auth")
 
     def __init__(self, auth: TokenAuth) -> None:
         if not isinstance(auth, TokenAuth):
@@ -256,8 +271,9 @@ class AiohttpAuth:
         #: for the same address, so a client calling one endpoint renders it once.
         self._last_url: tuple[object, str] = (None, "")
         #: The trails of the requests redirected or replayed and not yet answered, by their marker's id.
-        self._trails: OrderedDict[int, _Trail] = OrderedDict()
+        self._trails: dict[int, _Trail] = {}
         self._trails_lock = threading.Lock()
+        self._purge_at = _TRAILS_BEFORE_PURGE
 
     def __repr__(self) -> str:
         return f"AiohttpAuth({self.auth!r})"
@@ -313,11 +329,10 @@ class AiohttpAuth:
     async def _next_hop(self, request: ClientRequest, handler: ClientHandlerType, trail: _Trail) -> ClientResponse:
         """A hop after a redirect (or one aiohttp sends again on a new connection): the trail decides."""
         url = self._url_of(request)
-        if trail.redirected:
-            trail.redirected = False
-            carried = trail.follow(url)
-        else:  # sent again, rebuilt from the caller's headers
-            carried = trail.carried
+        # The hop after a redirect, or one aiohttp sends again on a new connection (rebuilt
+        # from the caller's headers), or one an outer middleware sends again, maybe elsewhere:
+        # each is judged from the hop before it.
+        carried = trail.follow(url)
         if not carried:
             if not trail.started_bare:
                 await self._strip(request, url)
@@ -369,7 +384,7 @@ class AiohttpAuth:
     def _note_answer(self, response: ClientResponse, url: str, marker: object, carried: bool) -> None:
         """A redirect: aiohttp's next call with this request's marker is its next hop. Else the request is done."""
         if response.status in _REDIRECTS:
-            self._trail(marker, url, carried).redirected = True
+            self._trail(marker, url, carried)
         elif self._trails:
             with self._trails_lock:
                 trail = self._trails.get(id(marker))
@@ -377,23 +392,33 @@ class AiohttpAuth:
                     del self._trails[id(marker)]
 
     def _trail(self, marker: object, url: str, carried: bool) -> _Trail:
-        """The trail of the request with ``marker``, begun at ``url`` if new, made the most recent."""
+        """The trail of the request with ``marker``, begun at ``url`` if new."""
         key = id(marker)
         with self._trails_lock:
             trail = self._trails.get(key)
             if trail is None or trail.marker is not marker:
                 trail = self._trails[key] = _Trail(self.auth, marker, url, carried)
-                while len(self._trails) > _TRAILS_KEPT:
-                    self._trails.popitem(last=False)
-            else:
-                self._trails.move_to_end(key)
+                if len(self._trails) > self._purge_at:
+                    self._purge_dead_trails()
         return trail
 
+    def _purge_dead_trails(self) -> None:
+        """Forget the trails of requests that can send no other hop; never a live one's.
+
+        A request's marker is held by aiohttp while it may send another hop, and by
+        its response while the caller holds that: a trail whose marker nothing else
+        holds is dead. Evicting by age or count instead would let a crawl of redirects
+        push out the trail of a request still under way, whose next hop would then
+        look like a first one. The table grows only with what is alive (each far
+        larger than its trail), and is next purged at twice what stays.
+        """
+        live = {key: trail for key, trail in self._trails.items() if _holders(trail) > _HELD_BY_TRAIL_ONLY}
+        self._trails = live
+        self._purge_at = max(_TRAILS_BEFORE_PURGE, 2 * len(live))
+
     def _carries_own_token(self, request: ClientRequest) -> bool:
-        """Whether a credential header of ``request`` holds this credential's token (or the one last refused)."""
-        state = self.auth._bound_state()
-        cached = state.token
-        tokens = [token for token in (cached.value if cached else None, state.refused) if token]
+        """Whether a credential header of ``request`` holds a token this credential served lately."""
+        tokens = self.auth._bound_state().recent_values()
         headers = request.headers
         return any(
             token in value

@@ -11,8 +11,9 @@ coroutines of one loop wait on one event; other threads and processes are kept t
 one token call by the token state's lock (and a shared cache's). The replay
 decision after a refusal is made on the loop; dropping the refused token, which
 may wait on that lock too, is one job in a worker thread however many requests
-the vendor refused it for. Each adapter hands :class:`AsyncTokens` the things that differ between
-event-loop libraries, as a :class:`LoopRuntime`.
+the vendor refused it for, started only after a renewal running meanwhile. Each
+adapter hands :class:`AsyncTokens` the things that differ between event-loop
+libraries, as a :class:`LoopRuntime`.
 """
 
 from __future__ import annotations
@@ -111,15 +112,17 @@ class _Workers:
 
     A job is a token state's renewal, or the drop of a token the vendor refused;
     both may wait on the state's lock, which a renewal holds while the token
-    endpoint answers (or hangs). One job per state and kind, whoever asks, keeps
-    a hung endpoint from taking more than two threads, so other credentials still
-    get one.
+    endpoint answers (or hangs). A credential has one renewal running at most,
+    whoever asks, and a drop asked for while it runs waits for it without a
+    thread: a hung endpoint takes one thread, so other credentials still get one.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pool: Optional[ThreadPoolExecutor] = None
         self.running: dict[Hashable, Future[Any]] = {}
+        #: The drops waiting for their state's renewal to finish.
+        self.deferred: set[tuple[TokenState, str]] = set()
 
     def get(self) -> ThreadPoolExecutor:
         pool = self.pool
@@ -134,12 +137,32 @@ class _Workers:
         """The renewal of ``state`` running in a worker thread: the one already running, or a new one."""
         return self._one(state, fetch)
 
-    def drop(self, state: TokenState, refused: str, key: Callable[[], str]) -> Future[None]:
-        """The drop of ``state``'s ``refused`` token running in a worker thread: the one already running, or a new one.
+    def drop(self, state: TokenState, refused: str, key: Callable[[], str]) -> Optional[Future[None]]:
+        """The drop of ``state``'s ``refused`` token in a worker thread: the one already running, or a new one.
 
         Every request the vendor refused that token for asks for the same drop.
+        While ``state`` is being renewed, the drop starts when the renewal ends
+        (None: nothing to wait for; the refused token is served to no one meanwhile).
         """
-        return self._one((state, refused), functools.partial(state.drop, refused, key))
+        job = (state, refused)
+        with self.lock:
+            renewal = self.running.get(state)
+            if renewal is not None and not renewal.done():
+                if job in self.deferred:
+                    return None
+                self.deferred.add(job)
+            else:
+                renewal = None
+        if renewal is None:
+            return self._one(job, functools.partial(state.drop, refused, key))
+        renewal.add_done_callback(functools.partial(self._drop_after_renewal, job, key))
+        return None
+
+    def _drop_after_renewal(self, job: tuple[TokenState, str], key: Callable[[], str], _: Future[Any]) -> None:
+        with self.lock:
+            self.deferred.discard(job)
+        state, refused = job
+        self._one(job, functools.partial(state.drop, refused, key))
 
     def _one(self, job: Hashable, work: Callable[[], _T]) -> Future[_T]:
         pool = self.get()
@@ -169,6 +192,7 @@ class _Workers:
         self.lock = threading.Lock()
         self.pool = None  # its threads stayed with the parent, and so did their jobs
         self.running = {}
+        self.deferred = set()
 
 
 _WORKERS = _Workers()
@@ -276,13 +300,16 @@ class AsyncTokens:
 
         Made on the loop; dropping the refused token, under the token state's lock
         (which a renewal may hold for seconds) and from a shared cache, is one job
-        in a worker thread for every request refused with that token.
+        in a worker thread for every request refused with that token, started
+        after the renewal if one runs.
         """
         if status not in self.auth.refused_token_statuses:
             return False
         replay, refused = self.auth._refusal_verdict(url, status, sent)
         if refused is not None:
-            await self._outcome(_WORKERS.drop(self.auth._bound_state(), refused, self.auth._cache_key))
+            drop = _WORKERS.drop(self.auth._bound_state(), refused, self.auth._cache_key)
+            if drop is not None:
+                await self._outcome(drop)
         return replay
 
 

@@ -77,7 +77,8 @@ class Credential(TokenEndpointClient):
     * ``get_token()`` / ``_credential_headers(token, present)``: the headers a call carries;
     * ``_boundary``: whether a URL may carry them (a ``CredentialBoundary``, see :doc:`boundary`);
     * ``_origin_bound_headers()``: what a redirect hop to another origin loses;
-    * ``_replay_decision(url, status, sent)``: whether a refused request is replayed;
+    * ``_refusal_verdict(url, status, sent)``: whether a refused request is replayed, and the
+      refused token to drop (``_replay_decision`` makes both steps at once, for the sync clients);
     * ``_describe()``: how the adapters' log lines name the credential.
 
     A vendor class sets the class attributes below and overrides ``_token_request``
@@ -416,8 +417,9 @@ class Credential(TokenEndpointClient):
     def _replay_decision(self, url: str, status: int, sent: Mapping[str, Any]) -> bool:
         """Whether a request to ``url`` refused with ``status`` is replayed with a fresh token.
 
-        The one place the adapters ask (the async ones in two steps: the verdict on
-        the loop, the drop, which may wait on the token state's lock, in a worker).
+        The verdict (:meth:`_refusal_verdict`, the one a subclass overrides), then the
+        drop of the refused token, in the calling thread; the async adapters take the
+        two steps apart (the drop may wait on the token state's lock).
 
         Args:
             url: the refused request's URL, as sent.

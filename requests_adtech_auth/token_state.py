@@ -116,6 +116,9 @@ class ServedToken:
         return f"<served token, expires in {self.expires_at - _monotonic():.0f} s>"
 
 
+#: How many replaced token values a state remembers (:meth:`TokenState.recent_values`).
+_REPLACED_KEPT = 8
+
 #: Fetches a fresh token (with retries); raises AuthError.
 Fetch = Callable[[], CachedToken]
 
@@ -137,6 +140,7 @@ class TokenState:
         self.cache = cache
         self.describe = describe
         self.authorization_scheme = authorization_scheme
+        self.replaced: tuple[str, ...] = ()
         self.token = None
         self._init_runtime()
         _REGISTRY.all.add(self)
@@ -148,6 +152,10 @@ class TokenState:
 
     @token.setter
     def token(self, token: Optional[CachedToken]) -> None:
+        old = self.__dict__.get("_token")
+        if old is not None and (token is None or token.value != old.value):
+            # A replaced token may still be valid at the vendor: see recent_values().
+            self.replaced = (old.value, *self.replaced[: _REPLACED_KEPT - 1])
         self._token = token
         self.served = None if token is None else ServedToken(token, self.authorization_scheme)
 
@@ -170,6 +178,7 @@ class TokenState:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
+        self.replaced = ()
         self.token = None  # a token stays with the process that fetched it
         self._init_runtime()
         _REGISTRY.all.add(self)
@@ -215,6 +224,15 @@ class TokenState:
         """
         margin = (cached.expires_at - cached.renews_at(leeway)) / 2
         return now < cached.expires_at - margin and cached.value != self.refused
+
+    def recent_values(self) -> tuple[str, ...]:
+        """The token values this state has served lately: the cached one, the one last refused, the ones replaced.
+
+        Whoever sent one of them sent this credential's token (an adapter checks a
+        request object sent again to another host against them).
+        """
+        cached = self._token
+        return tuple(value for value in (cached.value if cached else None, self.refused, *self.replaced) if value)
 
     def refuse(self, value: str) -> None:
         """Mark ``value`` refused by the vendor, and take it off the per-request path, at once.

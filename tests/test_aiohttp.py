@@ -29,7 +29,7 @@ import requests
 from yarl import URL
 
 from requests_adtech_auth import AuthError, InsecureTransportError, RoktAuth, TokenAuth, TokenRequestError
-from requests_adtech_auth.aiohttp import _TRAILS_KEPT, AiohttpAuth
+from requests_adtech_auth.aiohttp import _TRAILS_BEFORE_PURGE, AiohttpAuth
 from requests_adtech_auth.httpx import HttpxAuth
 from requests_adtech_auth.sandbox import Fault, Sandbox
 
@@ -418,22 +418,56 @@ def test_a_request_sent_between_two_hops_of_another_leaves_its_trail_alone(sandb
         assert foreign.header("gcrId") is None and not foreign.body
 
 
-def test_a_trail_is_kept_while_its_request_is_redirected_and_their_number_is_bounded(sandbox: Sandbox) -> None:
-    wrapped = AiohttpAuth(sandbox.rokt_auth())
-    hop = {"to": "/landing"}
+def test_a_crawl_of_redirects_left_to_the_caller_pushes_out_no_live_trail(sandbox: Sandbox) -> None:
+    # Redirects the caller takes itself (allow_redirects=False) leave trails aiohttp never
+    # ends. While thousands of them pile up, an Algonomy request's 307 to a foreign host
+    # waits (behind a middleware of the caller's): its trail must outlast them all.
+    auth = sandbox.algonomy_auth()
+    sandbox.add_fault("algonomy", "api", Fault.redirect(sandbox.storage_url + "/landing", 307))
+    method, url, body, headers = api_call(flow_named("algonomy"), sandbox)
+    storage_host = httpx.URL(sandbox.storage_url).host
+    wrapped = AiohttpAuth(auth)
+    crawled = asyncio.Event()
+    crawl = _TRAILS_BEFORE_PURGE * 2 + 10
 
-    async def run() -> tuple[int, int]:
+    async def second_hop_waits(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        if request.url.host == storage_host:
+            await crawled.wait()
+        return await handler(request)
+
+    async def run() -> tuple[Answer, list[int], int]:
+        async with aiohttp.ClientSession(middlewares=(second_hop_waits, wrapped)) as session:
+            redirected = asyncio.ensure_future(
+                _send(session, method, url, json=body, headers={**headers, "gcrId": "c1"})
+            )
+            statuses = []
+            for _ in range(crawl):
+                answer = await _send(
+                    session, "GET", sandbox.url + "/redirect", params={"to": "/x"}, allow_redirects=False
+                )
+                statuses.append(answer.status)
+            crawled.set()
+            return await redirected, statuses, kept_trails(wrapped)
+
+    answer, statuses, kept = asyncio.run(run())
+    assert (answer.status, answer.history, statuses) == (200, [307], [302] * crawl)
+    (foreign,) = sandbox.calls_to("storage")
+    assert_storage_got_nothing(sandbox, auth)
+    assert foreign.header("gcrId") is None and not foreign.body
+    assert kept <= _TRAILS_BEFORE_PURGE, "the dead requests' trails were let go"
+
+
+def test_a_trail_goes_when_its_request_is_answered(sandbox: Sandbox) -> None:
+    wrapped = AiohttpAuth(sandbox.rokt_auth())
+
+    async def run() -> int:
         async with aiohttp.ClientSession(middlewares=(wrapped,)) as session:
             for _ in range(20):
-                assert (await _send(session, "GET", sandbox.url + "/redirect", params=hop)).history == [302]
-            followed = kept_trails(wrapped)
-            # Redirects the caller takes itself: aiohttp sends no next hop that would end the trail.
-            for _ in range(_TRAILS_KEPT + 10):
-                answer = await _send(session, "GET", sandbox.url + "/redirect", params=hop, allow_redirects=False)
-                assert answer.status == 302
-            return followed, kept_trails(wrapped)
+                answer = await _send(session, "GET", sandbox.url + "/redirect", params={"to": "/landing"})
+                assert answer.history == [302]
+            return kept_trails(wrapped)
 
-    assert asyncio.run(run()) == (0, _TRAILS_KEPT)
+    assert asyncio.run(run()) == 0
 
 
 async def _hop_in_a_task_of_its_own(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
@@ -479,11 +513,13 @@ def test_an_outer_middleware_sending_each_hop_from_its_own_task_changes_nothing(
     assert sandbox.count("rokt", "token") == 0
 
 
+@pytest.mark.parametrize("renewed", [False, True], ids=["same token", "renewed meanwhile"])
 @pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
 def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_credentials(
-    sandbox: Sandbox, flow: Flow
+    sandbox: Sandbox, flow: Flow, renewed: bool
 ) -> None:
     # A failover middleware: on a 503 it points the same request object at a backup host.
+    # The token the request carries may have been replaced since (and still be valid).
     auth = flow.auth(sandbox)
     sandbox.add_fault(flow.vendor, "api", Fault.status(503))
     backup = URL(sandbox.storage_url + "/collect")
@@ -493,16 +529,50 @@ def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_c
         if response.status != 503:
             return response
         response.release()
+        if renewed:
+            auth.invalidate()
+            await asyncio.to_thread(auth.get_token)
         request.url = backup
         return await handler(request)
 
     method, url, body, headers = api_call(flow, sandbox)
     answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
     assert (answer.status, sandbox.count(flow.vendor, "api")) == (200, 1)
+    assert sandbox.count(flow.vendor, "token") == (2 if renewed else 1)
     (sent,) = sandbox.calls_to("storage")
     assert_storage_got_nothing(sandbox, auth)
     if flow.vendor == "algonomy":  # the personal-data headers and body leave with the credentials
         assert not sent.body
+
+
+@pytest.mark.parametrize("hop", ["redirected", "replayed"])
+def test_a_hop_an_outer_middleware_sends_again_elsewhere_after_its_connection_drops_is_judged_anew(
+    sandbox: Sandbox, hop: str
+) -> None:
+    # The request already has a trail (a same-origin redirect, or a replay after a 401);
+    # its next hop's connection drops (twice: aiohttp's own retry too), and a failover
+    # middleware sends the same request object to a backup host, which is no resend.
+    auth = sandbox.rokt_auth()
+    api = sandbox.rokt.api_url + ROKT_PATH
+    if hop == "redirected":
+        first = sandbox.url + "/redirect?" + str(httpx.QueryParams({"to": api}))
+    else:
+        first = api
+        sandbox.add_fault("rokt", "api", Fault.status(401))
+    sandbox.add_fault("rokt", "api", Fault.close(), times=2)
+    backup = URL(sandbox.storage_url + "/collect")
+
+    async def failover(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        try:
+            return await handler(request)
+        except aiohttp.ClientError:
+            request.url = backup
+            return await handler(request)
+
+    answer = call(AiohttpAuth(auth), "GET", first, middlewares=(failover, AiohttpAuth(auth)))
+    assert answer.status == 200
+    assert len(sandbox.calls_to("storage")) == 1
+    assert_storage_got_nothing(sandbox, auth)
 
 
 def test_a_foreign_hop_that_aiohttp_sends_again_is_stripped_again(sandbox: Sandbox) -> None:
@@ -722,26 +792,44 @@ def test_requests_that_give_up_on_a_hung_token_endpoint_hold_one_worker_and_star
     assert sandbox.count("rokt", "api") == 0
 
 
-def test_refusals_during_a_hung_renewal_hold_one_worker_and_starve_no_other(sandbox: Sandbox) -> None:
-    hung_auth, fetches, healthy_auth, (method, url, body, headers) = hung_and_healthy(sandbox)
+def test_refusals_during_hung_renewals_hold_no_more_workers_and_starve_no_other(sandbox: Sandbox) -> None:
+    # Two credentials whose token endpoints hang while they renew, and whose old tokens the
+    # vendor refuses meanwhile: six refused requests each. Each credential's renewal holds
+    # a worker thread; dropping its refused token waits for the renewal without one, so a
+    # third credential still gets a thread for its first token.
+    _, _, healthy_auth, (method, url, body, headers) = hung_and_healthy(sandbox)
     sandbox.clear_faults()
-    hung_auth.get_token()
-    sandbox.add_fault("rokt", "token", Fault.hang(120), times=20)
-    sandbox.revoke_tokens("rokt")  # the vendor refuses the token still being served during the renewal
-    age_shared_token(hung_auth, left=hung_auth.leeway * 0.8)
-    hung, healthy = AiohttpAuth(hung_auth), AiohttpAuth(healthy_auth)
-    api = sandbox.rokt.api_url + ROKT_PATH
+    partnerships = flow_named("rokt_partnerships")
+    hung = [sandbox.rokt_auth(timeout=120, max_retries=0), partnerships.auth(sandbox, timeout=120, max_retries=0)]
+    fetches = []
+    for auth in hung:
+        auth.get_token()
+        fetches.append(count_worker_calls(auth))
+        age_shared_token(auth, left=auth.leeway * 0.8)
+    for vendor in ("rokt", "rokt_partnerships"):
+        sandbox.add_fault(vendor, "token", Fault.hang(120), times=20)
+        sandbox.revoke_tokens(vendor)  # the vendor refuses the token still being served during the renewal
+    calls = [
+        ("GET", sandbox.rokt.api_url + ROKT_PATH, None, {}),
+        api_call(partnerships, sandbox),
+    ]
 
     async def run() -> Answer:
         async with aiohttp.ClientSession() as session:
-            waiting = [asyncio.ensure_future(_send(session, "GET", api, middlewares=(hung,)))]
-            await asyncio.sleep(0.3)  # its renewal hangs in a worker thread, holding the token state's lock
-            # More refusals than the library has worker threads: each one's refused token is
-            # dropped under that lock.
-            waiting += [asyncio.ensure_future(_send(session, "GET", api, middlewares=(hung,))) for _ in range(6)]
+
+            def send(auth: TokenAuth, request: tuple[str, str, Any, dict[str, str]]) -> asyncio.Future[Answer]:
+                verb, target, payload, extra = request
+                answer = _send(session, verb, target, json=payload, headers=extra, middlewares=(AiohttpAuth(auth),))
+                return asyncio.ensure_future(answer)
+
+            waiting = []
+            for auth, request in zip(hung, calls):
+                waiting.append(send(auth, request))
+                await asyncio.sleep(0.3)  # its renewal hangs in a worker thread, holding the token state's lock
+                waiting += [send(auth, request) for _ in range(6)]
             await asyncio.sleep(0.5)
             try:
-                call = _send(session, method, url, json=body, headers=headers, middlewares=(healthy,))
+                call = _send(session, method, url, json=body, headers=headers, middlewares=(AiohttpAuth(healthy_auth),))
                 return await asyncio.wait_for(call, 10)  # far less than the hang
             finally:
                 for task in waiting:
@@ -750,7 +838,8 @@ def test_refusals_during_a_hung_renewal_hold_one_worker_and_starve_no_other(sand
 
     assert asyncio.run(run()).status < 300
     assert sandbox.count("rokt", "api_401_stale") == 6
-    assert len(fetches) == 2, "the test's own token, then one renewal of the hung credential"
+    assert sandbox.count("rokt_partnerships", "api_401_stale") == 6
+    assert [len(f) for f in fetches] == [1, 1], "one renewal of each hung credential"
 
 
 def test_threads_loops_and_a_requests_session_share_one_token(sandbox: Sandbox) -> None:

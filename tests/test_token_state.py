@@ -312,6 +312,20 @@ def test_a_refusal_of_an_older_value_leaves_the_current_token(clock: Clock) -> N
     assert vendor.calls == 2
 
 
+def test_recent_values_are_the_cached_the_refused_and_the_last_eight_replaced(clock: Clock) -> None:
+    vendor = Vendor(clock)
+    state = TokenState(None, "test")
+    assert state.recent_values() == ()
+    for _ in range(11):  # token-1 .. token-11, each replacing the one before
+        _get(state, vendor)
+        state.drop(None, lambda: KEY)
+    _get(state, vendor)
+    state.refuse("token-12")
+    expected = ("token-12", "token-12", *(f"token-{n}" for n in range(11, 3, -1)))
+    assert state.recent_values() == expected
+    assert pickle.loads(pickle.dumps(state)).recent_values() == ()
+
+
 def test_a_shared_cache_entry_is_adopted_instead_of_fetching(clock: Clock) -> None:
     vendor = Vendor(clock)
     cache = DictCache()
