@@ -427,15 +427,16 @@ def test_a_crawl_of_redirects_left_to_the_caller_pushes_out_no_live_trail(sandbo
     method, url, body, headers = api_call(flow_named("algonomy"), sandbox)
     storage_host = httpx.URL(sandbox.storage_url).host
     wrapped = AiohttpAuth(auth)
-    crawled = asyncio.Event()
     crawl = _TRAILS_BEFORE_PURGE * 2 + 10
 
-    async def second_hop_waits(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
-        if request.url.host == storage_host:
-            await crawled.wait()
-        return await handler(request)
-
     async def run() -> tuple[Answer, list[int], int]:
+        crawled = asyncio.Event()  # made in the loop: on Python 3.9 an event binds to a loop when made
+
+        async def second_hop_waits(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+            if request.url.host == storage_host:
+                await crawled.wait()
+            return await handler(request)
+
         async with aiohttp.ClientSession(middlewares=(second_hop_waits, wrapped)) as session:
             redirected = asyncio.ensure_future(
                 _send(session, method, url, json=body, headers={**headers, "gcrId": "c1"})
