@@ -55,9 +55,9 @@ What it guarantees:
   hop when aiohttp sends it again on a new connection (it rebuilds it from the
   caller's headers). A request whose
   first URL is not an allowed host is the caller's own: it is sent as it is, on
-  every hop. A request object that carried this credential's token (one of its
-  recent ones) and is sent again to such a host (an outer middleware failing over
-  to a backup host) loses them as on a redirect.
+  every hop. A request object that carried credentials and is sent again to such
+  a host (an outer middleware failing over to a backup host) loses them as on a
+  redirect.
 
   aiohttp tells a redirect hop from a new request only through the request's
   list of tracing hooks, which it hands every hop of one request: a version that
@@ -304,6 +304,7 @@ class AiohttpAuth:
             served = auth._state.served  # as requests' path reads it: no call while the token is fresh
             if auth._plain_authorization and served is not None and served.refresh_at > _monotonic():
                 request.headers["Authorization"] = served.presented
+                request._requests_adtech_auth_sent = True  # type: ignore[attr-defined]  # see _attach
             else:
                 tokens = self._tokens
                 self._attach(request, tokens.fresh() or await tokens.token())
@@ -345,7 +346,7 @@ class AiohttpAuth:
         self, request: ClientRequest, handler: ClientHandlerType, url: str, marker: object, carried: bool, first: bool
     ) -> ClientResponse:
         """Send a hop without credentials."""
-        if first and self._carries_own_token(request):
+        if first and getattr(request, "_requests_adtech_auth_sent", False):
             # A request object this adapter sent before, now sent elsewhere (an outer
             # middleware failing over to another host): it leaves the origin as on a redirect.
             await self._strip(request, url)
@@ -416,19 +417,11 @@ class AiohttpAuth:
         self._trails = live
         self._purge_at = max(_TRAILS_BEFORE_PURGE, 2 * len(live))
 
-    def _carries_own_token(self, request: ClientRequest) -> bool:
-        """Whether a credential header of ``request`` holds a token this credential served lately."""
-        tokens = self.auth._bound_state().recent_values()
-        headers = request.headers
-        return any(
-            token in value
-            for name in self.auth.credential_headers
-            for value in headers.getall(name, ())
-            for token in tokens
-        )
-
     def _attach(self, request: ClientRequest, token: str) -> None:
         request.headers.update(headers_carrying(self.auth, token, request.headers))
+        # Marked on the request object: a middleware around this one may send the same
+        # object again, to another URL (see _sent).
+        request._requests_adtech_auth_sent = True  # type: ignore[attr-defined]
 
     async def _strip(self, request: ClientRequest, url: str) -> None:
         """Take the credential and personal-data headers (and a body that may hold personal data) off a hop."""

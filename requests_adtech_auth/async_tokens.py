@@ -9,9 +9,9 @@ it, so a token endpoint that hangs holds one worker thread, not one per cancelle
 request or per loop, and other credentials' renewals still get a thread. The
 coroutines of one loop wait on one event; other threads and processes are kept to
 one token call by the token state's lock (and a shared cache's). The replay
-decision after a refusal is made on the loop; dropping the refused token, which
-may wait on that lock too, is one job in a worker thread however many requests
-the vendor refused it for, started only after a renewal running meanwhile. Each
+decision after a refusal is made on the loop; dropping the refused token is one
+job in a worker thread however many requests the vendor refused it for, and it
+leaves the token to a renewal holding that lock rather than wait for it. Each
 adapter hands :class:`AsyncTokens` the things that differ between event-loop
 libraries, as a :class:`LoopRuntime`.
 """
@@ -110,19 +110,17 @@ _WORKER_SLOTS = 4
 class _Workers:
     """The worker threads that renew tokens, and the one job of each kind running per token state.
 
-    A job is a token state's renewal, or the drop of a token the vendor refused;
-    both may wait on the state's lock, which a renewal holds while the token
-    endpoint answers (or hangs). A credential has one renewal running at most,
-    whoever asks, and a drop asked for while it runs waits for it without a
-    thread: a hung endpoint takes one thread, so other credentials still get one.
+    A job is a token state's renewal, which may wait on the state's lock (held
+    by a renewal in any thread while the token endpoint answers, or hangs), or the
+    drop of a token the vendor refused, which does not wait for it. A credential
+    has one renewal running at most, whoever asks: a hung endpoint takes one
+    thread, so other credentials still get one.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pool: Optional[ThreadPoolExecutor] = None
         self.running: dict[Hashable, Future[Any]] = {}
-        #: The drops waiting for their state's renewal to finish.
-        self.deferred: set[tuple[TokenState, str]] = set()
 
     def get(self) -> ThreadPoolExecutor:
         pool = self.pool
@@ -137,32 +135,14 @@ class _Workers:
         """The renewal of ``state`` running in a worker thread: the one already running, or a new one."""
         return self._one(state, fetch)
 
-    def drop(self, state: TokenState, refused: str, key: Callable[[], str]) -> Optional[Future[None]]:
+    def drop(self, state: TokenState, refused: str, key: Callable[[], str]) -> Future[None]:
         """The drop of ``state``'s ``refused`` token in a worker thread: the one already running, or a new one.
 
-        Every request the vendor refused that token for asks for the same drop.
-        While ``state`` is being renewed, the drop starts when the renewal ends
-        (None: nothing to wait for; the refused token is served to no one meanwhile).
+        Every request the vendor refused that token for asks for the same drop, and
+        it does not wait for the state's lock (see :meth:`TokenState.drop_refused`):
+        it holds a thread only for a shared cache's answer.
         """
-        job = (state, refused)
-        with self.lock:
-            renewal = self.running.get(state)
-            if renewal is not None and not renewal.done():
-                if job in self.deferred:
-                    return None
-                self.deferred.add(job)
-            else:
-                renewal = None
-        if renewal is None:
-            return self._one(job, functools.partial(state.drop, refused, key))
-        renewal.add_done_callback(functools.partial(self._drop_after_renewal, job, key))
-        return None
-
-    def _drop_after_renewal(self, job: tuple[TokenState, str], key: Callable[[], str], _: Future[Any]) -> None:
-        with self.lock:
-            self.deferred.discard(job)
-        state, refused = job
-        self._one(job, functools.partial(state.drop, refused, key))
+        return self._one((state, refused), functools.partial(state.drop_refused, refused, key))
 
     def _one(self, job: Hashable, work: Callable[[], _T]) -> Future[_T]:
         pool = self.get()
@@ -192,7 +172,6 @@ class _Workers:
         self.lock = threading.Lock()
         self.pool = None  # its threads stayed with the parent, and so did their jobs
         self.running = {}
-        self.deferred = set()
 
 
 _WORKERS = _Workers()
@@ -298,18 +277,15 @@ class AsyncTokens:
     async def replays(self, url: str, status: int, sent: Mapping[str, Any]) -> bool:
         """The credential's replay decision for a request refused with ``status``.
 
-        Made on the loop; dropping the refused token, under the token state's lock
-        (which a renewal may hold for seconds) and from a shared cache, is one job
-        in a worker thread for every request refused with that token, started
-        after the renewal if one runs.
+        Made on the loop; dropping the refused token (from a shared cache too) is
+        one job in a worker thread for every request refused with that token, and
+        does not wait for a renewal holding the token state's lock.
         """
         if status not in self.auth.refused_token_statuses:
             return False
         replay, refused = self.auth._refusal_verdict(url, status, sent)
         if refused is not None:
-            drop = _WORKERS.drop(self.auth._bound_state(), refused, self.auth._cache_key)
-            if drop is not None:
-                await self._outcome(drop)
+            await self._outcome(_WORKERS.drop(self.auth._bound_state(), refused, self.auth._cache_key))
         return replay
 
 

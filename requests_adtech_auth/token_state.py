@@ -116,9 +116,6 @@ class ServedToken:
         return f"<served token, expires in {self.expires_at - _monotonic():.0f} s>"
 
 
-#: How many replaced token values a state remembers (:meth:`TokenState.recent_values`).
-_REPLACED_KEPT = 8
-
 #: Fetches a fresh token (with retries); raises AuthError.
 Fetch = Callable[[], CachedToken]
 
@@ -140,7 +137,6 @@ class TokenState:
         self.cache = cache
         self.describe = describe
         self.authorization_scheme = authorization_scheme
-        self.replaced: tuple[str, ...] = ()
         self.token = None
         self._init_runtime()
         _REGISTRY.all.add(self)
@@ -152,10 +148,6 @@ class TokenState:
 
     @token.setter
     def token(self, token: Optional[CachedToken]) -> None:
-        old = self.__dict__.get("_token")
-        if old is not None and (token is None or token.value != old.value):
-            # A replaced token may still be valid at the vendor: see recent_values().
-            self.replaced = (old.value, *self.replaced[: _REPLACED_KEPT - 1])
         self._token = token
         self.served = None if token is None else ServedToken(token, self.authorization_scheme)
 
@@ -178,7 +170,6 @@ class TokenState:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self.replaced = ()
         self.token = None  # a token stays with the process that fetched it
         self._init_runtime()
         _REGISTRY.all.add(self)
@@ -224,15 +215,6 @@ class TokenState:
         """
         margin = (cached.expires_at - cached.renews_at(leeway)) / 2
         return now < cached.expires_at - margin and cached.value != self.refused
-
-    def recent_values(self) -> tuple[str, ...]:
-        """The token values this state has served lately: the cached one, the one last refused, the ones replaced.
-
-        Whoever sent one of them sent this credential's token (an adapter checks a
-        request object sent again to another host against them).
-        """
-        cached = self._token
-        return tuple(value for value in (cached.value if cached else None, self.refused, *self.replaced) if value)
 
     def refuse(self, value: str) -> None:
         """Mark ``value`` refused by the vendor, and take it off the per-request path, at once.
@@ -351,6 +333,21 @@ class TokenState:
                 self.cache.discard(key, value)
             except CacheUnavailableError as exc:
                 self.cache_down(exc)
+
+    def drop_refused(self, refused: str, key: Callable[[], str]) -> None:
+        """Drop the token :meth:`refuse` marked, without waiting for the lock.
+
+        Whoever holds the lock (a renewal, in any thread) replaces the token; until
+        then the refused one is served to no one. Its copy in a shared cache goes
+        either way.
+        """
+        if not self.lock.acquire(blocking=False):
+            self.discard_shared(refused, key())
+            return
+        try:
+            self.drop(refused, key)
+        finally:
+            self.lock.release()
 
     def drop(self, value: Optional[str], key: Callable[[], str]) -> None:
         """Forget the cached token, or (given ``value``) only if it is that refused one.

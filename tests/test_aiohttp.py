@@ -514,13 +514,14 @@ def test_an_outer_middleware_sending_each_hop_from_its_own_task_changes_nothing(
     assert sandbox.count("rokt", "token") == 0
 
 
-@pytest.mark.parametrize("renewed", [False, True], ids=["same token", "renewed meanwhile"])
+@pytest.mark.parametrize("renewals", [0, 9], ids=["same token", "renewed nine times meanwhile"])
 @pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
 def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_credentials(
-    sandbox: Sandbox, flow: Flow, renewed: bool
+    sandbox: Sandbox, flow: Flow, renewals: int
 ) -> None:
     # A failover middleware: on a 503 it points the same request object at a backup host.
-    # The token the request carries may have been replaced since (and still be valid).
+    # The token the request carries may have been replaced since, many times (and still be
+    # valid): the request object is known, not its token.
     auth = flow.auth(sandbox)
     sandbox.add_fault(flow.vendor, "api", Fault.status(503))
     backup = URL(sandbox.storage_url + "/collect")
@@ -530,7 +531,7 @@ def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_c
         if response.status != 503:
             return response
         response.release()
-        if renewed:
+        for _ in range(renewals):
             auth.invalidate()
             await asyncio.to_thread(auth.get_token)
         request.url = backup
@@ -539,11 +540,37 @@ def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_c
     method, url, body, headers = api_call(flow, sandbox)
     answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
     assert (answer.status, sandbox.count(flow.vendor, "api")) == (200, 1)
-    assert sandbox.count(flow.vendor, "token") == (2 if renewed else 1)
+    assert sandbox.count(flow.vendor, "token") == 1 + renewals
     (sent,) = sandbox.calls_to("storage")
     assert_storage_got_nothing(sandbox, auth)
     if flow.vendor == "algonomy":  # the personal-data headers and body leave with the credentials
         assert not sent.body
+
+
+def test_an_algonomy_request_sent_again_elsewhere_after_its_resources_changed_loses_everything(
+    sandbox: Sandbox,
+) -> None:
+    # add_resources() after invalidate() gives the auth object another token state: the
+    # request object still carries the old token and the tenant hash.
+    auth = sandbox.algonomy_auth()
+    sandbox.add_fault("algonomy", "api", Fault.status(503))
+    backup = URL(sandbox.storage_url + "/collect")
+
+    async def failover(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        response = await handler(request)
+        response.release()
+        auth.invalidate()
+        await asyncio.to_thread(auth.add_resources, "segments")
+        request.url = backup
+        return await handler(request)
+
+    method, url, body, headers = api_call(flow_named("algonomy"), sandbox)
+    headers = {**headers, "gcrId": "c1"}
+    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
+    assert answer.status == 200
+    (sent,) = sandbox.calls_to("storage")
+    assert_storage_got_nothing(sandbox, auth)
+    assert sent.header("tenant_hash") is None and sent.header("gcrId") is None and not sent.body
 
 
 @pytest.mark.parametrize("hop", ["redirected", "replayed"])
@@ -841,6 +868,65 @@ def test_refusals_during_hung_renewals_hold_no_more_workers_and_starve_no_other(
     assert sandbox.count("rokt", "api_401_stale") == 6
     assert sandbox.count("rokt_partnerships", "api_401_stale") == 6
     assert [len(f) for f in fetches] == [1, 1], "one renewal of each hung credential"
+
+
+def test_refusals_while_threads_of_the_caller_renew_starve_no_other_credential(sandbox: Sandbox) -> None:
+    # Two credentials whose token state's lock a thread of the caller's holds (a renewal
+    # hung in plain requests code), and whose tokens the vendor refuses meanwhile: the drop
+    # of a refused token leaves it to that renewal, so each credential holds one worker
+    # thread (its renewal's), and a third still gets one for its first token.
+    _, _, healthy_auth, (method, url, body, headers) = hung_and_healthy(sandbox)
+    sandbox.clear_faults()
+    partnerships = flow_named("rokt_partnerships")
+    held = [sandbox.rokt_auth(), partnerships.auth(sandbox)]
+    for auth in held:
+        auth.get_token()
+    for vendor in ("rokt", "rokt_partnerships"):
+        sandbox.revoke_tokens(vendor)
+    calls = [("GET", sandbox.rokt.api_url + ROKT_PATH, None, {}), api_call(partnerships, sandbox)]
+    release = threading.Event()
+    holding = threading.Barrier(len(held) + 1)
+
+    def renewing_elsewhere(auth: TokenAuth) -> None:
+        with token_state_of(auth).lock:
+            holding.wait(10)
+            release.wait(60)
+
+    holders = [threading.Thread(target=renewing_elsewhere, args=(auth,)) for auth in held]
+    for holder in holders:
+        holder.start()
+    holding.wait(10)
+
+    async def run() -> Answer:
+        async with aiohttp.ClientSession() as session:
+
+            def send(auth: TokenAuth, request: tuple[str, str, Any, dict[str, str]]) -> asyncio.Future[Answer]:
+                verb, target, payload, extra = request
+                answer = _send(session, verb, target, json=payload, headers=extra, middlewares=(AiohttpAuth(auth),))
+                return asyncio.ensure_future(answer)
+
+            waiting = []
+            for auth, request in zip(held, calls):
+                waiting.append(send(auth, request))  # refused: its token is dropped, its renewal waits
+                await asyncio.sleep(0.3)
+                waiting.append(send(auth, request))  # the token refused: waits for that renewal
+            await asyncio.sleep(0.3)
+            try:
+                call = _send(session, method, url, json=body, headers=headers, middlewares=(AiohttpAuth(healthy_auth),))
+                return await asyncio.wait_for(call, 10)
+            finally:
+                for task in waiting:
+                    task.cancel()
+                await asyncio.gather(*waiting, return_exceptions=True)
+
+    try:
+        assert asyncio.run(run()).status < 300
+    finally:
+        release.set()
+        for holder in holders:
+            holder.join(10)
+    assert sandbox.count("rokt", "api_401_stale") == 1
+    assert sandbox.count("rokt_partnerships", "api_401_stale") == 1
 
 
 def test_threads_loops_and_a_requests_session_share_one_token(sandbox: Sandbox) -> None:

@@ -312,20 +312,6 @@ def test_a_refusal_of_an_older_value_leaves_the_current_token(clock: Clock) -> N
     assert vendor.calls == 2
 
 
-def test_recent_values_are_the_cached_the_refused_and_the_last_eight_replaced(clock: Clock) -> None:
-    vendor = Vendor(clock)
-    state = TokenState(None, "test")
-    assert state.recent_values() == ()
-    for _ in range(11):  # token-1 .. token-11, each replacing the one before
-        _get(state, vendor)
-        state.drop(None, lambda: KEY)
-    _get(state, vendor)
-    state.refuse("token-12")
-    expected = ("token-12", "token-12", *(f"token-{n}" for n in range(11, 3, -1)))
-    assert state.recent_values() == expected
-    assert pickle.loads(pickle.dumps(state)).recent_values() == ()
-
-
 def test_a_shared_cache_entry_is_adopted_instead_of_fetching(clock: Clock) -> None:
     vendor = Vendor(clock)
     cache = DictCache()
@@ -369,6 +355,34 @@ def test_drop_without_a_value_empties_the_shared_cache_too(clock: Clock) -> None
     cache.entries[KEY] = StoredToken("left-by-another-process", clock.time() + 50, clock.time() + 60)
     TokenState(cache, "a new process").drop(None, lambda: KEY)
     assert KEY not in cache.entries, "a state holding no token still clears the shared entry"
+
+
+def test_a_refused_token_is_dropped_without_waiting_for_a_renewal_holding_the_lock(clock: Clock) -> None:
+    vendor = Vendor(clock)
+    cache = DictCache()
+    state = TokenState(cache, "test")
+    _get(state, vendor)
+    state.refuse("token-1")
+    renewing, finish = threading.Event(), threading.Event()
+
+    def renewal_in_another_thread() -> None:
+        with state.lock:
+            renewing.set()
+            finish.wait(10)
+
+    holder = threading.Thread(target=renewal_in_another_thread)
+    holder.start()
+    try:
+        assert renewing.wait(10)
+        state.drop_refused("token-1", lambda: KEY)  # returns at once, the lock still held
+        assert KEY not in cache.entries, "the shared copy goes"
+        cached = state.token
+        assert cached is not None and not state.fresh(cached, clock.now, 10), "left to the renewal, served to no one"
+    finally:
+        finish.set()
+        holder.join(10)
+    state.drop_refused("token-1", lambda: KEY)  # the lock free: dropped here
+    assert state.token is None
 
 
 def test_a_failing_cache_is_left_alone_for_a_while_and_warned_about_once(
