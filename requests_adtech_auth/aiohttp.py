@@ -174,13 +174,14 @@ class _Trail(CredentialTrail):
 
     __slots__ = ("marker", "replayed", "started_bare")
 
-    def __init__(self, auth: TokenAuth, marker: object, url: str, carried: bool) -> None:
+    def __init__(self, auth: TokenAuth, marker: object, url: str, carried: bool, started_bare: bool) -> None:
         super().__init__(auth._boundary, url)
         #: Held: no other object gets its id while the trail is kept under it.
         self.marker = marker
         self.carried = carried
-        #: The first request went to a host that is not allowed: the caller's own, never touched.
-        self.started_bare = not carried
+        #: The request never carried credentials (its first URL is not an allowed host):
+        #: the caller's own, never touched.
+        self.started_bare = started_bare
         #: A hop was replayed after a refusal: no other hop of the request is (one replay per request).
         self.replayed = False
 
@@ -346,14 +347,16 @@ class AiohttpAuth:
         self, request: ClientRequest, handler: ClientHandlerType, url: str, marker: object, carried: bool, first: bool
     ) -> ClientResponse:
         """Send a hop without credentials."""
-        if first and getattr(request, "_requests_adtech_auth_sent", False):
-            # A request object this adapter sent before, now sent elsewhere (an outer
-            # middleware failing over to another host): it leaves the origin as on a redirect.
+        sent_before = first and getattr(request, "_requests_adtech_auth_sent", False)
+        if sent_before:
+            # A request object this adapter sent credentials on, now sent elsewhere (an outer
+            # middleware failing over to another host): it leaves the origin as on a redirect,
+            # and so do the hops after it.
             await self._strip(request, url)
         response = await handler(request)
         if first and response.status in (401, 403):
             self.auth._boundary.refused_without_credentials(url, response.status)
-        self._note_answer(response, url, marker, carried)
+        self._note_answer(response, url, marker, carried, started_bare=first and not sent_before)
         return response
 
     async def _answered(
@@ -377,28 +380,30 @@ class AiohttpAuth:
             self._attach(request, await self._tokens.token())
             # Noted before it is sent: should its connection drop, aiohttp sends it again
             # through this middleware, and that is no first hop to replay once more.
-            self._trail(marker, url, carried=True).replayed = True
+            self._trail(marker, url, carried=True, started_bare=False).replayed = True
             response = await handler(request)
-        self._note_answer(response, url, marker, True)
+        self._note_answer(response, url, marker, carried=True, started_bare=False)
         return response
 
-    def _note_answer(self, response: ClientResponse, url: str, marker: object, carried: bool) -> None:
+    def _note_answer(
+        self, response: ClientResponse, url: str, marker: object, carried: bool, started_bare: bool
+    ) -> None:
         """A redirect: aiohttp's next call with this request's marker is its next hop. Else the request is done."""
         if response.status in _REDIRECTS:
-            self._trail(marker, url, carried)
+            self._trail(marker, url, carried, started_bare)
         elif self._trails:
             with self._trails_lock:
                 trail = self._trails.get(id(marker))
                 if trail is not None and trail.marker is marker:
                     del self._trails[id(marker)]
 
-    def _trail(self, marker: object, url: str, carried: bool) -> _Trail:
+    def _trail(self, marker: object, url: str, carried: bool, started_bare: bool) -> _Trail:
         """The trail of the request with ``marker``, begun at ``url`` if new."""
         key = id(marker)
         with self._trails_lock:
             trail = self._trails.get(key)
             if trail is None or trail.marker is not marker:
-                trail = self._trails[key] = _Trail(self.auth, marker, url, carried)
+                trail = self._trails[key] = _Trail(self.auth, marker, url, carried, started_bare)
                 if len(self._trails) > self._purge_at:
                     self._purge_dead_trails()
         return trail

@@ -547,6 +547,33 @@ def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_c
         assert not sent.body
 
 
+def test_a_request_sent_again_to_a_foreign_host_that_redirects_stays_stripped_on_every_hop(sandbox: Sandbox) -> None:
+    # The backup host redirects to another foreign host: aiohttp builds that hop from the
+    # caller's headers again (the personal-data header among them), and it must lose them too.
+    auth = sandbox.algonomy_auth()
+    sandbox.add_fault("algonomy", "api", Fault.status(503))
+    onward = str(httpx.QueryParams({"to": sandbox.storage_url + "/collect"}))
+    backup = URL(sandbox.url.replace("127.0.0.1", "localhost") + "/redirect?" + onward)  # another origin
+
+    async def failover(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        response = await handler(request)
+        if response.status != 503:
+            return response
+        response.release()
+        request.url = backup
+        return await handler(request)
+
+    method, url, body, headers = api_call(flow_named("algonomy"), sandbox)
+    headers = {**headers, "gcrId": "c1"}
+    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
+    assert (answer.status, answer.history) == (200, [302])
+    (bounced,) = sandbox.calls_to("main", "/redirect")
+    (landed,) = sandbox.calls_to("storage")
+    for hop in (bounced, landed):
+        assert hop.header("gcrId") is None and hop.header("access_token") is None and not hop.body
+    assert_storage_got_nothing(sandbox, auth)
+
+
 def test_an_algonomy_request_sent_again_elsewhere_after_its_resources_changed_loses_everything(
     sandbox: Sandbox,
 ) -> None:
