@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -847,6 +847,14 @@ def test_requests_that_give_up_on_a_hung_token_endpoint_hold_one_worker_and_star
     assert sandbox.count("rokt", "api") == 0
 
 
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Wait, without blocking the loop, until ``condition()`` holds (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"waited 10 s for {what}"
+        await asyncio.sleep(0.02)
+
+
 def test_refusals_during_hung_renewals_hold_no_more_workers_and_starve_no_other(sandbox: Sandbox) -> None:
     # Two credentials whose token endpoints hang while they renew, and whose old tokens the
     # vendor refuses meanwhile: six refused requests each. Each credential's renewal holds
@@ -878,11 +886,11 @@ def test_refusals_during_hung_renewals_hold_no_more_workers_and_starve_no_other(
                 return asyncio.ensure_future(answer)
 
             waiting = []
-            for auth, request in zip(hung, calls):
+            for auth, request, vendor in zip(hung, calls, ("rokt", "rokt_partnerships")):
                 waiting.append(send(auth, request))
                 await asyncio.sleep(0.3)  # its renewal hangs in a worker thread, holding the token state's lock
                 waiting += [send(auth, request) for _ in range(6)]
-            await asyncio.sleep(0.5)
+                await _until(lambda vendor=vendor: sandbox.count(vendor, "api_401_stale") == 6, "six refusals")
             try:
                 call = _send(session, method, url, json=body, headers=headers, middlewares=(AiohttpAuth(healthy_auth),))
                 return await asyncio.wait_for(call, 10)  # far less than the hang
@@ -933,9 +941,9 @@ def test_refusals_while_threads_of_the_caller_renew_starve_no_other_credential(s
                 return asyncio.ensure_future(answer)
 
             waiting = []
-            for auth, request in zip(held, calls):
+            for auth, request, vendor in zip(held, calls, ("rokt", "rokt_partnerships")):
                 waiting.append(send(auth, request))  # refused: its token is dropped, its renewal waits
-                await asyncio.sleep(0.3)
+                await _until(lambda vendor=vendor: sandbox.count(vendor, "api_401_stale") == 1, "the refusal")
                 waiting.append(send(auth, request))  # the token refused: waits for that renewal
             await asyncio.sleep(0.3)
             try:
