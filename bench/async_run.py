@@ -322,9 +322,10 @@ async def auth_flow_runs(auth: Any, url: str, count: int) -> None:
 
 
 class _Sent:
-    """What a middleware reads of aiohttp's ClientRequest on a plain GET, without building one."""
+    """What a middleware reads of aiohttp's ClientRequest on a plain GET, without building one.
 
-    __slots__ = ("_traces", "body", "headers", "url")
+    No ``__slots__``: like ClientRequest, it takes the attributes a middleware sets on it.
+    """
 
     def __init__(self, url: URL) -> None:
         self.url = url
