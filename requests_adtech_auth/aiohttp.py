@@ -86,10 +86,15 @@ from .exceptions import AuthError, ConfigurationError, missing_extra
 
 try:
     import aiohttp
-    from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, payload
-    from yarl import URL
 except ImportError as missing:  # pragma: no cover - depends on what is installed
     raise missing_extra(__name__, "aiohttp", f"{missing.name} is missing") from None
+try:
+    from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, payload
+    from yarl import URL
+except ImportError:  # an aiohttp older than 3.12, without client middleware
+    raise missing_extra(
+        __name__, "aiohttp", f"aiohttp 3.12 or later, for client middleware; this is {aiohttp.__version__}"
+    ) from None
 
 from .async_tokens import (
     AsyncTokens,

@@ -187,12 +187,12 @@ def _import_with(fake: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_importing_the_adapter_with_an_aiohttp_older_than_3_12_names_the_version() -> None:
-    # An aiohttp without client middleware: a stand-in module, which the version check reads first.
+    # An aiohttp without client middleware (a stand-in module): as 3.11 has, no ClientHandlerType.
     done = _import_with(
         "import types\n"
         "fake = types.ModuleType('aiohttp')\n"
         "fake.__version__ = '3.11.18'\n"
-        "for name in ('ClientHandlerType', 'ClientRequest', 'ClientResponse', 'payload'):\n"
+        "for name in ('ClientRequest', 'ClientResponse', 'payload'):\n"
         "    setattr(fake, name, object)\n"
         "sys.modules['aiohttp'] = fake"
     )
