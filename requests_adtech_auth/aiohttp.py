@@ -80,7 +80,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 from .exceptions import AuthError, ConfigurationError, missing_extra
 
@@ -103,7 +103,6 @@ from .async_tokens import (
     announce_replay,
     headers_carrying,
     new_flights,
-    worker_pool,
 )
 from .boundary import CredentialTrail
 from .core import TokenAuth
@@ -129,7 +128,6 @@ _monotonic = time.monotonic  # bound once: read on every request
 
 logger = logging.getLogger("requests_adtech_auth")
 
-_T = TypeVar("_T")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: Bodies aiohttp holds in memory, whole: it can send them again.
 _RESENDABLE = (bytes, bytearray, payload.BytesPayload)
@@ -157,11 +155,6 @@ class _AsyncioRuntime:
 
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]:
         return asyncio.get_running_loop().call_soon_threadsafe
-
-    def in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
-        # A cancelled caller only stops waiting: the thread finishes, so no lock stays
-        # held and no state is left half-written.
-        return asyncio.get_running_loop().run_in_executor(worker_pool(), function, *args)
 
 
 _ASYNCIO = _AsyncioRuntime()

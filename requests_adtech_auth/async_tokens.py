@@ -46,7 +46,6 @@ __all__ = [
     "announce_replay",
     "headers_carrying",
     "shut_down_workers",
-    "worker_pool",
 ]
 
 logger = logging.getLogger("requests_adtech_auth")
@@ -83,7 +82,7 @@ Flights = MutableMapping[TokenState, Flight]
 
 
 class LoopRuntime(Protocol):
-    """What an event-loop library supplies: per-loop flights, an event, a wake-up, a worker thread."""
+    """What an event-loop library supplies: per-loop flights, an event, a wake-up from another thread."""
 
     def flights(self) -> Flights:
         """The renewals in flight in the running loop (created empty on first use)."""
@@ -95,10 +94,6 @@ class LoopRuntime(Protocol):
 
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]:
         """How another thread has the running loop call a function soon, without waiting for it."""
-        ...
-
-    def in_thread(self, function: Callable[..., _T], *args: Any) -> Awaitable[_T]:
-        """Run ``function(*args)`` in a worker thread; a cancelled caller stops waiting, the thread finishes."""
         ...
 
 
@@ -182,11 +177,6 @@ if hasattr(os, "register_at_fork"):
 def shut_down_workers() -> None:
     """End the library's worker threads once their renewals finish (made anew on next use)."""
     _WORKERS.shut_down()
-
-
-def worker_pool() -> ThreadPoolExecutor:
-    """The library's own worker threads (created on first use, and anew in a forked child)."""
-    return _WORKERS.get()
 
 
 def new_flights() -> Flights:

@@ -69,13 +69,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional
 
 from .exceptions import AuthError, ConfigurationError, missing_extra
 
 try:
     import anyio
-    import anyio.to_thread
     import httpcore
     import httpx
     from anyio.lowlevel import RunVar
@@ -90,7 +89,6 @@ __all__ = ["HttpxAuth"]
 
 logger = logging.getLogger("requests_adtech_auth")
 
-_T = TypeVar("_T")
 #: The httpcore trace events at which a request's headers are about to be written.
 _HEADER_EVENTS = frozenset({"http11.send_request_headers.started", "http2.send_request_headers.started"})
 
@@ -100,24 +98,6 @@ Trace = Callable[[str, dict[str, Any]], Optional[Awaitable[None]]]
 
 #: The renewals in flight in the running event loop, per token state.
 _FLIGHTS: RunVar[Flights] = RunVar("requests_adtech_auth.flights")
-
-
-#: This library's own worker-thread slots, per event loop: the default limiter is
-#: shared with the application (FastAPI's sync endpoints), which may fill it with
-#: threads waiting on this very loop.
-_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("requests_adtech_auth.limiter")
-_WORKER_SLOTS = 4
-
-
-async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
-    try:
-        limiter = _LIMITER.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(_WORKER_SLOTS)
-        _LIMITER.set(limiter)
-    # Abandoned on cancellation: the thread still finishes, so no lock stays held
-    # and no state is left half-written; the cancelled coroutine just stops waiting.
-    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True, limiter=limiter)
 
 
 class _AnyioRuntime:
@@ -142,9 +122,6 @@ class _AnyioRuntime:
             import trio
 
             return trio.lowlevel.current_trio_token().run_sync_soon
-
-    def in_thread(self, function: Callable[..., _T], *args: Any) -> Awaitable[_T]:
-        return _in_thread(function, *args)
 
 
 _ANYIO = _AnyioRuntime()
