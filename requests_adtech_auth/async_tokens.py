@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
 from .boundary import api_url_for_log
 from .exception_copies import for_another_caller
 from .exceptions import AuthError
-from .token_state import TokenState
+from .token_state import TokenState, presented_token
 
 if TYPE_CHECKING:
     from .core import TokenAuth
@@ -286,7 +286,7 @@ def headers_carrying(auth: TokenAuth, token: str, existing: Mapping[str, str]) -
     parent account) keeps the caller's value.
     """
     if auth._plain_authorization:
-        return {"Authorization": f"{auth.authorization_scheme} {token}"}
+        return {"Authorization": presented_token(auth.authorization_scheme, token)}
     present = {name: existing[name] for name in auth.credential_headers if name in existing}
     return auth._credential_headers(token, present)
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import requests
 
-from requests_adtech_auth import ConfigurationError, TokenAuth
+from requests_adtech_auth import ConfigurationError, RoktAuth, TokenAuth
 from requests_adtech_auth.sandbox import Sandbox
 
 
@@ -114,3 +114,17 @@ def test_the_replay_log_line_names_the_call_without_its_query_or_fragment(
     lines = [r.getMessage() for r in caplog.records if "replaying once" in r.getMessage()]
     expected = f"from {sandbox.rokt.api_url}/v1/query/accounts; replaying once with a fresh token"
     assert len(lines) == 2 and all(line.endswith(expected) for line in lines), lines
+
+
+class _RawTokenRokt(RoktAuth):
+    """A flow that sends its token alone in Authorization, with no scheme before it."""
+
+    authorization_scheme = ""
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx", "aiohttp"])
+def test_a_token_with_no_scheme_goes_alone_in_authorization(sandbox: Sandbox, client: str) -> None:
+    auth = sandbox.emulation("rokt").auth(_RawTokenRokt)
+    _get(client, auth, sandbox.rokt.api_url + "/v1/query/accounts")  # the sandbox wants Bearer: a 401
+    first = sandbox.calls_to("main", "/rokt/v1/query")[0]
+    assert first.header("Authorization") in sandbox.secrets(), "the token itself, nothing before it"
