@@ -296,10 +296,10 @@ class AiohttpAuth:
             # The request's first hop (or aiohttp sending it again on a new connection):
             # the path of nearly every request, in this one coroutine.
             url = self._url_of(request)
-            boundary = self.auth._boundary
+            auth = self.auth
+            boundary = auth._boundary
             if not url.startswith(boundary.prefixes) and not boundary.allows(url):  # the prefix: an allowed origin
                 return await self._sent(request, handler, url, marker, carried=False, first=True)
-            auth = self.auth
             served = auth._state.served  # as requests' path reads it: no call while the token is fresh
             if auth._plain_authorization and served is not None and served.refresh_at > _monotonic():
                 request.headers["Authorization"] = served.presented
