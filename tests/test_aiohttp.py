@@ -76,14 +76,20 @@ async def _send(session: aiohttp.ClientSession, method: str, url: str, **kwargs:
         return Answer(response.status, [r.status for r in response.history], text, sent)
 
 
-def call(auth: AiohttpAuth, method: str, url: str, *, per_request: bool = False, **kwargs: Any) -> Answer:
-    """One request through a fresh ClientSession, the middleware on the session or on the request."""
+def call(
+    auth: AiohttpAuth, method: str, url: str, *, per_request: bool = False, outer: Any = None, **kwargs: Any
+) -> Answer:
+    """One request through a fresh ClientSession, the middleware on the session or on the request.
+
+    ``outer``: a middleware of the caller's, placed before the adapter.
+    """
     kwargs.setdefault("timeout", aiohttp.ClientTimeout(total=10))
+    middlewares = (auth,) if outer is None else (outer, auth)
     if per_request:
-        kwargs["middlewares"] = (auth,)
+        kwargs["middlewares"] = middlewares
 
     async def run() -> Answer:
-        async with aiohttp.ClientSession(middlewares=() if per_request else (auth,)) as session:
+        async with aiohttp.ClientSession(middlewares=() if per_request else middlewares) as session:
             return await _send(session, method, url, **kwargs)
 
     return asyncio.run(run())
@@ -538,7 +544,7 @@ def test_a_request_an_outer_middleware_sends_again_to_a_foreign_host_loses_its_c
         return await handler(request)
 
     method, url, body, headers = api_call(flow, sandbox)
-    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
+    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, outer=failover)
     assert (answer.status, sandbox.count(flow.vendor, "api")) == (200, 1)
     assert sandbox.count(flow.vendor, "token") == 1 + renewals
     (sent,) = sandbox.calls_to("storage")
@@ -565,7 +571,7 @@ def test_a_request_sent_again_to_a_foreign_host_that_redirects_stays_stripped_on
 
     method, url, body, headers = api_call(flow_named("algonomy"), sandbox)
     headers = {**headers, "gcrId": "c1"}
-    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
+    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, outer=failover)
     assert (answer.status, answer.history) == (200, [302])
     (bounced,) = sandbox.calls_to("main", "/redirect")
     (landed,) = sandbox.calls_to("storage")
@@ -593,7 +599,7 @@ def test_an_algonomy_request_sent_again_elsewhere_after_its_resources_changed_lo
 
     method, url, body, headers = api_call(flow_named("algonomy"), sandbox)
     headers = {**headers, "gcrId": "c1"}
-    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, middlewares=(failover, AiohttpAuth(auth)))
+    answer = call(AiohttpAuth(auth), method, url, json=body, headers=headers, outer=failover)
     assert answer.status == 200
     (sent,) = sandbox.calls_to("storage")
     assert_storage_got_nothing(sandbox, auth)
@@ -624,7 +630,7 @@ def test_a_hop_an_outer_middleware_sends_again_elsewhere_after_its_connection_dr
             request.url = backup
             return await handler(request)
 
-    answer = call(AiohttpAuth(auth), "GET", first, middlewares=(failover, AiohttpAuth(auth)))
+    answer = call(AiohttpAuth(auth), "GET", first, outer=failover)
     assert answer.status == 200
     assert len(sandbox.calls_to("storage")) == 1
     assert_storage_got_nothing(sandbox, auth)
